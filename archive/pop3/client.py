@@ -1,0 +1,420 @@
+"""A POP3 client for archiving: verified TLS, streaming, pipelined retrieval.
+
+Why not poplib: it caps lines at 2,048 bytes, returns a message as a list of lines (so the
+exact bytes are lost), has no pipelining, and does not verify TLS unless handed a context.
+
+The client keeps every byte a server sends for a message, after dot-unstuffing (RFC 1939 §3),
+CRLF included and lines of any length, and hashes it while it arrives. Every socket
+operation has a timeout. Credentials never appear in an exception or a log line.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import logging
+import re
+import socket
+import ssl
+import tempfile
+from collections import deque
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO, Literal
+
+from archive.errors import (
+    Pop3AuthError,
+    Pop3ConnectionError,
+    Pop3ProtocolError,
+    Pop3ServerError,
+    Pop3TemporaryError,
+    Pop3TLSError,
+)
+
+log = logging.getLogger(__name__)
+
+# RFC 2449 §4: responses are at most 512 octets including CRLF. Be lenient, not unbounded.
+MAX_STATUS_LINE = 4096
+# RFC 2449 §4: commands are at most 255 octets including CRLF.
+MAX_COMMAND = 255
+CHUNK = 64 * 1024
+SPOOL_IN_MEMORY = 8 * 1024 * 1024
+# RFC 2449 §8 / RFC 3206: response codes after which a later attempt may succeed.
+TRANSIENT_CODES = frozenset({"IN-USE", "LOGIN-DELAY", "SYS/TEMP"})
+_RESP_CODE = re.compile(rb"^-ERR \[([A-Za-z0-9/-]+)")
+
+TlsMode = Literal["implicit", "starttls", "none"]
+
+
+@dataclass(frozen=True, slots=True)
+class Endpoint:
+    """Where a mailbox lives; `label` names it in every error message."""
+
+    host: str
+    port: int
+    tls: TlsMode = "implicit"
+    ca_file: Path | None = None
+    timeout: float = 60.0
+    label: str = ""
+
+    def describe(self) -> str:
+        where = f"{self.host}:{self.port}"
+        return f"{self.label} ({where})" if self.label else where
+
+
+@dataclass(slots=True)
+class RetrievedMessage:
+    """One message as the server sent it, spooled to memory or a temp file, with its hash."""
+
+    number: int
+    sha256: str
+    size: int
+    file: IO[bytes] = field(repr=False)
+
+    def read(self) -> bytes:
+        self.file.seek(0)
+        return self.file.read()
+
+    def close(self) -> None:
+        self.file.close()
+
+
+def _check_argument(value: str, what: str) -> None:
+    if "\r" in value or "\n" in value or "\0" in value:
+        raise Pop3AuthError(f"{what} contains CR, LF or NUL; refusing to send it")
+
+
+class Pop3Client:
+    """One POP3 session. Use `Pop3Client.connect(endpoint)` and close it with `quit()`/`close()`."""
+
+    def __init__(self, sock: socket.socket, endpoint: Endpoint) -> None:
+        self._sock = sock
+        self._reader = sock.makefile("rb", buffering=CHUNK)
+        self.endpoint = endpoint
+        self.capabilities: dict[str, list[str]] = {}
+
+    @classmethod
+    def connect(cls, endpoint: Endpoint) -> Pop3Client:
+        where = endpoint.describe()
+        try:
+            sock = socket.create_connection((endpoint.host, endpoint.port), endpoint.timeout)
+        except OSError as exc:
+            raise Pop3ConnectionError(f"{where}: cannot connect: {_os_reason(exc)}") from None
+        sock.settimeout(endpoint.timeout)
+        try:
+            if endpoint.tls == "implicit":
+                sock = _wrap_tls(sock, endpoint)
+            client = cls(sock, endpoint)
+            client._expect_ok("greeting")
+            client.capabilities = client.capa()
+            if endpoint.tls == "starttls":
+                client._starttls()
+        except BaseException:
+            sock.close()
+            raise
+        return client
+
+    @property
+    def pipelining(self) -> bool:
+        return "PIPELINING" in self.capabilities
+
+    def capa(self) -> dict[str, list[str]]:
+        """RFC 2449 CAPA; an old server that answers -ERR simply has no extensions."""
+        self._send("CAPA")
+        status = self._status_line("CAPA")
+        if not status.startswith(b"+OK"):
+            return {}
+        caps: dict[str, list[str]] = {}
+        for line in self._multiline_lines("CAPA"):
+            words = line.decode("ascii", "replace").split()
+            if words:
+                caps[words[0].upper()] = words[1:]
+        return caps
+
+    def _starttls(self) -> None:
+        # RFC 2595 §4: STLS must be advertised; never fall back to a plaintext login.
+        if "STLS" not in self.capabilities:
+            raise Pop3TLSError(f"{self.endpoint.describe()}: server does not offer STLS")
+        self._send("STLS")
+        self._expect_ok("STLS")
+        self._reader.close()
+        self._sock = _wrap_tls(self._sock, self.endpoint)
+        self._reader = self._sock.makefile("rb", buffering=CHUNK)
+        # RFC 2595 §4: capabilities learned before TLS must be discarded.
+        self.capabilities = self.capa()
+
+    def login(self, username: str, password: str, method: str = "auto") -> None:
+        """USER/PASS or SASL PLAIN (RFC 5034). `auto` prefers SASL PLAIN when offered."""
+        _check_argument(username, f"{self.endpoint.describe()}: username")
+        _check_argument(password, f"{self.endpoint.describe()}: password")
+        sasl = [m.upper() for m in self.capabilities.get("SASL", [])]
+        use_plain = method == "plain" or (method == "auto" and "PLAIN" in sasl)
+        if use_plain:
+            self._auth_plain(username, password)
+        else:
+            self._send(f"USER {username}")
+            self._login_reply("USER")
+            self._send(f"PASS {password}", redact=True)
+            self._login_reply("PASS")
+        # RFC 2449 §5: capabilities may change after authentication.
+        self.capabilities = self.capa() or self.capabilities
+
+    def _auth_plain(self, username: str, password: str) -> None:
+        token = base64.b64encode(f"\0{username}\0{password}".encode()).decode("ascii")
+        if len("AUTH PLAIN ") + len(token) + 2 <= MAX_COMMAND:
+            self._send(f"AUTH PLAIN {token}", redact=True)
+        else:
+            # RFC 5034 §4: too long for one command line, so answer the empty challenge.
+            self._send("AUTH PLAIN")
+            status = self._status_line("AUTH")
+            if not status.startswith(b"+"):
+                self._raise_login_error("AUTH", status)
+            self._send(token, redact=True)
+        status = self._status_line("AUTH")
+        if status.startswith(b"+ ") or status == b"+":
+            # A challenge after our credentials means failure, not success: cancel (RFC 5034 §4).
+            self._send("*")
+            self._status_line("AUTH")
+            raise Pop3AuthError(f"{self.endpoint.describe()}: SASL PLAIN login refused")
+        if not status.startswith(b"+OK"):
+            self._raise_login_error("AUTH", status)
+
+    def _login_reply(self, command: str) -> None:
+        status = self._status_line(command)
+        if not status.startswith(b"+OK"):
+            self._raise_login_error(command, status)
+
+    def _raise_login_error(self, command: str, status: bytes) -> None:
+        text = _server_text(status)
+        match = _RESP_CODE.match(status)
+        code = match.group(1).decode().upper() if match else None
+        where = self.endpoint.describe()
+        if code in TRANSIENT_CODES:
+            raise Pop3TemporaryError(f"{where}: login deferred by server: {text}")
+        if code == "SYS/PERM":
+            raise Pop3ServerError(f"{where}: server refused the session: {text}")
+        raise Pop3AuthError(f"{where}: login failed ({command}): {text}")
+
+    def uidl(self) -> list[tuple[int, str]]:
+        """Message numbers with their unique ids (RFC 1939 §7, UIDL)."""
+        self._send("UIDL")
+        self._expect_ok("UIDL")
+        listing: list[tuple[int, str]] = []
+        for line in self._multiline_lines("UIDL"):
+            parts = line.split()
+            if len(parts) != 2 or not parts[0].isdigit():
+                raise Pop3ProtocolError(
+                    f"{self.endpoint.describe()}: malformed UIDL line {line[:80]!r}"
+                )
+            listing.append((int(parts[0]), parts[1].decode("ascii", "replace")))
+        return listing
+
+    def list_sizes(self) -> dict[int, int]:
+        self._send("LIST")
+        self._expect_ok("LIST")
+        sizes: dict[int, int] = {}
+        for line in self._multiline_lines("LIST"):
+            parts = line.split()
+            if len(parts) >= 2 and parts[0].isdigit() and parts[1].isdigit():
+                sizes[int(parts[0])] = int(parts[1])
+        return sizes
+
+    def retrieve(self, numbers: Sequence[int], window: int = 8) -> Iterator[RetrievedMessage]:
+        """RETR each message, in order, streaming it into a spool while hashing it.
+
+        With PIPELINING (RFC 2449 §6.6) up to `window` RETR commands are in flight. The
+        window bounds what we send ahead, so our sends can never deadlock against a server
+        that is blocked writing responses we have not read yet.
+        """
+        depth = max(1, window) if self.pipelining else 1
+        pending: deque[int] = deque()
+        queue = iter(numbers)
+        for number in queue:
+            self._send(f"RETR {number}")
+            pending.append(number)
+            if len(pending) >= depth:
+                break
+        while pending:
+            number = pending.popleft()
+            message = self._read_message(number)
+            next_number = next(queue, None)
+            if next_number is not None:
+                self._send(f"RETR {next_number}")
+                pending.append(next_number)
+            yield message
+
+    def _read_message(self, number: int) -> RetrievedMessage:
+        status = self._status_line(f"RETR {number}")
+        if not status.startswith(b"+OK"):
+            raise Pop3ServerError(
+                f"{self.endpoint.describe()}: RETR {number} refused: {_server_text(status)}"
+            )
+        spool = tempfile.SpooledTemporaryFile(max_size=SPOOL_IN_MEMORY)
+        digest = hashlib.sha256()
+        size = 0
+        try:
+            for chunk in self._multiline_chunks(f"RETR {number}"):
+                spool.write(chunk)
+                digest.update(chunk)
+                size += len(chunk)
+        except BaseException:
+            spool.close()
+            raise
+        spool.seek(0)
+        return RetrievedMessage(number=number, sha256=digest.hexdigest(), size=size, file=spool)
+
+    def delete(self, numbers: Sequence[int], window: int = 16) -> list[int]:
+        """DELE each number (marks only; the server deletes at QUIT). Returns those acknowledged."""
+        depth = max(1, window) if self.pipelining else 1
+        acknowledged: list[int] = []
+        pending: deque[int] = deque()
+        for number in numbers:
+            self._send(f"DELE {number}")
+            pending.append(number)
+            if len(pending) >= depth:
+                self._dele_reply(pending.popleft(), acknowledged)
+        while pending:
+            self._dele_reply(pending.popleft(), acknowledged)
+        return acknowledged
+
+    def _dele_reply(self, number: int, acknowledged: list[int]) -> None:
+        status = self._status_line(f"DELE {number}")
+        if status.startswith(b"+OK"):
+            acknowledged.append(number)
+        else:
+            log.warning(
+                "%s: DELE %d refused: %s", self.endpoint.describe(), number, _server_text(status)
+            )
+
+    def quit(self) -> None:
+        """QUIT enters the UPDATE state (RFC 1939 §6); -ERR means deletions may be partial."""
+        try:
+            self._send("QUIT")
+            status = self._status_line("QUIT")
+        finally:
+            self.close()
+        if not status.startswith(b"+OK"):
+            raise Pop3ServerError(
+                f"{self.endpoint.describe()}: QUIT failed, deletions not confirmed: "
+                f"{_server_text(status)}"
+            )
+
+    def close(self) -> None:
+        """Drop the connection without QUIT: the server then deletes nothing (RFC 1939 §6)."""
+        for closer in (self._reader.close, self._sock.close):
+            try:
+                closer()
+            except OSError:
+                log.debug("%s: error while closing", self.endpoint.describe())
+
+    def _send(self, line: str, *, redact: bool = False) -> None:
+        data = line.encode("utf-8") + b"\r\n"
+        if len(data) > MAX_COMMAND and not redact:
+            raise Pop3ProtocolError(f"{self.endpoint.describe()}: command too long: {line[:40]}")
+        try:
+            self._sock.sendall(data)
+        except OSError as exc:
+            raise Pop3ConnectionError(
+                f"{self.endpoint.describe()}: connection lost while sending: {_os_reason(exc)}"
+            ) from None
+
+    def _readline(self, limit: int, context: str) -> bytes:
+        try:
+            line = self._reader.readline(limit)
+        except TimeoutError:
+            raise Pop3ConnectionError(
+                f"{self.endpoint.describe()}: timed out after {self.endpoint.timeout:g}s "
+                f"waiting for {context}"
+            ) from None
+        except ssl.SSLError as exc:
+            raise Pop3ConnectionError(
+                f"{self.endpoint.describe()}: TLS error during {context}: {exc.reason}"
+            ) from None
+        except OSError as exc:
+            raise Pop3ConnectionError(
+                f"{self.endpoint.describe()}: connection lost during {context}: {_os_reason(exc)}"
+            ) from None
+        if not line:
+            raise Pop3ConnectionError(
+                f"{self.endpoint.describe()}: server closed the connection during {context}"
+            )
+        return line
+
+    def _status_line(self, context: str) -> bytes:
+        line = self._readline(MAX_STATUS_LINE, context)
+        if not line.endswith(b"\n"):
+            raise Pop3ProtocolError(
+                f"{self.endpoint.describe()}: response to {context} longer than "
+                f"{MAX_STATUS_LINE} bytes"
+            )
+        line = line.rstrip(b"\r\n")
+        if not (line.startswith(b"+") or line.startswith(b"-ERR")):
+            raise Pop3ProtocolError(
+                f"{self.endpoint.describe()}: unexpected response to {context}: {line[:80]!r}"
+            )
+        return line
+
+    def _expect_ok(self, context: str) -> bytes:
+        status = self._status_line(context)
+        if not status.startswith(b"+OK"):
+            match = _RESP_CODE.match(status)
+            code = match.group(1).decode().upper() if match else None
+            error = Pop3TemporaryError if code in TRANSIENT_CODES else Pop3ServerError
+            raise error(f"{self.endpoint.describe()}: {context} failed: {_server_text(status)}")
+        return status
+
+    def _multiline_chunks(self, context: str) -> Iterator[bytes]:
+        """Yield the body of a multi-line response, dot-unstuffed, in chunks of ≤ CHUNK bytes.
+
+        A line longer than CHUNK arrives in several chunks; only a chunk that starts a line
+        can be the terminator or carry a stuffed dot (RFC 1939 §3).
+        """
+        at_line_start = True
+        while True:
+            chunk = self._readline(CHUNK, context)
+            if at_line_start:
+                if chunk in (b".\r\n", b".\n"):
+                    return
+                if chunk.startswith(b"."):
+                    chunk = chunk[1:]
+            at_line_start = chunk.endswith(b"\n")
+            yield chunk
+
+    def _multiline_lines(self, context: str) -> Iterator[bytes]:
+        partial = b""
+        for chunk in self._multiline_chunks(context):
+            partial += chunk
+            if len(partial) > MAX_STATUS_LINE:
+                raise Pop3ProtocolError(
+                    f"{self.endpoint.describe()}: line in {context} listing too long"
+                )
+            if partial.endswith(b"\n"):
+                yield partial.rstrip(b"\r\n")
+                partial = b""
+
+
+def _wrap_tls(sock: socket.socket, endpoint: Endpoint) -> socket.socket:
+    """Verified TLS (RFC 8314 §3): CA chain and host name, from the system store or `ca_file`."""
+    context = ssl.create_default_context(cafile=str(endpoint.ca_file) if endpoint.ca_file else None)
+    context.minimum_version = ssl.TLSVersion.TLSv1_2
+    try:
+        return context.wrap_socket(sock, server_hostname=endpoint.host)
+    except ssl.SSLCertVerificationError as exc:
+        raise Pop3TLSError(
+            f"{endpoint.describe()}: TLS certificate not trusted: {exc.verify_message}"
+        ) from None
+    except (ssl.SSLError, OSError) as exc:
+        raise Pop3ConnectionError(
+            f"{endpoint.describe()}: TLS handshake failed: {_os_reason(exc)}"
+        ) from None
+
+
+def _server_text(status: bytes) -> str:
+    return status[:200].decode("utf-8", "replace")
+
+
+def _os_reason(exc: BaseException) -> str:
+    if isinstance(exc, (TimeoutError, socket.timeout)):
+        return "timed out"
+    return getattr(exc, "strerror", None) or getattr(exc, "reason", None) or type(exc).__name__
