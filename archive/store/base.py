@@ -1,0 +1,141 @@
+"""The object-store interface and the invariants every store shares.
+
+Objects are content-addressed: a key is derived from nothing but the SHA-256 of the bytes it
+holds, so writing the same key twice writes the same bytes, and an overwrite is harmless.
+`put_verified` is the one gate the archiver passes before it may delete mail from a server.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import re
+from typing import IO, BinaryIO, Protocol, runtime_checkable
+
+from archive.errors import IntegrityError, StoreError
+
+log = logging.getLogger(__name__)
+
+CHUNK = 1 << 20
+
+_SHA256_HEX = re.compile(r"[0-9a-f]{64}")
+# One path segment: no leading dot, so "." and ".." are impossible and the dot-prefixed temp
+# files of LocalStore can never collide with a key.
+_SEGMENT = re.compile(r"[A-Za-z0-9_-][A-Za-z0-9._-]*")
+
+
+class ObjectNotFound(KeyError):
+    """No object under this key. Not transient: retrying will not make it appear.
+
+    A KeyError (not a StoreError) so that `except KeyError` works for every store and
+    `archive.errors.is_transient` says False.
+    """
+
+    def __init__(self, key: str, where: str = "") -> None:
+        super().__init__(key)
+        self.key = key
+        self.where = where
+
+    def __str__(self) -> str:
+        # KeyError.__str__ would print repr(key) only; say what is missing and where.
+        place = f" in {self.where}" if self.where else ""
+        return f"no object {self.key}{place}"
+
+
+@runtime_checkable
+class ObjectStore(Protocol):
+    """Where archived bytes live. Implementations: LocalStore, S3Store, MemoryStore."""
+
+    url: str
+    """Where it stores, for messages and logs; never contains credentials."""
+
+    def put(self, key: str, src: IO[bytes], size: int) -> None:
+        """Stream `src` (seekable, at position 0, `size` bytes) into the object at `key`.
+
+        Atomic: a reader sees the old object, or none, or the whole new one.
+        """
+        ...
+
+    def exists(self, key: str) -> bool: ...
+
+    def open(self, key: str) -> BinaryIO:
+        """A stream of the object's bytes; raises ObjectNotFound if there is none."""
+        ...
+
+    def get(self, key: str) -> bytes:
+        """The whole object; raises ObjectNotFound if there is none."""
+        ...
+
+
+def check_key(key: str) -> str:
+    """Refuse keys that could escape a store's root ("../x", "/x", "a//b") or hide as temp files."""
+    if not key or not all(_SEGMENT.fullmatch(segment) for segment in key.split("/")):
+        raise ValueError(f"invalid object key {key!r}")
+    return key
+
+
+def _check_sha256(sha256_hex: str) -> str:
+    if not isinstance(sha256_hex, str) or not _SHA256_HEX.fullmatch(sha256_hex):
+        raise ValueError(f"not a lower-case SHA-256 hex digest: {sha256_hex!r}")
+    return sha256_hex
+
+
+def raw_key(sha256_hex: str) -> str:
+    """Key of an original message: only the hash decides it, so one message is stored once."""
+    h = _check_sha256(sha256_hex)
+    # Two fan-out levels keep any one directory (or S3 listing page) small.
+    return f"raw/{h[:2]}/{h[2:4]}/{h}.eml"
+
+
+def part_key(sha256_hex: str) -> str:
+    """Key of a decoded attachment, shared by every message that carries the same bytes."""
+    h = _check_sha256(sha256_hex)
+    return f"parts/{h[:2]}/{h[2:4]}/{h}"
+
+
+def sha256_of_stream(f: IO[bytes], chunk: int = CHUNK) -> tuple[str, int]:
+    """(hex digest, size) of the rest of `f`, read in chunks so memory stays flat."""
+    digest = hashlib.sha256()
+    size = 0
+    while block := f.read(chunk):
+        digest.update(block)
+        size += len(block)
+    return digest.hexdigest(), size
+
+
+def _stored_sha256(store: ObjectStore, key: str) -> str | None:
+    """Hash of what the store holds under `key`, or None if it holds nothing."""
+    try:
+        with store.open(key) as stream:
+            return sha256_of_stream(stream)[0]
+    except KeyError:
+        return None
+
+
+def put_verified(store: ObjectStore, key: str, src: IO[bytes], sha256_hex: str, size: int) -> bool:
+    """Store `src` under `key` and prove, by reading it back, that the store holds `sha256_hex`.
+
+    Returns False if an intact copy was already there (nothing written), True after a write.
+    Raises IntegrityError if the bytes read back hash to anything else. Only after this
+    returned may the archiver delete the message from the server.
+    """
+    _check_sha256(sha256_hex)
+    # One read instead of exists() + open(): a missing object shows up as ObjectNotFound.
+    existing = _stored_sha256(store, key)
+    if existing == sha256_hex:
+        return False
+    if existing is not None:
+        # Content-addressed, so whatever is there should be these bytes: it rotted or a
+        # write was torn. Rewriting heals it; the read-back below proves the heal.
+        log.warning(
+            "stored object %s hashes to %s, expected %s; rewriting it", key, existing, sha256_hex
+        )
+    store.put(key, src, size)
+    stored = _stored_sha256(store, key)
+    if stored is None:
+        raise StoreError(f"{store.url}: {key} is missing right after it was written")
+    if stored != sha256_hex:
+        raise IntegrityError(
+            f"{store.url}: {key} reads back with SHA-256 {stored}, expected {sha256_hex}"
+        )
+    return True

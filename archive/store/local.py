@@ -1,0 +1,103 @@
+"""Objects as files under a root folder, written atomically and durably."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import tempfile
+from pathlib import Path
+from typing import IO, BinaryIO
+
+from archive.errors import StoreError
+from archive.store.base import CHUNK, ObjectNotFound, check_key
+
+
+class LocalStore:
+    """`root/<key>`; every put goes through a temp file and os.replace, so it is all or nothing."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = Path(root).absolute()
+        self.url = self.root.as_uri()
+
+    def _path(self, key: str) -> Path:
+        return self.root / check_key(key)
+
+    def put(self, key: str, src: IO[bytes], size: int) -> None:
+        path = self._path(key)
+        try:
+            _make_dirs(path.parent)
+            # Same directory as the target: os.replace is only atomic within one file system.
+            fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+            try:
+                os.fchmod(fd, 0o644)  # mkstemp makes 0600; archived mail is read by other tools
+                with os.fdopen(fd, "wb") as out:
+                    copied = _copy(src, out)
+                    out.flush()
+                    # Data on disk before the rename, or a crash could leave a named empty file.
+                    os.fsync(out.fileno())
+                if copied != size:
+                    raise StoreError(
+                        f"{self.url}: {key}: source gave {copied} bytes, expected {size}"
+                    )
+                os.replace(tmp, path)
+            except BaseException:
+                with contextlib.suppress(OSError):
+                    os.unlink(tmp)
+                raise
+            # The rename itself lives in the directory: sync it so the object survives a crash.
+            _fsync_dir(path.parent)
+        except OSError as exc:
+            raise StoreError(f"{self.url}: cannot write {key}: {_reason(exc)}") from exc
+
+    def exists(self, key: str) -> bool:
+        return self._path(key).is_file()
+
+    def open(self, key: str) -> BinaryIO:
+        try:
+            return self._path(key).open("rb")
+        except FileNotFoundError:
+            raise ObjectNotFound(key, self.url) from None
+        except OSError as exc:
+            raise StoreError(f"{self.url}: cannot read {key}: {_reason(exc)}") from exc
+
+    def get(self, key: str) -> bytes:
+        with self.open(key) as stream:
+            try:
+                return stream.read()
+            except OSError as exc:
+                raise StoreError(f"{self.url}: cannot read {key}: {_reason(exc)}") from exc
+
+
+def _copy(src: IO[bytes], out: IO[bytes]) -> int:
+    """shutil.copyfileobj, but counting: a short source must not become a short object."""
+    copied = 0
+    while block := src.read(CHUNK):
+        out.write(block)
+        copied += len(block)
+    return copied
+
+
+def _make_dirs(directory: Path) -> None:
+    """mkdir -p, syncing each parent whose listing gained a new directory."""
+    missing: list[Path] = []
+    while not directory.is_dir():
+        missing.append(directory)
+        directory = directory.parent
+    for new in reversed(missing):
+        with contextlib.suppress(FileExistsError):  # a concurrent put made it first
+            new.mkdir()
+        _fsync_dir(new.parent)
+
+
+def _fsync_dir(directory: Path) -> None:
+    if os.name != "posix":  # Windows cannot open a directory for fsync
+        return
+    fd = os.open(directory, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _reason(exc: OSError) -> str:
+    return exc.strerror or str(exc) or type(exc).__name__
