@@ -18,7 +18,7 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 
 from archive.config import MailboxConfig, SecretLookup, resolve_password
-from archive.errors import ArchiveError, IntegrityError, is_transient
+from archive.errors import ArchiveError, IntegrityError, MessageError, is_transient
 from archive.index.writer import IndexWriter, LedgerEntry
 from archive.mime import ParseLimits, parse_message
 from archive.pop3.client import Endpoint, Pop3Client, RetrievedMessage
@@ -141,8 +141,14 @@ class Archiver:
 
             archived_numbers: list[int] = []
             for message in client.retrieve([number for number, _ in new], self.retr_window):
+                uidl = uidl_of[message.number]
                 try:
-                    created = self._archive_one(mailbox_id, uidl_of[message.number], message)
+                    created = self._archive_one(mailbox_id, uidl, message)
+                except Exception as exc:
+                    raise MessageError(
+                        f"mailbox {box.name!r}: UIDL {uidl} (sha256 {message.sha256}): {exc}",
+                        transient=is_transient(exc),
+                    ) from exc
                 finally:
                     message.close()
                 result.bytes += message.size

@@ -55,6 +55,8 @@ def _prefect_defaults() -> None:
     os.environ.setdefault("PREFECT_LOGGING_EXTRA_LOGGERS", "archive")
     # Without PREFECT_API_URL Prefect starts a temporary server; cold, that takes >20 s here.
     os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "180")
+    # The archive works offline; do not try to phone home from the temporary server.
+    os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
 
 
 def _fail(message: str, code: int = 2) -> None:

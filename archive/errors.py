@@ -5,6 +5,7 @@
     │   ├── Pop3ConnectionError   network failure, timeout, connection dropped
     │   ├── Pop3TemporaryError    -ERR [IN-USE], [LOGIN-DELAY], [SYS/TEMP] (RFC 2449, RFC 3206)
     │   └── StoreError            object store unreachable or a write failed
+    ├── MessageError            one message could not be archived; transient or not, as its cause
     └── PermanentError          retrying will not help; a person must act
         ├── ConfigError           bad mailbox file or settings, missing secret
         ├── Pop3AuthError         credentials refused ([AUTH] or plain -ERR at login)
@@ -68,6 +69,14 @@ class StoreError(TransientError):
 
 class IntegrityError(PermanentError):
     pass
+
+
+class MessageError(ArchiveError):
+    """Wraps the failure of one message so the error names mailbox and UIDL."""
+
+    def __init__(self, message: str, *, transient: bool) -> None:
+        super().__init__(message)
+        self.transient = transient
 
 
 def is_transient(exc: BaseException) -> bool:

@@ -145,3 +145,26 @@ def test_cli_run_json_and_exit_code(archive_env: Path, monkeypatch):
     }
     assert by_name["one"]["archived"] == 1 and by_name["one"]["error"] is None
     assert by_name["two"]["error"] and "secret" not in by_name["two"]["error"]
+
+
+def test_demo_archives_then_finds_nothing_new(archive_env: Path, fresh_engine: Engine):
+    import io
+
+    from rich.console import Console
+
+    from archive.cli import run_flow
+    from archive.config import Settings
+    from archive.demo import run_demo
+
+    first, second = io.StringIO(), io.StringIO()
+    run_demo(Settings(), 2, 25, Console(file=first, width=200), run_flow)
+    run_demo(Settings(), 2, 25, Console(file=second, width=200), run_flow)
+    with fresh_engine.connect() as conn:
+        deliveries = conn.execute(text("SELECT count(*) FROM archive.messages")).scalar_one()
+        found = conn.execute(
+            text("SELECT count(*) FROM archive.messages WHERE search @@ websearch_to_tsquery('simple', 'invoice')")
+        ).scalar_one()
+    assert deliveries == 50
+    assert found >= 2
+    assert "messages archived" in first.getvalue() and "archive.messages" in first.getvalue()
+    assert "Nothing new" in second.getvalue()
