@@ -6,11 +6,11 @@ import hashlib
 import socket
 
 import pytest
-from archive.pop3.fakeserver import FakeMailbox, FakePop3Server, FakeServerOptions
 from sqlalchemy import Engine, text
 
 from archive.archiver import Archiver, MailboxFailed
 from archive.index.writer import IndexWriter
+from archive.pop3.fakeserver import FakeMailbox, FakePop3Server, FakeServerOptions
 from archive.store import MemoryStore, part_key, raw_key
 from tests.support.mail import mailbox_config, make_message
 
@@ -264,3 +264,23 @@ def test_index_rows_addresses_attachments_headers(
         i=msg.id,
     )
     assert [h.value for h in headers] == ["Grüße aus München"]
+
+
+def test_password_never_logged_or_stored(archiver: Archiver, fresh_engine: Engine, monkeypatch, caplog):
+    password = "pw-Zq81-unique-secret"
+    caplog.set_level("DEBUG")
+    with FakePop3Server({"sec": FakeMailbox(password, [make_message("secret test")])}) as server:
+        archiver.run(_box(monkeypatch, server, "sec", password=password))
+        logged_commands = [c for _, c in server.commands]
+    assert not any(password in record.getMessage() for record in caplog.records)
+    assert "PASS ***" in logged_commands or "AUTH PLAIN ***" in logged_commands
+    with fresh_engine.connect() as conn:
+        dump = conn.execute(
+            text(
+                "SELECT string_agg(t::text, ' ') FROM ("
+                " SELECT row_to_json(b)::text AS t FROM mailarchive.mailbox b"
+                " UNION ALL SELECT row_to_json(d)::text FROM mailarchive.delivery d"
+                " UNION ALL SELECT row_to_json(m)::text FROM archive.messages m) x"
+            )
+        ).scalar_one()
+    assert "sec" in dump and password not in dump

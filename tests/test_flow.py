@@ -7,10 +7,10 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from archive.pop3.fakeserver import FakeMailbox, FakePop3Server, FakeServerOptions
 from sqlalchemy import Engine, text
 from typer.testing import CliRunner
 
+from archive.pop3.fakeserver import FakeMailbox, FakePop3Server, FakeServerOptions
 from tests.support.mail import make_message
 
 pytestmark = pytest.mark.prefect

@@ -60,8 +60,9 @@ class S3Store:
         # publish the object at once: readers never see part of it. `size` is not checked
         # here; put_verified reads the object back.
         try:
+            # s3transfer closes the file object it is given; the caller still needs `src`.
             self._client.upload_fileobj(
-                src, self.bucket, self._full_key(key), Config=self._transfer
+                _NonClosing(src), self.bucket, self._full_key(key), Config=self._transfer
             )
         except (ClientError, BotoCoreError, S3UploadFailedError, OSError) as exc:
             raise self._error("write", key, exc) from exc
@@ -175,3 +176,31 @@ def _describe(exc: BaseException) -> str:
         if secret and len(secret) >= 4:
             text = text.replace(secret, "***")
     return text
+
+
+class _NonClosing(io.RawIOBase):
+    """A read-only view of a file object whose close() leaves the underlying file open."""
+
+    def __init__(self, inner: IO[bytes]) -> None:
+        super().__init__()
+        self._inner = inner
+
+    def readable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return self._inner.seekable()
+
+    def read(self, size: int = -1) -> bytes:
+        return self._inner.read(size)
+
+    def readinto(self, buffer: Any) -> int:
+        data = self._inner.read(len(buffer))
+        buffer[: len(data)] = data
+        return len(data)
+
+    def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
+        return self._inner.seek(offset, whence)
+
+    def tell(self) -> int:
+        return self._inner.tell()
