@@ -266,7 +266,9 @@ def test_index_rows_addresses_attachments_headers(
     assert [h.value for h in headers] == ["Grüße aus München"]
 
 
-def test_password_never_logged_or_stored(archiver: Archiver, fresh_engine: Engine, monkeypatch, caplog):
+def test_password_never_logged_or_stored(
+    archiver: Archiver, fresh_engine: Engine, monkeypatch, caplog
+):
     password = "pw-Zq81-unique-secret"
     caplog.set_level("DEBUG")
     with FakePop3Server({"sec": FakeMailbox(password, [make_message("secret test")])}) as server:

@@ -144,5 +144,3 @@ def test_malformed_messages_are_present(mailboxes: dict[str, list[bytes]]):
 def test_some_body_lines_start_with_a_dot(mailboxes: dict[str, list[bytes]]):
     # Exercised by dot-stuffing in the POP3 server and unstuffing in the client.
     assert any(b"\r\n.NET" in raw for box in mailboxes.values() for raw in box)
-
-

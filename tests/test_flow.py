@@ -162,7 +162,9 @@ def test_demo_archives_then_finds_nothing_new(archive_env: Path, fresh_engine: E
     with fresh_engine.connect() as conn:
         deliveries = conn.execute(text("SELECT count(*) FROM archive.messages")).scalar_one()
         found = conn.execute(
-            text("SELECT count(*) FROM archive.messages WHERE search @@ websearch_to_tsquery('simple', 'invoice')")
+            text(
+                "SELECT count(*) FROM archive.messages WHERE search @@ websearch_to_tsquery('simple', 'invoice')"
+            )
         ).scalar_one()
     assert deliveries == 50
     assert found >= 2

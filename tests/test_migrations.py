@@ -36,6 +36,16 @@ def test_upgrade_is_idempotent_and_views_exist(fresh_db_url: str, fresh_engine: 
             )
         ).scalars()
         assert {
-            "id", "mailbox", "uidl", "sha256", "size", "message_id", "in_reply_to", "subject",
-            "sent_at", "has_attachments", "body_text", "defects",
+            "id",
+            "mailbox",
+            "uidl",
+            "sha256",
+            "size",
+            "message_id",
+            "in_reply_to",
+            "subject",
+            "sent_at",
+            "has_attachments",
+            "body_text",
+            "defects",
         } <= set(columns)

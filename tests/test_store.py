@@ -544,7 +544,9 @@ def test_s3_unreachable_endpoint_is_a_store_error_without_secrets(
         assert SECRET not in everything
 
 
-def test_archiver_keeps_originals_and_attachments_in_s3(s3_store: S3Store, s3_env: str, fresh_engine, monkeypatch):
+def test_archiver_keeps_originals_and_attachments_in_s3(
+    s3_store: S3Store, s3_env: str, fresh_engine, monkeypatch
+):
     from archive.archiver import Archiver
     from archive.index.writer import IndexWriter
     from archive.pop3.fakeserver import FakeMailbox, FakePop3Server
@@ -554,7 +556,9 @@ def test_archiver_keeps_originals_and_attachments_in_s3(s3_store: S3Store, s3_en
     raw = make_message("to s3", attachments=(("r.csv", csv, "text/csv"),))
     archiver = Archiver(writer=IndexWriter(fresh_engine), store=s3_store, default_timeout=10)
     with FakePop3Server({"s3box": FakeMailbox("pw", [raw])}) as server:
-        box = mailbox_config(monkeypatch, "s3box", server.host, server.port, "s3box", "pw", tls="none")
+        box = mailbox_config(
+            monkeypatch, "s3box", server.host, server.port, "s3box", "pw", tls="none"
+        )
         result = archiver.run(box)
     assert result.archived == 1
     keys = bucket_keys(s3_env, "pfx/")

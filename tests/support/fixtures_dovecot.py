@@ -23,8 +23,10 @@ class NewUser(Protocol):
 @pytest.fixture(scope="session")
 def dovecot(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Dovecot]:
     """A running Dovecot shared by the session; tests keep apart by using their own users."""
-    for binary, why in (("dovecot", "install dovecot-pop3d (.ci/run does)"),
-                        ("openssl", "it makes Dovecot's test certificate")):
+    for binary, why in (
+        ("dovecot", "install dovecot-pop3d (.ci/run does)"),
+        ("openssl", "it makes Dovecot's test certificate"),
+    ):
         if shutil.which(binary) is None:
             reason = f"{binary} binary not found; {why}"
             # CI sets this, so a missing install fails loudly instead of skipping quietly.
