@@ -18,7 +18,13 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 
 from archive.config import MailboxConfig, SecretLookup, resolve_password
-from archive.errors import ArchiveError, IntegrityError, MessageError, is_transient
+from archive.errors import (
+    ArchiveError,
+    IntegrityError,
+    MessageError,
+    Pop3ServerError,
+    is_transient,
+)
 from archive.index.writer import IndexWriter, LedgerEntry
 from archive.mime import ParseLimits, parse_message
 from archive.pop3.client import Endpoint, Pop3Client, RetrievedMessage
@@ -163,7 +169,11 @@ class Archiver:
             if box.delete_after_archive:
                 self._delete(client, box, mailbox_id, listing, ledger, archived_numbers, result)
             else:
-                client.quit()
+                try:
+                    client.quit()
+                except Pop3ServerError as exc:
+                    # Nothing was marked for deletion, so a failed QUIT loses nothing.
+                    log.warning("%s", exc)
         except BaseException:
             # No QUIT: the server must not enter UPDATE, so nothing marked is deleted.
             client.close()

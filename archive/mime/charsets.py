@@ -1,0 +1,175 @@
+"""Bytes to text under a declared charset that may be wrong, unknown or missing.
+
+Order of attempts, so that a declaration is trusted when it works and evidence wins when
+it does not:
+
+1. the declared charset (RFC 2046 §4.1.2), through the label table of the WHATWG Encoding
+   Standard, which is what mail clients and browsers actually do with labels such as
+   "iso-8859-1" (really windows-1252) or "gb2312" (really GB18030);
+2. UTF-8, strictly: valid UTF-8 that is not ASCII is very unlikely to be anything else;
+3. a guess by charset_normalizer on a bounded sample;
+4. latin-1, which cannot fail.
+
+Every step past the first is reported, so the index says which messages were guessed.
+"""
+
+from __future__ import annotations
+
+import codecs
+import re
+from dataclasses import dataclass
+
+from charset_normalizer import from_bytes
+
+# WHATWG Encoding Standard §4.2 labels that Python does not know, or maps to a narrower
+# codec than mail in the wild needs.
+_ALIASES = {
+    "iso-8859-1": "cp1252",
+    "iso8859-1": "cp1252",
+    "latin1": "cp1252",
+    "latin-1": "cp1252",
+    "l1": "cp1252",
+    "cp819": "cp1252",
+    "gb2312": "gb18030",
+    "gbk": "gb18030",
+    "x-gbk": "gb18030",
+    "csgb2312": "gb18030",
+    "chinese": "gb18030",
+    "euc-kr": "cp949",
+    "ks_c_5601-1987": "cp949",
+    "ks_c_5601-1989": "cp949",
+    "ksc5601": "cp949",
+    "windows-949": "cp949",
+    "shift_jis": "cp932",
+    "shift-jis": "cp932",
+    "sjis": "cp932",
+    "x-sjis": "cp932",
+    "ms_kanji": "cp932",
+    "windows-31j": "cp932",
+    "big5": "big5hkscs",
+    "iso-8859-8-i": "iso-8859-8",
+    "iso-8859-6-i": "iso-8859-6",
+    "iso-8859-6-e": "iso-8859-6",
+    "iso-8859-8-e": "iso-8859-8",
+    "tis-620": "cp874",
+    "iso-8859-11": "cp874",
+    "windows-874": "cp874",
+    "x-mac-roman": "mac_roman",
+    "macintosh": "mac_roman",
+    "x-mac-cyrillic": "mac_cyrillic",
+    "unicode-1-1-utf-7": "utf-7",
+    "ansi_x3.4-1968": "ascii",
+}
+
+_MAX_LABEL = 40
+_GUESS_SAMPLE = 256 * 1024
+_LABEL_JUNK = re.compile(r"[\s\"';]+")
+
+
+@dataclass(frozen=True, slots=True)
+class Decoded:
+    """Text plus, when the declared charset was not used as is, why and what was used."""
+
+    text: str
+    problem: str | None = None
+
+
+def clean_label(label: str | None) -> str | None:
+    """A charset parameter as found in mail: quoted, padded, sometimes with junk after it."""
+    if label is None:
+        return None
+    label = _LABEL_JUNK.sub(" ", label).strip().lower()
+    label = label.split(" ", 1)[0] if label else ""
+    return label[:_MAX_LABEL] or None
+
+
+def lookup(label: str) -> str | None:
+    """The Python codec name for a charset label, or None if there is no text codec for it."""
+    for candidate in (_ALIASES.get(label, label), label, label.replace("-", "")):
+        try:
+            info = codecs.lookup(candidate)
+        except (LookupError, ValueError):
+            continue
+        # bytes-to-bytes codecs ("base64", "rot13") are found but cannot decode to text.
+        if getattr(info, "_is_text_encoding", True):
+            return info.name
+    return None
+
+
+def _strict(data: bytes, codec: str) -> str | None:
+    try:
+        return data.decode(codec)
+    except (UnicodeError, LookupError, ValueError):
+        return None
+
+
+def guess(data: bytes) -> tuple[str, str]:
+    """(text, codec) from content alone: UTF-8 first, then charset_normalizer, then latin-1."""
+    text = _strict(data, "utf-8")
+    if text is not None:
+        return text, "utf-8"
+    try:
+        best = from_bytes(data[:_GUESS_SAMPLE]).best()
+        codec = lookup(best.encoding) if best is not None else None
+    except Exception:  # the detector is heuristic code; it must not take the parse down
+        codec = None
+    if codec is not None:
+        try:
+            return data.decode(codec, "replace"), codec
+        except (UnicodeError, LookupError, ValueError):
+            pass
+    return data.decode("latin-1"), "latin-1"
+
+
+def decode(data: bytes, declared: str | None, *, fallback_hint: str | None = None) -> Decoded:
+    """Decode `data`, reporting in `problem` when the declared charset could not be used.
+
+    `fallback_hint` is a charset found elsewhere (an HTML <meta>), tried after UTF-8 when
+    nothing was declared.
+    """
+    label = clean_label(declared)
+    if label is not None:
+        codec = lookup(label)
+        if codec is None:
+            text, used = guess(data)
+            return Decoded(_strip_bom(text), f"unknown charset {label!r}, decoded as {used}")
+        text_or_none = _strict(data, codec)
+        if text_or_none is not None:
+            return Decoded(_strip_bom(text_or_none))
+        # A declared single-byte label that failed only on its few undefined bytes
+        # (windows-1252 has five) is still better served by the real ISO 8859-1.
+        if codec == "cp1252":
+            return Decoded(data.decode("latin-1"))
+        text, used = guess(data)
+        return Decoded(_strip_bom(text), f"invalid {label!r} text, decoded as {used}")
+    if data.isascii():
+        return Decoded(data.decode("ascii"))
+    text_or_none = _strict(data, "utf-8")
+    if text_or_none is not None:
+        return Decoded(_strip_bom(text_or_none))
+    hint = lookup(clean_label(fallback_hint) or "") if fallback_hint else None
+    if hint is not None:
+        text_or_none = _strict(data, hint)
+        if text_or_none is not None:
+            return Decoded(_strip_bom(text_or_none))
+    text, used = guess(data)
+    return Decoded(_strip_bom(text), f"no charset declared, decoded as {used}")
+
+
+def decode_header_bytes(data: bytes) -> tuple[str, str | None]:
+    """Raw 8-bit header text (RFC 6532 allows UTF-8; older mailers send anything).
+
+    Header values are too short for statistical guessing, so the choice is UTF-8, else
+    windows-1252, else latin-1. Returns (text, the codec used when it was not UTF-8).
+    """
+    text = _strict(data, "utf-8")
+    if text is not None:
+        return text, None
+    text = _strict(data, "cp1252")
+    if text is not None:
+        return text, "cp1252"
+    return data.decode("latin-1"), "latin-1"
+
+
+def _strip_bom(text: str) -> str:
+    return text[1:] if text.startswith("\ufeff") else text

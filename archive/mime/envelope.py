@@ -1,0 +1,123 @@
+"""The top-level header block: every field decoded, plus the ones the index has columns for.
+
+Each field is read on its own and defensively, so one malformed header (a Date from the
+year 0, a To of 5 MB) costs a defect, never the rest of the envelope.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta, timezone
+from email.utils import parsedate_tz
+
+from archive.mime.addresses import parse_addresses
+from archive.mime.model import ADDRESS_ROLES, Address, HeaderField
+from archive.mime.words import decode_header_text, unescape, unfold
+
+_MSG_ID = re.compile(r"<([^<>]*)>")
+_MAX_DATE_CHARS = 200
+
+
+@dataclass(frozen=True, slots=True)
+class Envelope:
+    headers: tuple[HeaderField, ...]
+    message_id: str | None
+    in_reply_to: str | None
+    references: tuple[str, ...]
+    subject: str | None
+    sent_at: datetime | None
+    addresses: tuple[Address, ...]
+
+
+EMPTY = Envelope((), None, None, (), None, None, ())
+
+
+def _msg_ids(value: str) -> list[str]:
+    """RFC 5322 §3.6.4 msg-ids, without "<>"; a bare id with "@" is accepted too."""
+    found = ["".join(match.split()) for match in _MSG_ID.findall(value)]
+    if not found:
+        found = [word.strip("<>") for word in value.split() if "@" in word]
+    return [msg_id for msg_id in found if msg_id]
+
+
+def parse_date(value: str) -> tuple[datetime | None, str | None]:
+    """RFC 5322 §3.3 date-time (and its obsolete forms) to an aware datetime.
+
+    A missing zone and "-0000" (RFC 5322 §3.3: local time unknown) both become UTC.
+    """
+    text = " ".join(value.split())[:_MAX_DATE_CHARS]
+    try:
+        parts = parsedate_tz(text)
+        if parts is not None:
+            offset = timedelta(seconds=parts[9] or 0)
+            zone = UTC if not offset else timezone(offset)
+            return datetime(*parts[:6], tzinfo=zone), None
+    except (ValueError, OverflowError, TypeError, IndexError):
+        pass
+    try:
+        # Some spam and some scripts write ISO 8601.
+        parsed = datetime.fromisoformat(text)
+        return (parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)), None
+    except ValueError:
+        return None, f"Date: unparseable {text[:80]!r}"
+
+
+def read_envelope(
+    items: list[tuple[str, str]], max_header_bytes: int, defects: list[str]
+) -> Envelope:
+    """Decode the raw (name, value) pairs of the top-level message; problems go to `defects`."""
+    headers: list[HeaderField] = []
+    first: dict[str, str] = {}
+    raw_first: dict[str, str] = {}
+    address_values: dict[str, list[str]] = {role: [] for role in ADDRESS_ROLES}
+    for raw_name, raw_value in items:
+        name, _ = unescape(raw_name)
+        key = name.strip().lower()
+        value = unfold(raw_value)
+        if len(value) > max_header_bytes:
+            defects.append(
+                f"header {name[:60]}: {len(value)} characters, cut to {max_header_bytes}"
+            )
+            value = value[:max_header_bytes]
+        try:
+            text, problems = decode_header_text(value)
+        except Exception as exc:  # keep the raw text rather than lose the field
+            text, problems = value, [f"not decoded ({type(exc).__name__})"]
+        defects.extend(f"header {name[:60]}: {problem}" for problem in problems)
+        text = text.strip()
+        headers.append(HeaderField(name, text))
+        first.setdefault(key, text)
+        raw_first.setdefault(key, unescape(value)[0])
+        if key in address_values:
+            address_values[key].append(unescape(value)[0])
+
+    addresses: list[Address] = []
+    for role in ADDRESS_ROLES:
+        for value in address_values[role]:
+            found, problems = parse_addresses(value, role)
+            addresses.extend(found)
+            defects.extend(f"header {problem}" for problem in problems)
+
+    sent_at = None
+    if "date" in first:
+        sent_at, problem = parse_date(first["date"])
+        if problem:
+            defects.append(f"header {problem}")
+
+    # A Message-ID without "<>" (some scripts, some spam) is still the message's id.
+    message_ids = _msg_ids(raw_first.get("message-id", "")) or [
+        "".join(raw_first.get("message-id", "").split())
+    ]
+    reply_ids = _msg_ids(raw_first.get("in-reply-to", ""))
+    references = tuple(dict.fromkeys(_msg_ids(raw_first.get("references", ""))))
+    subject = first.get("subject")
+    return Envelope(
+        headers=tuple(headers),
+        message_id=message_ids[0] or None,
+        in_reply_to=reply_ids[0] if reply_ids else None,
+        references=references,
+        subject=" ".join(subject.split()) if subject is not None else None,
+        sent_at=sent_at,
+        addresses=tuple(addresses),
+    )

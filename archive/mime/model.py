@@ -1,0 +1,106 @@
+"""The values `parse_message` hands over: immutable, typed, and free of stdlib `email` objects.
+
+Nothing here refers to `email.message.Message`, so the index writer and the archiver never
+depend on how the parsing was done, and a parsed message can be compared, hashed and
+pickled like any other value.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+from datetime import datetime
+
+ADDRESS_ROLES = ("from", "sender", "reply-to", "to", "cc", "bcc")
+
+
+@dataclass(frozen=True, slots=True)
+class HeaderField:
+    """One header field of the top-level message, in message order.
+
+    `value` is unfolded (RFC 5322 §2.2.3) and RFC 2047-decoded; where decoding fails the raw
+    text is kept, so no field is ever dropped from the index.
+    """
+
+    name: str
+    value: str
+
+
+@dataclass(frozen=True, slots=True)
+class Address:
+    """One mailbox from From, Sender, Reply-To, To, Cc or Bcc.
+
+    `address` is lower-cased so that searches and joins do not depend on how a sender
+    spelled it; it is "" when no addr-spec could be found, and then `name` keeps the raw text.
+    """
+
+    role: str
+    name: str
+    address: str
+
+
+@dataclass(frozen=True, slots=True)
+class Attachment:
+    """A leaf MIME part that is not body text, with its transfer-decoded bytes.
+
+    The hash is computed once at construction: the archiver stores parts under their
+    SHA-256 and the index records it, so it is read at least twice per part.
+    """
+
+    path: str
+    filename: str | None
+    content_type: str
+    disposition: str | None
+    content_id: str | None
+    data: bytes = field(repr=False)
+    _sha256: str = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "_sha256", hashlib.sha256(self.data).hexdigest())
+
+    @property
+    def sha256(self) -> str:
+        """Lower-case hex SHA-256 of `data`."""
+        return self._sha256
+
+    @property
+    def size(self) -> int:
+        return len(self.data)
+
+
+@dataclass(frozen=True, slots=True)
+class ParseLimits:
+    """Bounds that keep one hostile message from costing unbounded time or memory.
+
+    A message over a limit is still archived (the raw bytes are stored before parsing);
+    only the parsed view is cut short, and a defect says where.
+    """
+
+    max_parts: int = 1000
+    max_depth: int = 32
+    max_header_bytes: int = 256 * 1024
+    max_text_chars: int = 2_000_000
+
+    def __post_init__(self) -> None:
+        for name in ("max_parts", "max_header_bytes", "max_text_chars"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"ParseLimits.{name} must be at least 1")
+        if self.max_depth < 0:
+            raise ValueError("ParseLimits.max_depth must not be negative")
+
+
+@dataclass(frozen=True, slots=True)
+class ParsedMessage:
+    """Everything the index needs from one message; `defects` says what was wrong with it."""
+
+    headers: tuple[HeaderField, ...]
+    message_id: str | None
+    in_reply_to: str | None
+    references: tuple[str, ...]
+    subject: str | None
+    sent_at: datetime | None
+    addresses: tuple[Address, ...]
+    body_text: str
+    attachments: tuple[Attachment, ...]
+    defects: tuple[str, ...]
+    part_count: int

@@ -1,0 +1,2 @@
+-- Prefect keeps its own schema (with generic table names) in a database of its own.
+CREATE DATABASE prefect OWNER mailarchive;
