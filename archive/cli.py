@@ -16,10 +16,10 @@ from typing import Annotated, Any
 
 import typer
 from rich.console import Console
-from rich.table import Table
 
 from archive.config import Settings, load_mailbox_file
 from archive.errors import ArchiveError, ConfigError
+from archive.report import summary_table
 
 app = typer.Typer(
     name="mailarchive",
@@ -64,45 +64,6 @@ def _fail(message: str, code: int = 2) -> None:
     raise typer.Exit(code)
 
 
-def _summary_table(results: list[dict[str, Any]]) -> Table:
-    table = Table(title="Archive run")
-    for column in (
-        "mailbox",
-        "listed",
-        "new",
-        "archived",
-        "duplicates",
-        "deleted",
-        "failed",
-        "bytes",
-        "seconds",
-        "error",
-    ):
-        table.add_column(
-            column, justify="left" if column in ("mailbox", "error") else "right", overflow="fold"
-        )
-    for r in results:
-        table.add_row(
-            r["name"],
-            *(
-                str(r[k])
-                for k in (
-                    "listed",
-                    "new",
-                    "archived",
-                    "duplicates",
-                    "deleted",
-                    "failed",
-                    "bytes",
-                    "seconds",
-                )
-            ),
-            r["error"] or "",
-            style="red" if r["error"] else None,
-        )
-    return table
-
-
 def run_flow(config: Path, mailboxes: list[str] | None) -> tuple[bool, list[dict[str, Any]]]:
     _prefect_defaults()
     from flows.archive_flow import run_archive
@@ -134,7 +95,7 @@ def run(
     if as_json:
         sys.stdout.write(json.dumps({"mailboxes": results}) + "\n")
     else:
-        out.print(_summary_table(results))
+        out.print(summary_table(results))
     if not ok:
         raise typer.Exit(1)
 
@@ -181,7 +142,10 @@ def cat(
 
 @app.command()
 def psql(
-    args: Annotated[list[str] | None, typer.Argument(help="Extra psql arguments.")] = None,
+    args: Annotated[
+        list[str] | None,
+        typer.Argument(help="Extra psql arguments, after --: mailarchive psql -- -c 'SELECT 1'"),
+    ] = None,
 ) -> None:
     """Open psql on the archive database (the bundled psql when embedded)."""
     from archive.index.database import database_url, psql_binary

@@ -9,12 +9,12 @@ from pathlib import Path
 from typing import Any
 
 from rich.console import Console
-from rich.table import Table
 
 from archive.config import Settings
 from archive.demo_data import generate_mailboxes
 from archive.index.database import database_url
 from archive.pop3.fakeserver import FakeMailbox, FakePop3Server
+from archive.report import summary_table
 
 RunFlow = Callable[[Path, list[str] | None], tuple[bool, list[dict[str, Any]]]]
 
@@ -77,16 +77,7 @@ def run_demo(
         )
         ok, results = run_flow(config, None)
 
-    table = Table(title="Archive run")
-    for column in ("mailbox", "listed", "new", "archived", "duplicates", "failed", "error"):
-        table.add_column(column)
-    for r in results:
-        table.add_row(
-            r["name"],
-            *(str(r[k]) for k in ("listed", "new", "archived", "duplicates", "failed")),
-            r["error"] or "",
-        )
-    console.print(table)
+    console.print(summary_table(results))
     new = sum(int(r["new"]) for r in results)
     if new == 0 and ok:
         console.print("[bold]Nothing new:[/] every message was already archived by an earlier run.")

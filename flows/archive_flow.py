@@ -19,20 +19,8 @@ from prefect.tasks import exponential_backoff
 from archive.archiver import MailboxFailed, MailboxResult
 from archive.config import MailboxConfig, Settings, load_mailbox_file
 from archive.errors import ArchiveError, is_transient
+from archive.report import RESULT_COLUMNS
 from archive.runtime import get_archiver
-
-SUMMARY_COLUMNS = (
-    "name",
-    "listed",
-    "new",
-    "archived",
-    "duplicates",
-    "deleted",
-    "failed",
-    "bytes",
-    "seconds",
-    "error",
-)
 
 
 class MailboxesFailed(ArchiveError):
@@ -103,7 +91,7 @@ def archive_mailboxes(config_path: str, mailboxes: list[str] | None = None) -> l
 
 
 def _publish(results: list[dict[str, Any]]) -> None:
-    table = [{column: r[column] for column in SUMMARY_COLUMNS} for r in results]
+    table = [{column: r[column] for column in RESULT_COLUMNS} for r in results]
     create_table_artifact(
         key="archive-mailboxes", table=table, description="Per-mailbox counts of this run"
     )
