@@ -16,6 +16,10 @@ from archive.mime.model import ADDRESS_ROLES, Address, HeaderField
 from archive.mime.words import decode_header_text, unescape, unfold
 
 _MSG_ID = re.compile(r"<([^<>]*)>")
+# RFC 5322 has no limit; past this many fields (spam has sent 100,000 of them) the rest are
+# kept without RFC 2047 decoding, which is most of the cost per field.
+MAX_DECODED_FIELDS = 10_000
+_NEEDED = frozenset({"subject", "date", "message-id", "in-reply-to", "references"})
 _MAX_DATE_CHARS = 200
 
 
@@ -80,8 +84,13 @@ def read_envelope(
                 f"header {name[:60]}: {len(value)} characters, cut to {max_header_bytes}"
             )
             value = value[:max_header_bytes]
+        if len(headers) == MAX_DECODED_FIELDS:
+            defects.append(f"more than {MAX_DECODED_FIELDS} header fields, the rest not decoded")
         try:
-            text, problems = decode_header_text(value)
+            if len(headers) < MAX_DECODED_FIELDS or key in _NEEDED:
+                text, problems = decode_header_text(value)
+            else:
+                text, problems = unescape(value)[0], []
         except Exception as exc:  # keep the raw text rather than lose the field
             text, problems = value, [f"not decoded ({type(exc).__name__})"]
         defects.extend(f"header {name[:60]}: {problem}" for problem in problems)

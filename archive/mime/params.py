@@ -70,7 +70,7 @@ def parse(raw: str | None) -> ParamField | None:
         raw = raw[:MAX_PARAM_CHARS]
     text, guessed = unescape(raw.replace("\r", "").replace("\n", ""))
     if guessed:
-        problems.append(f"8-bit parameter text that is not UTF-8, decoded as {guessed}")
+        problems.append(f"8-bit parameter text is not valid UTF-8, decoded as {guessed}")
     first, *rest = _segments(text)
     plain: dict[str, str] = {}
     extended: dict[str, list[tuple[int, str, bool]]] = {}
@@ -86,9 +86,7 @@ def parse(raw: str | None) -> ParamField | None:
         if match:
             section = int(match.group(2)) if match.group(2) is not None else 0
             is_encoded = name.endswith("*")
-            extended.setdefault(match.group(1), []).append(
-                (section, _unquote(value), is_encoded)
-            )
+            extended.setdefault(match.group(1), []).append((section, _unquote(value), is_encoded))
         else:
             plain.setdefault(name, _unquote(value))
     params: dict[str, str] = {}
@@ -121,7 +119,8 @@ def _join_rfc2231(sections: list[tuple[int, str, bool]]) -> tuple[str, str | Non
             data += unquote_to_bytes(value)
         else:
             data += value.encode("utf-8", "surrogateescape")
-    decoded = charsets.decode(bytes(data), charset or ("utf-8" if data.isascii() else None))
+    label = charset or ("utf-8" if data.isascii() else None)
+    decoded = charsets.decode(bytes(data), label, detect=False)
     return decoded.text, decoded.problem
 
 

@@ -20,8 +20,8 @@ subclassing, all through internals unchanged since Python 3.3:
 from __future__ import annotations
 
 from dataclasses import dataclass
-from email import utils
-from email.feedparser import BufferedSubFile, BytesFeedParser
+from email import feedparser, utils
+from email.feedparser import BytesFeedParser
 from email.message import Message
 from email.parser import BytesParser
 from email.policy import Policy, compat32
@@ -29,11 +29,16 @@ from typing import Any
 
 from archive.mime import params
 
+# The parser's line buffer is internal API, absent from typeshed.
+_BufferedSubFile: Any = feedparser.BufferedSubFile  # type: ignore[attr-defined]
+
 POLICY = compat32  # raise_on_defect is False: defects are collected, never raised
 
 
 class Entity(Message):
     """A Message that knows its byte offsets and parses its MIME parameters linearly."""
+
+    _payload: Any  # set by Message; declared here for the type checker
 
     def __init__(self, policy: Policy = POLICY) -> None:
         super().__init__(policy)
@@ -50,6 +55,16 @@ class Entity(Message):
             if key.lower() == wanted:
                 return str(value)
         return None
+
+    def body_bytes(self) -> bytes | None:
+        """A leaf's body exactly as sent; None for multipart and message/* entities.
+
+        Not get_payload(): without decode=True it decodes 8-bit bodies with the declared
+        charset and errors="replace", and with it undoes the transfer encoding the stdlib's
+        way, which gives up on damaged base64.
+        """
+        value = self._payload
+        return value.encode("utf-8", "surrogateescape") if isinstance(value, str) else None
 
     def field(self, name: str) -> params.ParamField | None:
         """Content-Type or Content-Disposition, parsed once (the parser asks repeatedly)."""
@@ -80,7 +95,7 @@ class Entity(Message):
         ]
 
 
-class _CountingInput(BufferedSubFile):
+class _CountingInput(_BufferedSubFile):  # type: ignore[misc]
     """The parser's line buffer, counting how many characters it has handed out."""
 
     def __init__(self) -> None:
@@ -172,8 +187,10 @@ def parse_tree(raw: bytes, *, max_depth: int, max_parts: int) -> Tree:
     parser = _BoundedParser(max_depth, max_parts)
     try:
         parser.feed(raw)
-        root: Entity = parser.close()
-        return Tree(root, raw)
+        root = parser.close()
+        if isinstance(root, Entity):  # always: the parser's factory is Entity
+            return Tree(root, raw)
+        problem = "MIME structure not parsed: unexpected message class"
     except _PartLimitReached:
         problem = f"part limit reached: parts after the first {max_parts} not parsed"
     except Exception as exc:  # RecursionError, MemoryError or a stdlib bug on odd input

@@ -55,7 +55,7 @@ def decode_words(value: str) -> tuple[str, list[str]]:
         nonlocal pending_charset
         if pending_charset is None:
             return
-        decoded = charsets.decode(bytes(pending), pending_charset)
+        decoded = charsets.decode(bytes(pending), pending_charset, detect=False)
         if decoded.problem:
             problems.append(f"encoded-word: {decoded.problem}")
         out.append(decoded.text)
@@ -90,5 +90,5 @@ def decode_header_text(value: str) -> tuple[str, list[str]]:
     text, guessed = unescape(value)
     decoded, problems = decode_words(text)
     if guessed is not None:
-        problems.insert(0, f"8-bit text that is not UTF-8, decoded as {guessed}")
+        problems.insert(0, f"8-bit text is not valid UTF-8, decoded as {guessed}")
     return decoded, problems
