@@ -112,7 +112,7 @@ def make_engine(url: str, *, pool_size: int = 10) -> Engine:
         _sqlalchemy_url(url),
         pool_size=pool_size,
         max_overflow=pool_size,
-        pool_pre_ping=True,
+        pool_pre_ping=False,
         connect_args={"application_name": "mailarchive"},
     )
 

@@ -1,0 +1,156 @@
+"""Throughput of the archive pipeline against a real Dovecot, as same-run ratios.
+
+    uv run python -m benchmarks.throughput [--mailboxes 8] [--messages 250] [--profile]
+
+Three measurements on the same mailboxes, in the same run, so the ratios hold on any machine:
+
+- baseline: Python's poplib, RETR one message at a time, one mailbox after another (what a
+  getmail-style loop does), fetching only;
+- fetch: our POP3 client, pipelined RETR, streamed and hashed, one mailbox after another;
+- archive: the whole pipeline (fetch, store raw with read-back, parse, store attachments,
+  index in PostgreSQL) with `--parallel` mailboxes at once, as the flow runs it.
+
+Reported as messages per second and as ratios to the baseline. `--profile` adds a cProfile
+of the archive run, sorted by cumulative time, to find the hot spot.
+"""
+
+from __future__ import annotations
+
+import argparse
+import cProfile
+import json
+import os
+import poplib
+import pstats
+import shutil
+import ssl
+import sys
+import tempfile
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+from archive.archiver import Archiver
+from archive.config import MailboxConfig, Settings
+from archive.demo_data import generate_mailboxes
+from archive.index.database import make_engine, migrate, start_embedded, stop_embedded
+from archive.index.writer import IndexWriter
+from archive.pop3.client import Endpoint, Pop3Client
+from archive.store import LocalStore
+
+
+def baseline_poplib(host: str, port: int, ca: Path, users: dict[str, str]) -> int:
+    count = 0
+    context = ssl.create_default_context(cafile=str(ca))
+    for user, password in users.items():
+        client = poplib.POP3_SSL(host, port, context=context, timeout=30)
+        client._MAXLINE = 1 << 20  # poplib's 2,048-byte default fails on real mail
+        client.user(user)
+        client.pass_(password)
+        n, _ = client.stat()
+        for number in range(1, n + 1):
+            b"\r\n".join(client.retr(number)[1])
+            count += 1
+        client.quit()
+    return count
+
+
+def fetch_ours(host: str, port: int, ca: Path, users: dict[str, str]) -> int:
+    count = 0
+    for user, password in users.items():
+        client = Pop3Client.connect(Endpoint(host, port, "implicit", ca, 30, user))
+        client.login(user, password)
+        for message in client.retrieve([n for n, _ in client.uidl()]):
+            message.close()
+            count += 1
+        client.quit()
+    return count
+
+
+def archive_all(archiver: Archiver, boxes: list[MailboxConfig], parallel: int) -> int:
+    if parallel == 1:  # in this thread, so that --profile sees the work
+        return sum(r.archived + r.duplicates for r in map(archiver.run, boxes))
+    with ThreadPoolExecutor(parallel) as pool:
+        return sum(r.archived + r.duplicates for r in pool.map(archiver.run, boxes))
+
+
+def timed(label: str, fn, *args) -> dict[str, float]:  # type: ignore[no-untyped-def]
+    started = time.perf_counter()
+    count = fn(*args)
+    seconds = time.perf_counter() - started
+    print(
+        f"{label:>9}: {count} messages in {seconds:.2f} s = {count / seconds:,.0f} msg/s",
+        file=sys.stderr,
+    )
+    return {"messages": count, "seconds": round(seconds, 3), "msg_per_s": round(count / seconds, 1)}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--mailboxes", type=int, default=8)
+    parser.add_argument("--messages", type=int, default=250)
+    parser.add_argument("--parallel", type=int, default=4)
+    parser.add_argument("--profile", action="store_true")
+    args = parser.parse_args()
+    if shutil.which("dovecot") is None:
+        sys.exit("dovecot not found: apt-get install dovecot-pop3d")
+
+    from tests.support.dovecot import running_dovecot
+
+    work = Path(tempfile.mkdtemp(prefix="mailarchive-bench-"))
+    mail = generate_mailboxes(args.mailboxes, args.messages)
+    total_bytes = sum(len(m) for box in mail.values() for m in box)
+    print(
+        f"{args.mailboxes} mailboxes x {args.messages} messages, {total_bytes / 1e6:.1f} MB",
+        file=sys.stderr,
+    )
+    with running_dovecot(work) as dovecot:
+        users = {}
+        for name, messages in mail.items():
+            dovecot.add_user(name, f"pw-{name}", messages)
+            users[name] = f"pw-{name}"
+        host, port, ca = dovecot.host, dovecot.pop3s_port, dovecot.tls.ca_file
+        results = {
+            "baseline": timed("poplib", baseline_poplib, host, port, ca, users),
+            "fetch": timed("fetch", fetch_ours, host, port, ca, users),
+        }
+        settings = Settings(data_dir=work / "data")
+        url = start_embedded(settings)
+        migrate(url)
+        engine = make_engine(url, pool_size=args.parallel)
+        archiver = Archiver(IndexWriter(engine), LocalStore(work / "objects"))
+        boxes = []
+        for name, password in users.items():
+            os.environ[f"BENCH_PW_{name.upper()}"] = password
+            boxes.append(
+                MailboxConfig(
+                    name=name,
+                    host=host,
+                    port=port,
+                    ca_file=ca,
+                    username=name,
+                    password_env=f"BENCH_PW_{name.upper()}",
+                )
+            )
+        profiler = cProfile.Profile() if args.profile else None
+        if profiler:
+            profiler.enable()
+        results["archive"] = timed("archive", archive_all, archiver, boxes, args.parallel)
+        if profiler:
+            profiler.disable()
+            pstats.Stats(profiler, stream=sys.stderr).sort_stats("cumulative").print_stats(
+                "archive/|psycopg/cursor.py", 30
+            )
+        engine.dispose()
+    base = results["baseline"]["msg_per_s"]
+    results["ratios"] = {
+        "fetch_vs_poplib": round(results["fetch"]["msg_per_s"] / base, 2),
+        "archive_vs_poplib_fetch_only": round(results["archive"]["msg_per_s"] / base, 2),
+    }
+    print(json.dumps(results, indent=2))
+    stop_embedded(settings)
+    shutil.rmtree(work, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
