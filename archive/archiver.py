@@ -25,7 +25,7 @@ from archive.errors import (
     Pop3ServerError,
     is_transient,
 )
-from archive.index.writer import IndexWriter, LedgerEntry
+from archive.index.writer import IndexWriter, LedgerEntry, MailboxIndex
 from archive.mime import ParseLimits, parse_message
 from archive.pop3.client import Endpoint, Pop3Client, RetrievedMessage
 from archive.store import ObjectStore, part_key, put_verified, raw_key, sha256_of_stream
@@ -131,15 +131,25 @@ class Archiver:
             timeout=box.timeout_seconds or self.default_timeout,
             label=f"mailbox {box.name!r}",
         )
-        mailbox_id = self.writer.ensure_mailbox(box.name, box.host, box.username)
+        with self.writer.mailbox(box.name, box.host, box.username) as index:
+            self._session(box, endpoint, password, index, result, progress)
+
+    def _session(
+        self,
+        box: MailboxConfig,
+        endpoint: Endpoint,
+        password: str,
+        index: MailboxIndex,
+        result: MailboxResult,
+        progress: Callable[[MailboxResult], None] | None,
+    ) -> None:
         client = Pop3Client.connect(endpoint)
         try:
             client.login(box.username, password, box.auth)
-            del password
-            self.writer.record_login(mailbox_id)
+            index.record_login()
             listing = client.uidl()
             result.listed = len(listing)
-            ledger = self.writer.ledger(mailbox_id)
+            ledger = index.ledger()
             new = [(number, uidl) for number, uidl in listing if uidl not in ledger]
             result.new = len(new)
             uidl_of = dict(new)
@@ -149,7 +159,7 @@ class Archiver:
             for message in client.retrieve([number for number, _ in new], self.retr_window):
                 uidl = uidl_of[message.number]
                 try:
-                    created = self._archive_one(mailbox_id, uidl, message)
+                    created = self._archive_one(index, uidl, message)
                 except Exception as exc:
                     raise MessageError(
                         f"mailbox {box.name!r}: UIDL {uidl} (sha256 {message.sha256}): {exc}",
@@ -167,7 +177,7 @@ class Archiver:
                     progress(result)
 
             if box.delete_after_archive:
-                self._delete(client, box, mailbox_id, listing, ledger, archived_numbers, result)
+                self._delete(client, index, listing, ledger, archived_numbers, result)
             else:
                 try:
                     client.quit()
@@ -179,12 +189,12 @@ class Archiver:
             client.close()
             raise
 
-    def _archive_one(self, mailbox_id: int, uidl: str, message: RetrievedMessage) -> bool:
+    def _archive_one(self, index: MailboxIndex, uidl: str, message: RetrievedMessage) -> bool:
         put_verified(
             self.store, raw_key(message.sha256), message.file, message.sha256, message.size
         )
-        if self.writer.find_message(message.sha256) is not None:
-            _, created = self.writer.record(mailbox_id, uidl, message.sha256, message.size, None)
+        if index.find_message(message.sha256) is not None:
+            _, created = index.record(uidl, message.sha256, message.size, None)
             return created
         parsed = parse_message(message.read(), self.parse_limits)
         for attachment in parsed.attachments:
@@ -195,14 +205,13 @@ class Archiver:
                 attachment.sha256,
                 attachment.size,
             )
-        _, created = self.writer.record(mailbox_id, uidl, message.sha256, message.size, parsed)
+        _, created = index.record(uidl, message.sha256, message.size, parsed)
         return created
 
     def _delete(
         self,
         client: Pop3Client,
-        box: MailboxConfig,
-        mailbox_id: int,
+        index: MailboxIndex,
         listing: list[tuple[int, str]],
         ledger: dict[str, LedgerEntry],
         archived_numbers: list[int],
@@ -222,7 +231,7 @@ class Archiver:
         acknowledged = client.delete(to_delete)
         client.quit()
         deleted_uidls = [uidl_by_number[number] for number in acknowledged]
-        self.writer.mark_deleted(mailbox_id, deleted_uidls)
+        index.mark_deleted(deleted_uidls)
         result.deleted = len(deleted_uidls)
 
     def _copy_is_intact(self, sha256: str) -> bool:

@@ -7,7 +7,8 @@ together, so whatever the ledger says is archived is also searchable.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -38,57 +39,70 @@ def _clean_required(text: str) -> str:
 
 
 class IndexWriter:
+    """Opens one `MailboxIndex` per mailbox run, on a connection held for the whole run."""
+
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
 
-    def ensure_mailbox(self, name: str, host: str, username: str) -> int:
-        statement = (
-            insert(Mailbox)
-            .values(name=name, host=host, username=username)
-            .on_conflict_do_update(
-                index_elements=[Mailbox.name], set_={"host": host, "username": username}
+    @contextmanager
+    def mailbox(self, name: str, host: str, username: str) -> Iterator[MailboxIndex]:
+        # One connection per run instead of a pool checkout per statement: each checkout
+        # costs a reset round trip, and this was ~18% of archive throughput (benchmarks/).
+        with self.engine.connect() as conn:
+            statement = (
+                insert(Mailbox)
+                .values(name=name, host=host, username=username)
+                .on_conflict_do_update(
+                    index_elements=[Mailbox.name], set_={"host": host, "username": username}
+                )
+                .returning(Mailbox.id)
             )
-            .returning(Mailbox.id)
-        )
-        with self.engine.begin() as conn:
-            return int(conn.execute(statement).scalar_one())
+            with conn.begin():
+                mailbox_id = int(conn.execute(statement).scalar_one())
+            yield MailboxIndex(conn, mailbox_id)
 
-    def record_login(self, mailbox_id: int) -> None:
-        with self.engine.begin() as conn:
-            conn.execute(
-                update(Mailbox).where(Mailbox.id == mailbox_id).values(last_login_at=func.now())
+
+class MailboxIndex:
+    """The index as one mailbox run sees it; every method is its own committed transaction."""
+
+    def __init__(self, conn: Connection, mailbox_id: int) -> None:
+        self.conn = conn
+        self.mailbox_id = mailbox_id
+
+    def record_login(self) -> None:
+        with self.conn.begin():
+            self.conn.execute(
+                update(Mailbox)
+                .where(Mailbox.id == self.mailbox_id)
+                .values(last_login_at=func.now())
             )
 
-    def ledger(self, mailbox_id: int) -> dict[str, LedgerEntry]:
+    def ledger(self) -> dict[str, LedgerEntry]:
         statement = (
             select(Delivery.uidl, Delivery.message_id, Message.sha256, Delivery.deleted_at)
             .join(Message, Message.id == Delivery.message_id)
-            .where(Delivery.mailbox_id == mailbox_id)
+            .where(Delivery.mailbox_id == self.mailbox_id)
         )
-        with self.engine.connect() as conn:
+        with self.conn.begin():
             return {
                 row.uidl: LedgerEntry(row.uidl, row.message_id, row.sha256, row.deleted_at)
-                for row in conn.execute(statement)
+                for row in self.conn.execute(statement)
             }
 
     def find_message(self, sha256: str) -> int | None:
-        with self.engine.connect() as conn:
-            found = conn.execute(select(Message.id).where(Message.sha256 == sha256)).scalar()
+        with self.conn.begin():
+            found = self.conn.execute(select(Message.id).where(Message.sha256 == sha256)).scalar()
         return int(found) if found is not None else None
 
     def record(
-        self,
-        mailbox_id: int,
-        uidl: str,
-        sha256: str,
-        size: int,
-        parsed: ParsedMessage | None,
+        self, uidl: str, sha256: str, size: int, parsed: ParsedMessage | None
     ) -> tuple[int, bool]:
         """Record one delivery; returns (message row id, True if the content was new).
 
         `parsed` may be None only when the content is already indexed (a duplicate).
         """
-        with self.engine.begin() as conn:
+        conn = self.conn
+        with conn.begin():
             message_id: int | None = None
             created = False
             if parsed is not None:
@@ -107,19 +121,19 @@ class IndexWriter:
                 _insert_children(conn, message_id, parsed)
             conn.execute(
                 insert(Delivery)
-                .values(mailbox_id=mailbox_id, uidl=uidl, message_id=message_id)
+                .values(mailbox_id=self.mailbox_id, uidl=uidl, message_id=message_id)
                 .on_conflict_do_nothing(index_elements=[Delivery.mailbox_id, Delivery.uidl])
             )
         return message_id, created
 
-    def mark_deleted(self, mailbox_id: int, uidls: Iterable[str]) -> None:
+    def mark_deleted(self, uidls: Iterable[str]) -> None:
         uidl_list = list(uidls)
         if not uidl_list:
             return
-        with self.engine.begin() as conn:
-            conn.execute(
+        with self.conn.begin():
+            self.conn.execute(
                 update(Delivery)
-                .where(Delivery.mailbox_id == mailbox_id, Delivery.uidl.in_(uidl_list))
+                .where(Delivery.mailbox_id == self.mailbox_id, Delivery.uidl.in_(uidl_list))
                 .values(deleted_at=func.now())
             )
 
