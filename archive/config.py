@@ -120,11 +120,27 @@ def load_mailbox_file(path: Path) -> MailboxFile:
     try:
         return MailboxFile.model_validate(data)
     except ValidationError as exc:
-        problems = "; ".join(
-            f"{'.'.join(str(p) for p in err['loc']) or '(file)'}: {err['msg']}"
-            for err in exc.errors(include_url=False, include_input=False)
-        )
+        errors = exc.errors(include_url=False, include_input=False)
+        # An invalid table also fails the "at least one mailbox" check; say it once.
+        specific = [e for e in errors if len(e["loc"]) > 1] or errors
+        problems = "; ".join(_describe(data, err["loc"], err["msg"]) for err in specific)
         raise ConfigError(f"{path}: {problems}") from None
+
+
+def _describe(data: dict[str, object], loc: tuple[int | str, ...], msg: str) -> str:
+    """'[[mailbox]] #2 (name "sales"): bogus: Extra inputs are not permitted'."""
+    if len(loc) >= 2 and loc[0] == "mailbox" and isinstance(loc[1], int):
+        tables = data.get("mailbox")
+        name = None
+        if isinstance(tables, list) and loc[1] < len(tables) and isinstance(tables[loc[1]], dict):
+            name = tables[loc[1]].get("name")
+        where = f"[[mailbox]] #{loc[1] + 1}" + (f" (name {name!r})" if name else "")
+        field = ".".join(str(p) for p in loc[2:])
+        if msg == "Extra inputs are not permitted":
+            msg = "unknown key"
+        msg = msg.removeprefix("Value error, ")
+        return f"{where}: {field + ': ' if field else ''}{msg}"
+    return f"{'.'.join(str(p) for p in loc) or '(file)'}: {msg}"
 
 
 SecretLookup = Callable[[str], str]

