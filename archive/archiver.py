@@ -14,6 +14,7 @@ from __future__ import annotations
 import io
 import logging
 import time
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 
@@ -177,7 +178,7 @@ class Archiver:
                     progress(result)
 
             if box.delete_after_archive:
-                self._delete(client, index, listing, ledger, archived_numbers, result)
+                self._delete(client, index, box.name, listing, ledger, archived_numbers, result)
             else:
                 try:
                     client.quit()
@@ -212,12 +213,23 @@ class Archiver:
         self,
         client: Pop3Client,
         index: MailboxIndex,
+        box_name: str,
         listing: list[tuple[int, str]],
         ledger: dict[str, LedgerEntry],
         archived_numbers: list[int],
         result: MailboxResult,
     ) -> None:
         uidl_by_number = dict(listing)
+        # RFC 1939 §7 wants UIDLs unique, but servers give identical messages one UIDL. A
+        # shared UIDL cannot tell which copy the ledger holds, so none of them is deleted.
+        counts = Counter(uidl for _, uidl in listing)
+        ambiguous = {number for number, uidl in listing if counts[uidl] > 1}
+        if ambiguous:
+            log.warning(
+                "mailbox %s: %d messages share a UIDL with another; they stay on the server",
+                box_name,
+                len(ambiguous),
+            )
         # Messages archived by an earlier run whose deletion was never confirmed (a failed
         # QUIT, a crash): their copy is verified again before they are deleted now.
         earlier = [
@@ -227,7 +239,7 @@ class Archiver:
             and ledger[uidl].deleted_at is None
             and self._copy_is_intact(ledger[uidl].sha256)
         ]
-        to_delete = sorted(set(archived_numbers) | set(earlier))
+        to_delete = sorted((set(archived_numbers) | set(earlier)) - ambiguous)
         acknowledged = client.delete(to_delete)
         client.quit()
         deleted_uidls = [uidl_by_number[number] for number in acknowledged]
