@@ -6,32 +6,37 @@ The invariant this module exists for: a message is deleted from a server only af
 3. the transaction recording it in the index and the ledger has committed.
 DELE is sent only after every message of the session went through those steps, and a
 session that fails half-way is dropped without QUIT, so the server deletes nothing
-(RFC 1939 §6) and Gmail does not mark the messages as downloaded.
+(RFC 1939 §6), Gmail does not mark the messages as downloaded, and a server announcing
+`EXPIRE 0` (retrieval may delete) expires nothing that is not archived.
+
+A run is one or more sessions: Gmail lists ~250 messages per session, so sessions repeat
+while each one brings new mail (see `_wants_another_session`), within the mailbox's
+per-session and per-run limits and the server's LOGIN-DELAY.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import logging
 import time
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
+from typing import IO
 
 from archive.config import MailboxConfig, SecretLookup, resolve_password
-from archive.errors import (
-    ArchiveError,
-    IntegrityError,
-    MessageError,
-    Pop3ServerError,
-    is_transient,
-)
-from archive.index.writer import IndexWriter, LedgerEntry, MailboxIndex
-from archive.mime import ParseLimits, parse_message
-from archive.pop3.client import Endpoint, Pop3Client, RetrievedMessage
-from archive.store import ObjectStore, part_key, put_verified, raw_key, sha256_of_stream
+from archive.deletion import Candidate, plan_deletions
+from archive.errors import ArchiveError, MessageError, Pop3ServerError, is_transient
+from archive.index.writer import IndexWriter, LedgerEntry, LedgerKey, MailboxIndex, Recorded
+from archive.mime import ParsedMessage, ParseLimits, parse_message
+from archive.pop3.client import Endpoint, Listed, Pop3Client, RetrievedMessage
+from archive.store import ObjectStore, part_key, put_verified, raw_key
 
 log = logging.getLogger(__name__)
+
+# Headers of a message too large to parse whole are read up to this many bytes.
+HEADER_ONLY_LIMIT = 1 << 20
 
 
 @dataclass
@@ -47,6 +52,10 @@ class MailboxResult:
     failed: int = 0
     bytes: int = 0
     seconds: float = 0.0
+    sessions: int = 0
+    # Ledger rows whose UIDL changed on the server (a UIDL reset): relabelled, not stored again.
+    relabelled: int = 0
+    note: str | None = None
     error: str | None = None
     transient: bool = field(default=False, repr=False)
 
@@ -70,15 +79,28 @@ class MailboxFailed(ArchiveError):
         self.transient = result.transient
 
 
+@dataclass
+class _Session:
+    """What one POP3 session found and did, for deciding whether to open another."""
+
+    listed: int = 0
+    new: int = 0
+    capped: bool = False
+
+
 @dataclass(frozen=True)
 class Archiver:
-    """What every mailbox run shares: the index, the store and the parsing limits."""
+    """What every mailbox run shares: the index, the store and the limits."""
 
     writer: IndexWriter
     store: ObjectStore
     parse_limits: ParseLimits = field(default_factory=ParseLimits)
     default_timeout: float = 60.0
     retr_window: int = 8
+    max_message_bytes: int = 1 << 30
+    parse_max_bytes: int = 64 << 20
+    host_slot_wait_seconds: float = 3600.0
+    sleep: Callable[[float], None] = field(default=time.sleep, repr=False)
 
     def run(
         self,
@@ -100,19 +122,19 @@ class Archiver:
                 else (f"mailbox {box.name!r}: unexpected {type(exc).__name__}: {exc}")
             )
             result.failed = result.new - result.archived - result.duplicates
-            result.deleted = 0
             result.seconds = time.monotonic() - started
             log.error("mailbox %s failed: %s", box.name, result.error)
             raise MailboxFailed(result) from exc
         result.seconds = time.monotonic() - started
         log.info(
-            "mailbox %s: %d listed, %d new, %d archived, %d duplicates, %d deleted",
+            "mailbox %s: %d listed, %d new, %d archived, %d duplicates, %d deleted%s",
             box.name,
             result.listed,
             result.new,
             result.archived,
             result.duplicates,
             result.deleted,
+            f" ({result.note})" if result.note else "",
         )
         return result
 
@@ -123,7 +145,6 @@ class Archiver:
         secret_lookup: SecretLookup | None,
         progress: Callable[[MailboxResult], None] | None,
     ) -> None:
-        password = resolve_password(box, secret_lookup)
         endpoint = Endpoint(
             host=box.host,
             port=box.effective_port,
@@ -131,11 +152,18 @@ class Archiver:
             ca_file=box.ca_file,
             timeout=box.timeout_seconds or self.default_timeout,
             label=f"mailbox {box.name!r}",
+            pipelining=box.pipelining,
+            max_response_bytes=self.max_message_bytes,
         )
         with self.writer.mailbox(box.name, box.host, box.username) as index:
-            self._session(box, endpoint, password, index, result, progress)
+            with index.lock(box.name) as held:
+                if not held:
+                    result.note = "skipped: another session is archiving this mailbox"
+                    return
+                password = resolve_password(box, secret_lookup)
+                self._sessions(box, endpoint, password, index, result, progress)
 
-    def _session(
+    def _sessions(
         self,
         box: MailboxConfig,
         endpoint: Endpoint,
@@ -144,120 +172,285 @@ class Archiver:
         result: MailboxResult,
         progress: Callable[[MailboxResult], None] | None,
     ) -> None:
+        seen: set[LedgerKey] = set()
+        for number in range(box.max_sessions_per_run):
+            wait = index.login_state().seconds_until_login()
+            if wait > box.max_login_wait_seconds:
+                result.note = f"server LOGIN-DELAY: next login allowed in {wait:.0f}s" + (
+                    "; more mail may be waiting" if number else "; run deferred"
+                )
+                return
+            if wait > 0:
+                log.info("mailbox %s: waiting %.0fs for the server's LOGIN-DELAY", box.name, wait)
+                self.sleep(wait)
+            with index.host_slot(box.host, box.max_connections, self.host_slot_wait_seconds):
+                session = self._session(box, endpoint, password, index, result, seen, progress)
+            result.sessions += 1
+            if not _wants_another_session(session):
+                return
+        result.note = f"stopped after {box.max_sessions_per_run} sessions; more mail may remain"
+
+    def _session(
+        self,
+        box: MailboxConfig,
+        endpoint: Endpoint,
+        password: str,
+        index: MailboxIndex,
+        result: MailboxResult,
+        seen: set[LedgerKey],
+        progress: Callable[[MailboxResult], None] | None,
+    ) -> _Session:
+        session = _Session()
         client = Pop3Client.connect(endpoint)
         try:
             client.login(box.username, password, box.auth)
-            index.record_login()
-            listing = client.uidl()
-            result.listed = len(listing)
+            index.record_login(client.login_delay)
+            if client.expires_on_retrieval:
+                log.info("mailbox %s: server expires retrieved mail (EXPIRE 0)", box.name)
+            listing = client.listing()
             ledger = index.ledger()
-            new = [(number, uidl) for number, uidl in listing if uidl not in ledger]
-            result.new = len(new)
-            uidl_of = dict(new)
-            log.info("mailbox %s: %d listed, %d new", box.name, len(listing), len(new))
-
-            archived_numbers: list[int] = []
-            for message in client.retrieve([number for number, _ in new], self.retr_window):
-                uidl = uidl_of[message.number]
-                try:
-                    created = self._archive_one(index, uidl, message)
-                except Exception as exc:
-                    raise MessageError(
-                        f"mailbox {box.name!r}: UIDL {uidl} (sha256 {message.sha256}): {exc}",
-                        transient=is_transient(exc),
-                    ) from exc
-                finally:
-                    message.close()
-                result.bytes += message.size
-                if created:
-                    result.archived += 1
-                else:
-                    result.duplicates += 1
-                archived_numbers.append(message.number)
+            plan = _Plan.make(listing, ledger)
+            session.listed = len(listing)
+            seen.update(plan.key_of.values())
+            result.listed = len(seen)
+            self._reconcile(index, box.name, plan, ledger)
+            wanted = _cap(plan.wanted, box.max_messages_per_session, box.max_bytes_per_session)
+            session.capped = len(wanted) < len(plan.wanted)
+            session.new = len(wanted)
+            result.new += len(wanted)
+            stale = plan.stale(ledger)
+            archived: dict[int, int] = {}
+            for message in client.retrieve([item.number for item in wanted], self.retr_window):
+                self._take(box, index, plan, ledger, stale, message, result, archived, session)
                 if progress is not None:
                     progress(result)
-
-            if box.delete_after_archive:
-                self._delete(client, index, box.name, listing, ledger, archived_numbers, result)
+            if box.delete_policy == "keep":
+                _quit_keeping(client)
             else:
-                try:
-                    client.quit()
-                except Pop3ServerError as exc:
-                    # Nothing was marked for deletion, so a failed QUIT loses nothing.
-                    log.warning("%s", exc)
+                self._delete(client, box, index, plan, ledger, archived, result)
         except BaseException:
             # No QUIT: the server must not enter UPDATE, so nothing marked is deleted.
             client.close()
             raise
+        return session
 
-    def _archive_one(self, index: MailboxIndex, uidl: str, message: RetrievedMessage) -> bool:
+    def _take(
+        self,
+        box: MailboxConfig,
+        index: MailboxIndex,
+        plan: _Plan,
+        ledger: dict[LedgerKey, LedgerEntry],
+        stale: set[int],
+        message: RetrievedMessage,
+        result: MailboxResult,
+        archived: dict[int, int],
+        session: _Session,
+    ) -> None:
+        uidl, occurrence = plan.key_of[message.number]
+        try:
+            if plan.shared[uidl] > 1:
+                known = plan.known_copy(ledger, uidl, message.sha256)
+                if known is not None:
+                    # Read again only because its UIDL is shared: archived before. Verify the
+                    # stored copy all the same, as a delete may follow.
+                    put_verified(
+                        self.store,
+                        raw_key(message.sha256),
+                        message.file,
+                        message.sha256,
+                        message.size,
+                    )
+                    archived[message.number] = known
+                    session.new -= 1
+                    result.new -= 1
+                    return
+                occurrence = plan.next_occurrence(ledger, uidl)
+            recorded = self._archive_one(index, (uidl, occurrence), message, stale)
+        except Exception as exc:
+            raise MessageError(
+                f"mailbox {box.name!r}: UIDL {uidl} (sha256 {message.sha256}): {exc}",
+                transient=is_transient(exc),
+            ) from exc
+        finally:
+            message.close()
+        archived[message.number] = recorded.delivery_id
+        result.bytes += message.size
+        result.relabelled += recorded.relabelled
+        if recorded.created:
+            result.archived += 1
+        else:
+            result.duplicates += 1
+
+    def _archive_one(
+        self, index: MailboxIndex, key: LedgerKey, message: RetrievedMessage, stale: set[int]
+    ) -> Recorded:
         put_verified(
             self.store, raw_key(message.sha256), message.file, message.sha256, message.size
         )
-        if index.find_message(message.sha256) is not None:
-            _, created = index.record(uidl, message.sha256, message.size, None)
-            return created
-        parsed = parse_message(message.read(), self.parse_limits)
-        for attachment in parsed.attachments:
-            put_verified(
-                self.store,
-                part_key(attachment.sha256),
-                io.BytesIO(attachment.data),
-                attachment.sha256,
-                attachment.size,
-            )
-        _, created = index.record(uidl, message.sha256, message.size, parsed)
-        return created
+        parsed: ParsedMessage | None = None
+        if index.find_message(message.sha256) is None:
+            parsed = self._parse(message)
+            for attachment in parsed.attachments:
+                put_verified(
+                    self.store,
+                    part_key(attachment.sha256),
+                    io.BytesIO(attachment.data),
+                    attachment.sha256,
+                    attachment.size,
+                )
+        return index.record(key, message.sha256, message.size, parsed, stale)
+
+    def _parse(self, message: RetrievedMessage) -> ParsedMessage:
+        if message.size <= self.parse_max_bytes:
+            return parse_message(message.read(), self.parse_limits)
+        # Memory stays flat for huge messages: only the header block is read and parsed.
+        header = _header_block(message.file, HEADER_ONLY_LIMIT)
+        parsed = parse_message(header, self.parse_limits)
+        defect = (
+            f"message is {message.size} bytes, over the parse limit of {self.parse_max_bytes}: "
+            "only its header is indexed (the raw message is archived whole)"
+        )
+        return dataclasses.replace(parsed, defects=(*parsed.defects, defect))
+
+    def _reconcile(
+        self,
+        index: MailboxIndex,
+        name: str,
+        plan: _Plan,
+        ledger: dict[LedgerKey, LedgerEntry],
+    ) -> None:
+        """DELEs acknowledged but never confirmed by QUIT: gone now means deleted then."""
+        listed_uidls = set(plan.shared)
+        gone = [
+            entry.id
+            for entry in ledger.values()
+            if entry.delete_requested_at is not None
+            and entry.deleted_at is None
+            and entry.uidl not in listed_uidls
+        ]
+        if gone:
+            log.info("mailbox %s: %d earlier deletions confirmed by their absence", name, len(gone))
+            index.mark_deleted(gone)
 
     def _delete(
         self,
         client: Pop3Client,
+        box: MailboxConfig,
         index: MailboxIndex,
-        box_name: str,
-        listing: list[tuple[int, str]],
-        ledger: dict[str, LedgerEntry],
-        archived_numbers: list[int],
+        plan: _Plan,
+        ledger: dict[LedgerKey, LedgerEntry],
+        archived: dict[int, int],
         result: MailboxResult,
     ) -> None:
-        uidl_by_number = dict(listing)
-        # RFC 1939 §7 wants UIDLs unique, but servers give identical messages one UIDL. A
-        # shared UIDL cannot tell which copy the ledger holds, so none of them is deleted.
-        counts = Counter(uidl for _, uidl in listing)
-        ambiguous = {number for number, uidl in listing if counts[uidl] > 1}
-        if ambiguous:
-            log.warning(
-                "mailbox %s: %d messages share a UIDL with another; they stay on the server",
-                box_name,
-                len(ambiguous),
-            )
-        # Messages archived by an earlier run whose deletion was never confirmed (a failed
-        # QUIT, a crash): their copy is verified again before they are deleted now.
         earlier = [
-            number
-            for number, uidl in listing
-            if uidl in ledger
-            and ledger[uidl].deleted_at is None
-            and self._copy_is_intact(ledger[uidl].sha256)
+            Candidate(number, entry)
+            for number, key in plan.key_of.items()
+            if (entry := ledger.get(key)) is not None and plan.shared[key[0]] == 1
         ]
-        to_delete = sorted((set(archived_numbers) | set(earlier)) - ambiguous)
-        acknowledged = client.delete(to_delete)
+        targets = plan_deletions(box, self.store, archived, earlier, plan.ambiguous(ledger))
+        acknowledged = client.delete(sorted(targets))
+        index.mark_delete_requested(targets[n] for n in acknowledged)
         client.quit()
-        deleted_uidls = [uidl_by_number[number] for number in acknowledged]
-        index.mark_deleted(deleted_uidls)
-        result.deleted = len(deleted_uidls)
+        index.mark_deleted(targets[n] for n in acknowledged)
+        result.deleted += len(acknowledged)
 
-    def _copy_is_intact(self, sha256: str) -> bool:
-        try:
-            with self.store.open(raw_key(sha256)) as stream:
-                actual, _ = sha256_of_stream(stream)
-        except (KeyError, ArchiveError, OSError) as exc:
-            log.warning(
-                "stored copy %s unreadable (%s); not deleting it from the server",
-                sha256,
-                type(exc).__name__,
-            )
-            return False
-        if actual != sha256:
-            log.error("%s", IntegrityError(f"stored copy {sha256} hashes to {actual}"))
-            return False
-        return True
+
+@dataclass
+class _Plan:
+    """One listing against the ledger: which message numbers are new, under which keys."""
+
+    key_of: dict[int, LedgerKey]
+    shared: Counter[str]
+    wanted: list[Listed]
+    _assigned: dict[str, int] = field(default_factory=dict)
+
+    @classmethod
+    def make(cls, listing: list[Listed], ledger: dict[LedgerKey, LedgerEntry]) -> _Plan:
+        shared = Counter(item.uidl for item in listing)
+        seen: Counter[str] = Counter()
+        key_of: dict[int, LedgerKey] = {}
+        wanted: list[Listed] = []
+        for item in listing:
+            key_of[item.number] = (item.uidl, seen[item.uidl])
+            seen[item.uidl] += 1
+            # RFC 1939 §7 wants UIDLs unique, but servers give identical messages one UIDL.
+            # Copies under a shared UIDL are always read again and told apart by SHA-256.
+            if shared[item.uidl] > 1 or key_of[item.number] not in ledger:
+                wanted.append(item)
+        return cls(key_of, shared, wanted)
+
+    def stale(self, ledger: dict[LedgerKey, LedgerEntry]) -> set[int]:
+        """Ledger rows whose UIDL the server no longer lists and that were never deleted."""
+        return {
+            entry.id
+            for entry in ledger.values()
+            if entry.uidl not in self.shared
+            and entry.deleted_at is None
+            and entry.delete_requested_at is None
+        }
+
+    def ambiguous(self, ledger: dict[LedgerKey, LedgerEntry]) -> set[str]:
+        """UIDLs that name more than one copy, now or in the ledger: never deleted by UIDL."""
+        return {uidl for uidl, count in self.shared.items() if count > 1} | {
+            uidl for uidl, occurrence in ledger if occurrence > 0
+        }
+
+    def known_copy(
+        self, ledger: dict[LedgerKey, LedgerEntry], uidl: str, sha256: str
+    ) -> int | None:
+        for (entry_uidl, _), entry in ledger.items():
+            if entry_uidl == uidl and entry.sha256 == sha256:
+                return entry.id
+        return None
+
+    def next_occurrence(self, ledger: dict[LedgerKey, LedgerEntry], uidl: str) -> int:
+        if uidl not in self._assigned:
+            used = [occurrence for entry_uidl, occurrence in ledger if entry_uidl == uidl]
+            self._assigned[uidl] = max(used, default=-1)
+        self._assigned[uidl] += 1
+        return self._assigned[uidl]
+
+
+def _cap(wanted: list[Listed], max_messages: int | None, max_bytes: int | None) -> list[Listed]:
+    """The first messages that fit the per-session limits; at least one, so a run progresses."""
+    chosen: list[Listed] = []
+    total = 0
+    for item in wanted:
+        if max_messages is not None and len(chosen) >= max_messages:
+            break
+        size = item.size or 0
+        if max_bytes is not None and chosen and total + size > max_bytes:
+            break
+        chosen.append(item)
+        total += size
+    return chosen
+
+
+def _wants_another_session(session: _Session) -> bool:
+    """Another session may list more: we stopped at our own cap, or the server showed only
+    mail we did not have (Gmail lists ~250 not-yet-downloaded messages per session)."""
+    if session.new == 0:
+        return False
+    return session.capped or session.new == session.listed
+
+
+def _quit_keeping(client: Pop3Client) -> None:
+    try:
+        client.quit()
+    except Pop3ServerError as exc:
+        # Nothing was marked for deletion, so a failed QUIT loses nothing.
+        log.warning("%s", exc)
+
+
+def _header_block(file: IO[bytes], limit: int) -> bytes:
+    """The header section (up to the first empty line), read line by line, at most `limit`."""
+    file.seek(0)
+    lines: list[bytes] = []
+    total = 0
+    while total < limit:
+        line = file.readline(limit - total)
+        if not line or line in (b"\r\n", b"\n"):
+            break
+        lines.append(line)
+        total += len(line)
+    return b"".join(lines) + b"\r\n"

@@ -7,6 +7,7 @@ Secrets never live here: a mailbox names *where* its password is (`password_env`
 from __future__ import annotations
 
 import os
+import subprocess
 import tomllib
 from collections.abc import Callable
 from pathlib import Path
@@ -19,6 +20,8 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from archive.errors import ConfigError
 
 TlsMode = Literal["implicit", "starttls", "none"]
+AuthMethod = Literal["auto", "user", "plain", "login", "xoauth2", "oauthbearer", "apop"]
+DeletePolicy = Literal["keep", "after_archive", "older_than"]
 
 DEFAULT_PORTS: dict[str, int] = {"implicit": 995, "starttls": 110, "none": 110}
 
@@ -43,6 +46,14 @@ class Settings(BaseSettings):
     timeout_seconds: float = Field(default=60.0, gt=0)
     retries: int = Field(default=3, ge=0, le=20)
     retry_delay_seconds: float = Field(default=10.0, ge=0)
+    # A response larger than this (one message, one listing) fails the mailbox: a server that
+    # never ends a response must not fill the disk.
+    max_message_bytes: int = Field(default=1 << 30, ge=1024)
+    # Messages larger than this are archived raw but only their header is parsed and
+    # indexed, so memory stays flat whatever the size (the defect is recorded).
+    parse_max_bytes: int = Field(default=64 << 20, ge=1024)
+    # How long a mailbox run may wait for one of its server's `max_connections` slots.
+    host_slot_wait_seconds: float = Field(default=3600.0, ge=0)
 
     @property
     def resolved_store_url(self) -> str:
@@ -62,9 +73,27 @@ class MailboxConfig(BaseModel):
     username: str = Field(min_length=1)
     password_env: str | None = None
     password_secret: str | None = None
-    auth: Literal["user", "plain", "auto"] = "auto"
+    # A command (no shell) whose standard output is the password, or the OAuth access token
+    # for xoauth2/oauthbearer: e.g. ["oauth2l", "fetch", "--scope", "https://mail.google.com/"].
+    password_command: tuple[str, ...] | None = Field(default=None, min_length=1)
+    # auto: SASL PLAIN when offered, else USER/PASS. APOP and OAuth only when named.
+    auth: AuthMethod = "auto"
+    # Pipeline commands when the server offers PIPELINING; false forces one at a time.
+    pipelining: bool = True
     delete_after_archive: bool = False
+    # Delete messages the archive first saw more than N days ago (copy verified first).
+    delete_older_than_days: int | None = Field(default=None, ge=1)
     timeout_seconds: float | None = Field(default=None, gt=0)
+    # Gmail lists ~250 messages per session: sessions are repeated while new mail appears,
+    # each retrieving at most this much, up to max_sessions_per_run.
+    max_messages_per_session: int | None = Field(default=None, ge=1)
+    max_bytes_per_session: int | None = Field(default=None, ge=1)
+    max_sessions_per_run: int = Field(default=50, ge=1)
+    # A server advertising LOGIN-DELAY n is not logged into sooner; a run waits up to this
+    # long for the delay to pass, otherwise it ends and the next run continues.
+    max_login_wait_seconds: float = Field(default=300.0, ge=0)
+    # Connections to this host at once, across every process sharing the database.
+    max_connections: int = Field(default=4, ge=1, le=1000)
 
     @field_validator("username")
     @classmethod
@@ -76,13 +105,22 @@ class MailboxConfig(BaseModel):
 
     @model_validator(mode="after")
     def _one_password_source(self) -> MailboxConfig:
-        if (self.password_env is None) == (self.password_secret is None):
-            raise ValueError("set exactly one of password_env or password_secret")
+        sources = (self.password_env, self.password_secret, self.password_command)
+        if sum(source is not None for source in sources) != 1:
+            raise ValueError("set exactly one of password_env, password_secret or password_command")
+        if self.delete_after_archive and self.delete_older_than_days is not None:
+            raise ValueError("set delete_after_archive or delete_older_than_days, not both")
         return self
 
     @property
     def effective_port(self) -> int:
         return self.port if self.port is not None else DEFAULT_PORTS[self.tls]
+
+    @property
+    def delete_policy(self) -> DeletePolicy:
+        if self.delete_after_archive:
+            return "after_archive"
+        return "keep" if self.delete_older_than_days is None else "older_than"
 
 
 class MailboxFile(BaseModel):
@@ -93,10 +131,17 @@ class MailboxFile(BaseModel):
     @model_validator(mode="after")
     def _unique_names(self) -> MailboxFile:
         seen: set[str] = set()
+        caps: dict[str, int] = {}
         for box in self.mailbox:
             if box.name in seen:
                 raise ValueError(f"duplicate mailbox name {box.name!r}")
             seen.add(box.name)
+            host = box.host.lower()
+            if caps.setdefault(host, box.max_connections) != box.max_connections:
+                raise ValueError(
+                    f"mailbox {box.name!r}: max_connections {box.max_connections} differs from "
+                    f"{caps[host]} set for another mailbox on {box.host}"
+                )
         return self
 
     def select(self, names: list[str] | None) -> tuple[MailboxConfig, ...]:
@@ -146,10 +191,14 @@ def _describe(data: dict[str, object], loc: tuple[int | str, ...], msg: str) -> 
 SecretLookup = Callable[[str], str]
 """Resolves a `password_secret` name to its value (Prefect Secret blocks, provided by flows/)."""
 
+PASSWORD_COMMAND_TIMEOUT = 60.0
+
 
 def resolve_password(box: MailboxConfig, secret_lookup: SecretLookup | None = None) -> str:
-    """Read the mailbox password at login time; the message never includes the value."""
-    if box.password_env is not None:
+    """Read the mailbox password (or OAuth token) at login time; errors never include it."""
+    if box.password_command is not None:
+        value = _run_password_command(box, box.password_command)
+    elif box.password_env is not None:
         value = os.environ.get(box.password_env)
         if value is None:
             raise ConfigError(
@@ -171,4 +220,40 @@ def resolve_password(box: MailboxConfig, secret_lookup: SecretLookup | None = No
             ) from None
     if "\r" in value or "\n" in value:
         raise ConfigError(f"mailbox {box.name!r}: password contains CR or LF; refusing to send it")
+    return value
+
+
+def _run_password_command(box: MailboxConfig, command: tuple[str, ...]) -> str:
+    """Run the configured command without a shell; its stdout (one line) is the secret.
+
+    Neither its output nor its stderr goes into an error message: a token helper may print
+    the token on failure too.
+    """
+    program = Path(command[0]).name
+    try:
+        done = subprocess.run(
+            list(command),
+            capture_output=True,
+            timeout=PASSWORD_COMMAND_TIMEOUT,
+            check=False,
+            stdin=subprocess.DEVNULL,
+        )
+    except FileNotFoundError:
+        raise ConfigError(f"mailbox {box.name!r}: password_command {program!r} not found") from None
+    except subprocess.TimeoutExpired:
+        raise ConfigError(
+            f"mailbox {box.name!r}: password_command {program!r} did not finish in "
+            f"{PASSWORD_COMMAND_TIMEOUT:g}s"
+        ) from None
+    except OSError as exc:
+        raise ConfigError(
+            f"mailbox {box.name!r}: password_command {program!r} failed to start: {exc.strerror}"
+        ) from None
+    if done.returncode != 0:
+        raise ConfigError(
+            f"mailbox {box.name!r}: password_command {program!r} exited with {done.returncode}"
+        )
+    value = done.stdout.decode("utf-8", "replace").removesuffix("\n").removesuffix("\r")
+    if not value:
+        raise ConfigError(f"mailbox {box.name!r}: password_command {program!r} printed nothing")
     return value

@@ -24,6 +24,9 @@ def get_archiver(settings: Settings) -> Archiver:
                 writer=IndexWriter(engine),
                 store=open_store(settings.resolved_store_url),
                 default_timeout=settings.timeout_seconds,
+                max_message_bytes=settings.max_message_bytes,
+                parse_max_bytes=settings.parse_max_bytes,
+                host_slot_wait_seconds=settings.host_slot_wait_seconds,
             )
             _archivers[settings] = archiver
         return archiver

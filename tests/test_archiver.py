@@ -286,16 +286,3 @@ def test_password_never_logged_or_stored(
             )
         ).scalar_one()
     assert "sec" in dump and password not in dump
-
-
-def test_shared_uidl_is_never_deleted(archiver: Archiver, monkeypatch):
-    # Two different messages under one UIDL: the ledger cannot tell them apart, so both stay.
-    first, second, other = make_message("first"), make_message("second"), make_message("other")
-    box = FakeMailbox("secret", [first, second, other], uidls=["same", "same", "unique"])
-    with FakePop3Server({"dup": box}) as server:
-        result = archiver.run(_box(monkeypatch, server, "dup", delete_after_archive=True))
-        remaining = server.mailbox("dup").messages
-    assert remaining == [first, second]
-    assert result.deleted == 1
-    for raw in (first, second, other):
-        assert archiver.store.get(raw_key(hashlib.sha256(raw).hexdigest())) == raw

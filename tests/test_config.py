@@ -50,7 +50,7 @@ def test_good_file(tmp_path: Path):
         ),
         (
             "[[mailbox]]\nname='a'\nhost='h'\nusername='u'\n",
-            "exactly one of password_env or password_secret",
+            "exactly one of password_env, password_secret or password_command",
         ),
         (
             "[[mailbox]]\nname='a'\nhost='h'\nusername='u'\npassword_env='X'\ntls='sometimes'\n",

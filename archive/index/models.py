@@ -26,6 +26,7 @@ from sqlalchemy import (
     Index,
     Integer,
     MetaData,
+    SmallInteger,
     String,
     Text,
     UniqueConstraint,
@@ -62,6 +63,8 @@ class Mailbox(Base):
     username: Mapped[str] = mapped_column(String(255))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
     last_login_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    # RFC 2449 §6.5: the LOGIN-DELAY the server announced at the last login, if any.
+    login_delay_seconds: Mapped[int | None] = mapped_column(Integer)
 
 
 class Message(Base):
@@ -101,18 +104,26 @@ class Message(Base):
 
 
 class Delivery(Base):
-    """The ledger: a (mailbox, UIDL) pair is archived once its row has committed."""
+    """The ledger: one server copy, (mailbox, UIDL, occurrence), archived once committed.
+
+    `occurrence` numbers the copies that share one UIDL in a listing (0 for the first), so
+    two different messages under one UIDL both have a row. `archived_at` is when the archive
+    first saw the copy (kept when a UIDL reset relabels it). `delete_requested_at` is set
+    when the server acknowledged DELE, `deleted_at` once QUIT confirmed it (RFC 1939 §6).
+    """
 
     __tablename__ = "delivery"
-    __table_args__ = (UniqueConstraint("mailbox_id", "uidl"),)
+    __table_args__ = (UniqueConstraint("mailbox_id", "uidl", "occurrence"),)
 
     id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
     mailbox_id: Mapped[int] = mapped_column(ForeignKey("mailbox.id", ondelete="CASCADE"))
     uidl: Mapped[str] = mapped_column(String(255))
+    occurrence: Mapped[int] = mapped_column(SmallInteger, server_default="0")
     message_id: Mapped[int] = mapped_column(ForeignKey("message.id"), index=True)
     archived_at: Mapped[datetime] = mapped_column(
         DateTime(timezone=True), server_default=func.now()
     )
+    delete_requested_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     deleted_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
 

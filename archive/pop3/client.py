@@ -10,7 +10,6 @@ operation has a timeout. Credentials never appear in an exception or a log line.
 
 from __future__ import annotations
 
-import base64
 import hashlib
 import logging
 import re
@@ -21,7 +20,7 @@ from collections import deque
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, Literal
+from typing import IO, Literal, NoReturn
 
 from archive.errors import (
     Pop3AuthError,
@@ -31,13 +30,13 @@ from archive.errors import (
     Pop3TemporaryError,
     Pop3TLSError,
 )
+from archive.pop3 import auth
 
 log = logging.getLogger(__name__)
 
 # RFC 2449 §4: responses are at most 512 octets including CRLF. Be lenient, not unbounded.
 MAX_STATUS_LINE = 4096
-# RFC 2449 §4: commands are at most 255 octets including CRLF.
-MAX_COMMAND = 255
+MAX_COMMAND = auth.MAX_COMMAND
 CHUNK = 64 * 1024
 SPOOL_IN_MEMORY = 8 * 1024 * 1024
 # RFC 2449 §8 / RFC 3206: response codes after which a later attempt may succeed.
@@ -45,6 +44,13 @@ TRANSIENT_CODES = frozenset({"IN-USE", "LOGIN-DELAY", "SYS/TEMP"})
 _RESP_CODE = re.compile(rb"^-ERR \[([A-Za-z0-9/-]+)")
 
 TlsMode = Literal["implicit", "starttls", "none"]
+AuthMethod = Literal["auto", "user", "plain", "login", "xoauth2", "oauthbearer", "apop"]
+_SASL_MECHANISMS = {
+    "plain": "PLAIN",
+    "login": "LOGIN",
+    "xoauth2": "XOAUTH2",
+    "oauthbearer": "OAUTHBEARER",
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,6 +63,10 @@ class Endpoint:
     ca_file: Path | None = None
     timeout: float = 60.0
     label: str = ""
+    # Use PIPELINING when the server offers it (RFC 2449 §6.6); False forces lock-step.
+    pipelining: bool = True
+    # A single response (one message, one listing) larger than this fails the session.
+    max_response_bytes: int = 1 << 30
 
     def describe(self) -> str:
         where = f"{self.host}:{self.port}"
@@ -80,9 +90,13 @@ class RetrievedMessage:
         self.file.close()
 
 
-def _check_argument(value: str, what: str) -> None:
-    if "\r" in value or "\n" in value or "\0" in value:
-        raise Pop3AuthError(f"{what} contains CR, LF or NUL; refusing to send it")
+@dataclass(frozen=True, slots=True)
+class Listed:
+    """One line of the scan listing; `size` is what LIST announced (it may be an estimate)."""
+
+    number: int
+    uidl: str
+    size: int | None
 
 
 class Pop3Client:
@@ -93,6 +107,7 @@ class Pop3Client:
         self._reader = sock.makefile("rb", buffering=CHUNK)
         self.endpoint = endpoint
         self.capabilities: dict[str, list[str]] = {}
+        self.greeting = b""
 
     @classmethod
     def connect(cls, endpoint: Endpoint) -> Pop3Client:
@@ -106,7 +121,7 @@ class Pop3Client:
             if endpoint.tls == "implicit":
                 sock = _wrap_tls(sock, endpoint)
             client = cls(sock, endpoint)
-            client._expect_ok("greeting")
+            client.greeting = client._expect_ok("greeting")
             client.capabilities = client.capa()
             if endpoint.tls == "starttls":
                 client._starttls()
@@ -117,7 +132,7 @@ class Pop3Client:
 
     @property
     def pipelining(self) -> bool:
-        return "PIPELINING" in self.capabilities
+        return self.endpoint.pipelining and "PIPELINING" in self.capabilities
 
     def capa(self) -> dict[str, list[str]]:
         """RFC 2449 CAPA; an old server that answers -ERR simply has no extensions."""
@@ -144,51 +159,43 @@ class Pop3Client:
         # RFC 2595 §4: capabilities learned before TLS must be discarded.
         self.capabilities = self.capa()
 
-    def login(self, username: str, password: str, method: str = "auto") -> None:
-        """USER/PASS or SASL PLAIN (RFC 5034). `auto` prefers SASL PLAIN when offered."""
-        _check_argument(username, f"{self.endpoint.describe()}: username")
-        _check_argument(password, f"{self.endpoint.describe()}: password")
-        sasl = [m.upper() for m in self.capabilities.get("SASL", [])]
-        use_plain = method == "plain" or (method == "auto" and "PLAIN" in sasl)
-        if use_plain:
-            self._auth_plain(username, password)
-        else:
-            self._send(f"USER {username}")
-            self._login_reply("USER")
-            self._send(f"PASS {password}", redact=True)
-            self._login_reply("PASS")
-        # RFC 2449 §5: capabilities may change after authentication.
+    def login(self, username: str, secret: str, method: AuthMethod = "auto") -> None:
+        """Authenticate; `secret` is the password, or the access token for OAuth methods.
+
+        `auto` prefers SASL PLAIN when offered, else USER/PASS. APOP (MD5, broken) and the
+        OAuth mechanisms are used only when asked for by name.
+        """
+        where = self.endpoint.describe()
+        auth.check_argument(username, f"{where}: username")
+        auth.check_argument(secret, f"{where}: password")
+        offered = {m.upper() for m in self.capabilities.get("SASL", [])}
+        if method == "auto":
+            method = "plain" if "PLAIN" in offered else "user"
+        if method in _SASL_MECHANISMS and _SASL_MECHANISMS[method] not in offered and offered:
+            raise Pop3AuthError(
+                f"{where}: server does not offer SASL {_SASL_MECHANISMS[method]} "
+                f"(offers {', '.join(sorted(offered))})"
+            )
+        channel = _Channel(self)
+        match method:
+            case "user":
+                auth.user_pass(channel, username, secret)
+            case "apop":
+                auth.apop(channel, self.greeting, username, secret)
+            case "plain":
+                auth.sasl_plain(channel, username, secret)
+            case "login":
+                auth.sasl_login(channel, username, secret)
+            case "xoauth2":
+                auth.xoauth2(channel, username, secret)
+            case "oauthbearer":
+                auth.oauthbearer(channel, username, secret)
+        # RFC 2449 §5: capabilities may change after authentication (LOGIN-DELAY per user).
         self.capabilities = self.capa() or self.capabilities
 
-    def _auth_plain(self, username: str, password: str) -> None:
-        token = base64.b64encode(f"\0{username}\0{password}".encode()).decode("ascii")
-        if len("AUTH PLAIN ") + len(token) + 2 <= MAX_COMMAND:
-            self._send(f"AUTH PLAIN {token}", redact=True)
-        else:
-            # RFC 5034 §4: too long for one command line, so answer the empty challenge.
-            self._send("AUTH PLAIN")
-            status = self._status_line("AUTH")
-            if not status.startswith(b"+"):
-                self._raise_login_error("AUTH", status)
-            self._send(token, redact=True)
-        status = self._status_line("AUTH")
-        if status.startswith(b"+ ") or status == b"+":
-            # A challenge after our credentials means failure, not success: cancel (RFC 5034 §4).
-            self._send("*")
-            self._status_line("AUTH")
-            raise Pop3AuthError(f"{self.endpoint.describe()}: SASL PLAIN login refused")
-        if not status.startswith(b"+OK"):
-            self._raise_login_error("AUTH", status)
-
-    def _login_reply(self, command: str) -> None:
-        status = self._status_line(command)
-        if not status.startswith(b"+OK"):
-            self._raise_login_error(command, status)
-
-    def _raise_login_error(self, command: str, status: bytes) -> None:
+    def _raise_login_error(self, command: str, status: bytes) -> NoReturn:
         text = _server_text(status)
-        match = _RESP_CODE.match(status)
-        code = match.group(1).decode().upper() if match else None
+        code = _response_code(status)
         where = self.endpoint.describe()
         if code in TRANSIENT_CODES:
             raise Pop3TemporaryError(f"{where}: login deferred by server: {text}")
@@ -196,9 +203,36 @@ class Pop3Client:
             raise Pop3ServerError(f"{where}: server refused the session: {text}")
         raise Pop3AuthError(f"{where}: login failed ({command}): {text}")
 
+    @property
+    def login_delay(self) -> int | None:
+        """RFC 2449 §6.5: seconds to wait between logins, if the server asks for it."""
+        values = self.capabilities.get("LOGIN-DELAY", [])
+        return int(values[0]) if values and values[0].isdigit() else None
+
+    @property
+    def expires_on_retrieval(self) -> bool:
+        """RFC 2449 §6.7: `EXPIRE 0` means a retrieved message may be deleted at QUIT."""
+        return self.capabilities.get("EXPIRE", [""])[:1] == ["0"]
+
+    def listing(self) -> list[Listed]:
+        """UIDL and LIST (pipelined when offered): number, unique id, announced size."""
+        if self.pipelining:
+            self._send("UIDL")
+            self._send("LIST")
+        else:
+            self._send("UIDL")
+        uidls = self._read_uidl()
+        if not self.pipelining:
+            self._send("LIST")
+        sizes = self._read_list()
+        return [Listed(number, uidl, sizes.get(number)) for number, uidl in uidls]
+
     def uidl(self) -> list[tuple[int, str]]:
         """Message numbers with their unique ids (RFC 1939 §7, UIDL)."""
         self._send("UIDL")
+        return self._read_uidl()
+
+    def _read_uidl(self) -> list[tuple[int, str]]:
         self._expect_ok("UIDL")
         listing: list[tuple[int, str]] = []
         for line in self._multiline_lines("UIDL"):
@@ -212,6 +246,9 @@ class Pop3Client:
 
     def list_sizes(self) -> dict[int, int]:
         self._send("LIST")
+        return self._read_list()
+
+    def _read_list(self) -> dict[int, int]:
         self._expect_ok("LIST")
         sizes: dict[int, int] = {}
         for line in self._multiline_lines("LIST"):
@@ -258,6 +295,11 @@ class Pop3Client:
                 spool.write(chunk)
                 digest.update(chunk)
                 size += len(chunk)
+                if size > self.endpoint.max_response_bytes:
+                    raise Pop3ProtocolError(
+                        f"{self.endpoint.describe()}: RETR {number} exceeds "
+                        f"{self.endpoint.max_response_bytes} bytes; giving up on the session"
+                    )
         except BaseException:
             spool.close()
             raise
@@ -358,8 +400,7 @@ class Pop3Client:
     def _expect_ok(self, context: str) -> bytes:
         status = self._status_line(context)
         if not status.startswith(b"+OK"):
-            match = _RESP_CODE.match(status)
-            code = match.group(1).decode().upper() if match else None
+            code = _response_code(status)
             error = Pop3TemporaryError if code in TRANSIENT_CODES else Pop3ServerError
             raise error(f"{self.endpoint.describe()}: {context} failed: {_server_text(status)}")
         return status
@@ -383,7 +424,14 @@ class Pop3Client:
 
     def _multiline_lines(self, context: str) -> Iterator[bytes]:
         partial = b""
+        total = 0
         for chunk in self._multiline_chunks(context):
+            total += len(chunk)
+            if total > self.endpoint.max_response_bytes:
+                raise Pop3ProtocolError(
+                    f"{self.endpoint.describe()}: {context} listing exceeds "
+                    f"{self.endpoint.max_response_bytes} bytes"
+                )
             partial += chunk
             if len(partial) > MAX_STATUS_LINE:
                 raise Pop3ProtocolError(
@@ -408,6 +456,30 @@ def _wrap_tls(sock: socket.socket, endpoint: Endpoint) -> socket.socket:
         raise Pop3ConnectionError(
             f"{endpoint.describe()}: TLS handshake failed: {_os_reason(exc)}"
         ) from None
+
+
+class _Channel:
+    """The narrow view of a session that `archive.pop3.auth` works through."""
+
+    def __init__(self, client: Pop3Client) -> None:
+        self._client = client
+
+    def send(self, line: str, *, redact: bool = False) -> None:
+        self._client._send(line, redact=redact)
+
+    def status(self, context: str) -> bytes:
+        return self._client._status_line(context)
+
+    def fail(self, command: str, status: bytes) -> NoReturn:
+        self._client._raise_login_error(command, status)
+
+    def describe(self) -> str:
+        return self._client.endpoint.describe()
+
+
+def _response_code(status: bytes) -> str | None:
+    match = _RESP_CODE.match(status)
+    return match.group(1).decode().upper() if match else None
 
 
 def _server_text(status: bytes) -> str:
