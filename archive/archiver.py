@@ -10,7 +10,7 @@ session that fails half-way is dropped without QUIT, so the server deletes nothi
 `EXPIRE 0` (retrieval may delete) expires nothing that is not archived.
 
 A run is one or more sessions: Gmail lists ~250 messages per session, so sessions repeat
-while each one brings new mail (see `_wants_another_session`), within the mailbox's
+while each one brings new mail (see `archive.plan.wants_another_session`), within the mailbox's
 per-session and per-run limits and the server's LOGIN-DELAY.
 """
 
@@ -20,7 +20,6 @@ import dataclasses
 import io
 import logging
 import time
-from collections import Counter
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from typing import IO
@@ -30,7 +29,8 @@ from archive.deletion import Candidate, plan_deletions
 from archive.errors import ArchiveError, MessageError, Pop3ServerError, is_transient
 from archive.index.writer import IndexWriter, LedgerEntry, LedgerKey, MailboxIndex, Recorded
 from archive.mime import ParsedMessage, ParseLimits, parse_message
-from archive.pop3.client import Endpoint, Listed, Pop3Client, RetrievedMessage
+from archive.plan import Plan, SessionOutcome, cap_session, wants_another_session
+from archive.pop3.client import Endpoint, Pop3Client, RetrievedMessage
 from archive.store import ObjectStore, part_key, put_verified, raw_key
 
 log = logging.getLogger(__name__)
@@ -77,15 +77,6 @@ class MailboxFailed(ArchiveError):
         super().__init__(result.error)
         self.result = result
         self.transient = result.transient
-
-
-@dataclass
-class _Session:
-    """What one POP3 session found and did, for deciding whether to open another."""
-
-    listed: int = 0
-    new: int = 0
-    capped: bool = False
 
 
 @dataclass(frozen=True)
@@ -186,7 +177,7 @@ class Archiver:
             with index.host_slot(box.host, box.max_connections, self.host_slot_wait_seconds):
                 session = self._session(box, endpoint, password, index, result, seen, progress)
             result.sessions += 1
-            if not _wants_another_session(session):
+            if not wants_another_session(session):
                 return
         result.note = f"stopped after {box.max_sessions_per_run} sessions; more mail may remain"
 
@@ -199,8 +190,8 @@ class Archiver:
         result: MailboxResult,
         seen: set[LedgerKey],
         progress: Callable[[MailboxResult], None] | None,
-    ) -> _Session:
-        session = _Session()
+    ) -> SessionOutcome:
+        session = SessionOutcome()
         client = Pop3Client.connect(endpoint)
         try:
             client.login(box.username, password, box.auth)
@@ -209,12 +200,14 @@ class Archiver:
                 log.info("mailbox %s: server expires retrieved mail (EXPIRE 0)", box.name)
             listing = client.listing()
             ledger = index.ledger()
-            plan = _Plan.make(listing, ledger)
+            plan = Plan.make(listing, ledger)
             session.listed = len(listing)
             seen.update(plan.key_of.values())
             result.listed = len(seen)
             self._reconcile(index, box.name, plan, ledger)
-            wanted = _cap(plan.wanted, box.max_messages_per_session, box.max_bytes_per_session)
+            wanted = cap_session(
+                plan.wanted, box.max_messages_per_session, box.max_bytes_per_session
+            )
             session.capped = len(wanted) < len(plan.wanted)
             session.new = len(wanted)
             result.new += len(wanted)
@@ -238,13 +231,13 @@ class Archiver:
         self,
         box: MailboxConfig,
         index: MailboxIndex,
-        plan: _Plan,
+        plan: Plan,
         ledger: dict[LedgerKey, LedgerEntry],
         stale: set[int],
         message: RetrievedMessage,
         result: MailboxResult,
         archived: dict[int, int],
-        session: _Session,
+        session: SessionOutcome,
     ) -> None:
         uidl, occurrence = plan.key_of[message.number]
         try:
@@ -316,7 +309,7 @@ class Archiver:
         self,
         index: MailboxIndex,
         name: str,
-        plan: _Plan,
+        plan: Plan,
         ledger: dict[LedgerKey, LedgerEntry],
     ) -> None:
         """DELEs acknowledged but never confirmed by QUIT: gone now means deleted then."""
@@ -337,7 +330,7 @@ class Archiver:
         client: Pop3Client,
         box: MailboxConfig,
         index: MailboxIndex,
-        plan: _Plan,
+        plan: Plan,
         ledger: dict[LedgerKey, LedgerEntry],
         archived: dict[int, int],
         result: MailboxResult,
@@ -353,85 +346,6 @@ class Archiver:
         client.quit()
         index.mark_deleted(targets[n] for n in acknowledged)
         result.deleted += len(acknowledged)
-
-
-@dataclass
-class _Plan:
-    """One listing against the ledger: which message numbers are new, under which keys."""
-
-    key_of: dict[int, LedgerKey]
-    shared: Counter[str]
-    wanted: list[Listed]
-    _assigned: dict[str, int] = field(default_factory=dict)
-
-    @classmethod
-    def make(cls, listing: list[Listed], ledger: dict[LedgerKey, LedgerEntry]) -> _Plan:
-        shared = Counter(item.uidl for item in listing)
-        seen: Counter[str] = Counter()
-        key_of: dict[int, LedgerKey] = {}
-        wanted: list[Listed] = []
-        for item in listing:
-            key_of[item.number] = (item.uidl, seen[item.uidl])
-            seen[item.uidl] += 1
-            # RFC 1939 §7 wants UIDLs unique, but servers give identical messages one UIDL.
-            # Copies under a shared UIDL are always read again and told apart by SHA-256.
-            if shared[item.uidl] > 1 or key_of[item.number] not in ledger:
-                wanted.append(item)
-        return cls(key_of, shared, wanted)
-
-    def stale(self, ledger: dict[LedgerKey, LedgerEntry]) -> set[int]:
-        """Ledger rows whose UIDL the server no longer lists and that were never deleted."""
-        return {
-            entry.id
-            for entry in ledger.values()
-            if entry.uidl not in self.shared
-            and entry.deleted_at is None
-            and entry.delete_requested_at is None
-        }
-
-    def ambiguous(self, ledger: dict[LedgerKey, LedgerEntry]) -> set[str]:
-        """UIDLs that name more than one copy, now or in the ledger: never deleted by UIDL."""
-        return {uidl for uidl, count in self.shared.items() if count > 1} | {
-            uidl for uidl, occurrence in ledger if occurrence > 0
-        }
-
-    def known_copy(
-        self, ledger: dict[LedgerKey, LedgerEntry], uidl: str, sha256: str
-    ) -> int | None:
-        for (entry_uidl, _), entry in ledger.items():
-            if entry_uidl == uidl and entry.sha256 == sha256:
-                return entry.id
-        return None
-
-    def next_occurrence(self, ledger: dict[LedgerKey, LedgerEntry], uidl: str) -> int:
-        if uidl not in self._assigned:
-            used = [occurrence for entry_uidl, occurrence in ledger if entry_uidl == uidl]
-            self._assigned[uidl] = max(used, default=-1)
-        self._assigned[uidl] += 1
-        return self._assigned[uidl]
-
-
-def _cap(wanted: list[Listed], max_messages: int | None, max_bytes: int | None) -> list[Listed]:
-    """The first messages that fit the per-session limits; at least one, so a run progresses."""
-    chosen: list[Listed] = []
-    total = 0
-    for item in wanted:
-        if max_messages is not None and len(chosen) >= max_messages:
-            break
-        size = item.size or 0
-        if max_bytes is not None and chosen and total + size > max_bytes:
-            break
-        chosen.append(item)
-        total += size
-    return chosen
-
-
-def _wants_another_session(session: _Session) -> bool:
-    """Another session may list more: we stopped at our own cap, or the server showed only
-    mail we did not have (Gmail lists ~250 not-yet-downloaded messages per session)."""
-    if session.new == 0:
-        return False
-    return session.capped or session.new == session.listed
 
 
 def _quit_keeping(client: Pop3Client) -> None:

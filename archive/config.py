@@ -18,9 +18,8 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from archive.errors import ConfigError
+from archive.pop3.client import AuthMethod, TlsMode
 
-TlsMode = Literal["implicit", "starttls", "none"]
-AuthMethod = Literal["auto", "user", "plain", "login", "xoauth2", "oauthbearer", "apop"]
 DeletePolicy = Literal["keep", "after_archive", "older_than"]
 
 DEFAULT_PORTS: dict[str, int] = {"implicit": 995, "starttls": 110, "none": 110}

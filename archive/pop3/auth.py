@@ -24,9 +24,8 @@ import re
 from typing import NoReturn, Protocol
 
 from archive.errors import Pop3AuthError
+from archive.pop3.wire import MAX_COMMAND
 
-# RFC 2449 §4: commands are at most 255 octets including CRLF.
-MAX_COMMAND = 255
 _APOP_BANNER = re.compile(rb"<[^<>\s]+@[^<>\s]+>")
 
 

@@ -12,14 +12,11 @@ from __future__ import annotations
 
 import hashlib
 import logging
-import re
 import socket
-import ssl
 import tempfile
 from collections import deque
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import IO, Literal, NoReturn
 
 from archive.errors import (
@@ -31,19 +28,23 @@ from archive.errors import (
     Pop3TLSError,
 )
 from archive.pop3 import auth
+from archive.pop3.wire import (
+    Endpoint,
+    TlsMode,
+    Wire,
+    os_reason,
+    response_code,
+    server_text,
+    wrap_tls,
+)
+
+__all__ = ["Endpoint", "Listed", "Pop3Client", "RetrievedMessage", "TlsMode"]
 
 log = logging.getLogger(__name__)
 
-# RFC 2449 §4: responses are at most 512 octets including CRLF. Be lenient, not unbounded.
-MAX_STATUS_LINE = 4096
-MAX_COMMAND = auth.MAX_COMMAND
-CHUNK = 64 * 1024
 SPOOL_IN_MEMORY = 8 * 1024 * 1024
 # RFC 2449 §8 / RFC 3206: response codes after which a later attempt may succeed.
 TRANSIENT_CODES = frozenset({"IN-USE", "LOGIN-DELAY", "SYS/TEMP"})
-_RESP_CODE = re.compile(rb"^-ERR \[([A-Za-z0-9/-]+)")
-
-TlsMode = Literal["implicit", "starttls", "none"]
 AuthMethod = Literal["auto", "user", "plain", "login", "xoauth2", "oauthbearer", "apop"]
 _SASL_MECHANISMS = {
     "plain": "PLAIN",
@@ -51,26 +52,6 @@ _SASL_MECHANISMS = {
     "xoauth2": "XOAUTH2",
     "oauthbearer": "OAUTHBEARER",
 }
-
-
-@dataclass(frozen=True, slots=True)
-class Endpoint:
-    """Where a mailbox lives; `label` names it in every error message."""
-
-    host: str
-    port: int
-    tls: TlsMode = "implicit"
-    ca_file: Path | None = None
-    timeout: float = 60.0
-    label: str = ""
-    # Use PIPELINING when the server offers it (RFC 2449 §6.6); False forces lock-step.
-    pipelining: bool = True
-    # A single response (one message, one listing) larger than this fails the session.
-    max_response_bytes: int = 1 << 30
-
-    def describe(self) -> str:
-        where = f"{self.host}:{self.port}"
-        return f"{self.label} ({where})" if self.label else where
 
 
 @dataclass(slots=True)
@@ -103,8 +84,7 @@ class Pop3Client:
     """One POP3 session. Use `Pop3Client.connect(endpoint)` and close it with `quit()`/`close()`."""
 
     def __init__(self, sock: socket.socket, endpoint: Endpoint) -> None:
-        self._sock = sock
-        self._reader = sock.makefile("rb", buffering=CHUNK)
+        self._wire = Wire(sock, endpoint)
         self.endpoint = endpoint
         self.capabilities: dict[str, list[str]] = {}
         self.greeting = b""
@@ -115,11 +95,11 @@ class Pop3Client:
         try:
             sock = socket.create_connection((endpoint.host, endpoint.port), endpoint.timeout)
         except OSError as exc:
-            raise Pop3ConnectionError(f"{where}: cannot connect: {_os_reason(exc)}") from None
+            raise Pop3ConnectionError(f"{where}: cannot connect: {os_reason(exc)}") from None
         sock.settimeout(endpoint.timeout)
         try:
             if endpoint.tls == "implicit":
-                sock = _wrap_tls(sock, endpoint)
+                sock = wrap_tls(sock, endpoint)
             client = cls(sock, endpoint)
             client.greeting = client._expect_ok("greeting")
             client.capabilities = client.capa()
@@ -153,9 +133,7 @@ class Pop3Client:
             raise Pop3TLSError(f"{self.endpoint.describe()}: server does not offer STLS")
         self._send("STLS")
         self._expect_ok("STLS")
-        self._reader.close()
-        self._sock = _wrap_tls(self._sock, self.endpoint)
-        self._reader = self._sock.makefile("rb", buffering=CHUNK)
+        self._wire.start_tls()
         # RFC 2595 §4: capabilities learned before TLS must be discarded.
         self.capabilities = self.capa()
 
@@ -194,8 +172,8 @@ class Pop3Client:
         self.capabilities = self.capa() or self.capabilities
 
     def _raise_login_error(self, command: str, status: bytes) -> NoReturn:
-        text = _server_text(status)
-        code = _response_code(status)
+        text = server_text(status)
+        code = response_code(status)
         where = self.endpoint.describe()
         if code in TRANSIENT_CODES:
             raise Pop3TemporaryError(f"{where}: login deferred by server: {text}")
@@ -285,7 +263,7 @@ class Pop3Client:
         status = self._status_line(f"RETR {number}")
         if not status.startswith(b"+OK"):
             raise Pop3ServerError(
-                f"{self.endpoint.describe()}: RETR {number} refused: {_server_text(status)}"
+                f"{self.endpoint.describe()}: RETR {number} refused: {server_text(status)}"
             )
         spool = tempfile.SpooledTemporaryFile(max_size=SPOOL_IN_MEMORY)
         digest = hashlib.sha256()
@@ -326,7 +304,7 @@ class Pop3Client:
             acknowledged.append(number)
         else:
             log.warning(
-                "%s: DELE %d refused: %s", self.endpoint.describe(), number, _server_text(status)
+                "%s: DELE %d refused: %s", self.endpoint.describe(), number, server_text(status)
             )
 
     def quit(self) -> None:
@@ -339,123 +317,32 @@ class Pop3Client:
         if not status.startswith(b"+OK"):
             raise Pop3ServerError(
                 f"{self.endpoint.describe()}: QUIT failed, deletions not confirmed: "
-                f"{_server_text(status)}"
+                f"{server_text(status)}"
             )
 
     def close(self) -> None:
         """Drop the connection without QUIT: the server then deletes nothing (RFC 1939 §6)."""
-        for closer in (self._reader.close, self._sock.close):
-            try:
-                closer()
-            except OSError:
-                log.debug("%s: error while closing", self.endpoint.describe())
+        self._wire.close()
 
     def _send(self, line: str, *, redact: bool = False) -> None:
-        data = line.encode("utf-8") + b"\r\n"
-        if len(data) > MAX_COMMAND and not redact:
-            raise Pop3ProtocolError(f"{self.endpoint.describe()}: command too long: {line[:40]}")
-        try:
-            self._sock.sendall(data)
-        except OSError as exc:
-            raise Pop3ConnectionError(
-                f"{self.endpoint.describe()}: connection lost while sending: {_os_reason(exc)}"
-            ) from None
-
-    def _readline(self, limit: int, context: str) -> bytes:
-        try:
-            line = self._reader.readline(limit)
-        except TimeoutError:
-            raise Pop3ConnectionError(
-                f"{self.endpoint.describe()}: timed out after {self.endpoint.timeout:g}s "
-                f"waiting for {context}"
-            ) from None
-        except ssl.SSLError as exc:
-            raise Pop3ConnectionError(
-                f"{self.endpoint.describe()}: TLS error during {context}: {exc.reason}"
-            ) from None
-        except OSError as exc:
-            raise Pop3ConnectionError(
-                f"{self.endpoint.describe()}: connection lost during {context}: {_os_reason(exc)}"
-            ) from None
-        if not line:
-            raise Pop3ConnectionError(
-                f"{self.endpoint.describe()}: server closed the connection during {context}"
-            )
-        return line
+        self._wire.send(line, redact=redact)
 
     def _status_line(self, context: str) -> bytes:
-        line = self._readline(MAX_STATUS_LINE, context)
-        if not line.endswith(b"\n"):
-            raise Pop3ProtocolError(
-                f"{self.endpoint.describe()}: response to {context} longer than "
-                f"{MAX_STATUS_LINE} bytes"
-            )
-        line = line.rstrip(b"\r\n")
-        if not (line.startswith(b"+") or line.startswith(b"-ERR")):
-            raise Pop3ProtocolError(
-                f"{self.endpoint.describe()}: unexpected response to {context}: {line[:80]!r}"
-            )
-        return line
+        return self._wire.status_line(context)
 
     def _expect_ok(self, context: str) -> bytes:
         status = self._status_line(context)
         if not status.startswith(b"+OK"):
-            code = _response_code(status)
+            code = response_code(status)
             error = Pop3TemporaryError if code in TRANSIENT_CODES else Pop3ServerError
-            raise error(f"{self.endpoint.describe()}: {context} failed: {_server_text(status)}")
+            raise error(f"{self.endpoint.describe()}: {context} failed: {server_text(status)}")
         return status
 
     def _multiline_chunks(self, context: str) -> Iterator[bytes]:
-        """Yield the body of a multi-line response, dot-unstuffed, in chunks of ≤ CHUNK bytes.
-
-        A line longer than CHUNK arrives in several chunks; only a chunk that starts a line
-        can be the terminator or carry a stuffed dot (RFC 1939 §3).
-        """
-        at_line_start = True
-        while True:
-            chunk = self._readline(CHUNK, context)
-            if at_line_start:
-                if chunk in (b".\r\n", b".\n"):
-                    return
-                if chunk.startswith(b"."):
-                    chunk = chunk[1:]
-            at_line_start = chunk.endswith(b"\n")
-            yield chunk
+        return self._wire.multiline_chunks(context)
 
     def _multiline_lines(self, context: str) -> Iterator[bytes]:
-        partial = b""
-        total = 0
-        for chunk in self._multiline_chunks(context):
-            total += len(chunk)
-            if total > self.endpoint.max_response_bytes:
-                raise Pop3ProtocolError(
-                    f"{self.endpoint.describe()}: {context} listing exceeds "
-                    f"{self.endpoint.max_response_bytes} bytes"
-                )
-            partial += chunk
-            if len(partial) > MAX_STATUS_LINE:
-                raise Pop3ProtocolError(
-                    f"{self.endpoint.describe()}: line in {context} listing too long"
-                )
-            if partial.endswith(b"\n"):
-                yield partial.rstrip(b"\r\n")
-                partial = b""
-
-
-def _wrap_tls(sock: socket.socket, endpoint: Endpoint) -> socket.socket:
-    """Verified TLS (RFC 8314 §3): CA chain and host name, from the system store or `ca_file`."""
-    context = ssl.create_default_context(cafile=str(endpoint.ca_file) if endpoint.ca_file else None)
-    context.minimum_version = ssl.TLSVersion.TLSv1_2
-    try:
-        return context.wrap_socket(sock, server_hostname=endpoint.host)
-    except ssl.SSLCertVerificationError as exc:
-        raise Pop3TLSError(
-            f"{endpoint.describe()}: TLS certificate not trusted: {exc.verify_message}"
-        ) from None
-    except (ssl.SSLError, OSError) as exc:
-        raise Pop3ConnectionError(
-            f"{endpoint.describe()}: TLS handshake failed: {_os_reason(exc)}"
-        ) from None
+        return self._wire.multiline_lines(context)
 
 
 class _Channel:
@@ -475,18 +362,3 @@ class _Channel:
 
     def describe(self) -> str:
         return self._client.endpoint.describe()
-
-
-def _response_code(status: bytes) -> str | None:
-    match = _RESP_CODE.match(status)
-    return match.group(1).decode().upper() if match else None
-
-
-def _server_text(status: bytes) -> str:
-    return status[:200].decode("utf-8", "replace")
-
-
-def _os_reason(exc: BaseException) -> str:
-    if isinstance(exc, (TimeoutError, socket.timeout)):
-        return "timed out"
-    return getattr(exc, "strerror", None) or getattr(exc, "reason", None) or type(exc).__name__
