@@ -9,7 +9,7 @@ from rich.table import Table
 
 RESULT_COLUMNS = (
     "name", "listed", "new", "archived", "duplicates", "deleted", "failed", "bytes", "seconds",
-    "error",
+    "note", "error",
 )  # fmt: skip
 """The counts of `MailboxResult.to_dict()`, in the order tables show them."""
 
@@ -17,7 +17,7 @@ RESULT_COLUMNS = (
 def summary_table(results: Sequence[dict[str, Any]], title: str = "Archive run") -> Table:
     table = Table(title=title)
     for column in RESULT_COLUMNS:
-        text_column = column in ("name", "error")
+        text_column = column in ("name", "note", "error")
         table.add_column(
             "mailbox" if column == "name" else column,
             justify="left" if text_column else "right",
