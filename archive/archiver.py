@@ -21,6 +21,7 @@ import io
 import logging
 import time
 from collections.abc import Callable
+from contextlib import ExitStack
 from dataclasses import asdict, dataclass, field
 from typing import IO
 
@@ -164,21 +165,36 @@ class Archiver:
         progress: Callable[[MailboxResult], None] | None,
     ) -> None:
         seen: set[LedgerKey] = set()
-        for number in range(box.max_sessions_per_run):
-            wait = index.login_state().seconds_until_login()
-            if wait > box.max_login_wait_seconds:
-                result.note = f"server LOGIN-DELAY: next login allowed in {wait:.0f}s" + (
-                    "; more mail may be waiting" if number else "; run deferred"
-                )
-                return
-            if wait > 0:
-                log.info("mailbox %s: waiting %.0fs for the server's LOGIN-DELAY", box.name, wait)
-                self.sleep(wait)
-            with index.host_slot(box.host, box.max_connections, self.host_slot_wait_seconds):
+        slot = ExitStack()
+        holding = probing = False
+        with slot:
+            for number in range(box.max_sessions_per_run):
+                state = index.login_state()
+                wait = state.seconds_until_login()
+                if wait > box.max_login_wait_seconds:
+                    result.note = f"server LOGIN-DELAY: next login allowed in {wait:.0f}s" + (
+                        "; more mail may be waiting" if number else "; run deferred"
+                    )
+                    return
+                if wait > 0:
+                    slot.close()  # others may use the host while we sleep
+                    holding = False
+                    log.info("mailbox %s: waiting %.0fs for LOGIN-DELAY", box.name, wait)
+                    self.sleep(wait)
+                if not holding:
+                    slot.enter_context(
+                        index.host_slot(box.host, box.max_connections, self.host_slot_wait_seconds)
+                    )
+                    holding = True
                 session = self._session(box, endpoint, password, index, result, seen, progress)
-            result.sessions += 1
-            if not wants_another_session(session):
-                return
+                result.sessions += 1
+                if probing:
+                    # The session after an all-new listing tells whether this server shows
+                    # only part of the mailbox per session (Gmail); remembered per mailbox.
+                    index.set_listing_limited(session.new > 0)
+                more, probing = wants_another_session(session, state.listing_limited)
+                if not more:
+                    return
         result.note = f"stopped after {box.max_sessions_per_run} sessions; more mail may remain"
 
     def _session(

@@ -96,9 +96,22 @@ def cap_session(
     return chosen
 
 
-def wants_another_session(session: SessionOutcome) -> bool:
-    """Another session may list more: we stopped at our own cap, or the server showed only
-    mail we did not have (Gmail lists ~250 not-yet-downloaded messages per session)."""
+def wants_another_session(
+    session: SessionOutcome, listing_limited: bool | None
+) -> tuple[bool, bool]:
+    """(another session?, is it a probe?) after a session that brought new mail.
+
+    Another session follows when we stopped at our own per-session cap, or when the server
+    showed only mail we did not have: Gmail lists ~250 not-yet-downloaded messages per
+    session. Whether a server does that is learnt by the first such follow-up session (the
+    probe) and remembered per mailbox (`listing_limited`), so a server that lists everything
+    is not logged into twice on every run. A wrong "no" only delays mail to the next run:
+    what was not listed stays on the server.
+    """
     if session.new == 0:
-        return False
-    return session.capped or session.new == session.listed
+        return False, False
+    if session.capped:
+        return True, False
+    if session.new == session.listed and listing_limited is not False:
+        return True, listing_limited is None
+    return False, False

@@ -231,3 +231,19 @@ def test_host_cap_holds_across_threads(archiver: Archiver, fresh_engine: Engine,
             thread.join()
     assert _scalar(fresh_engine, "SELECT count(*) FROM archive.messages") == 24
     assert 1 <= peak <= 3
+
+
+def test_server_that_lists_everything_is_probed_once(
+    archiver: Archiver, fresh_engine: Engine, monkeypatch
+):
+    box = FakeMailbox("secret", [make_message(f"p{i}") for i in range(3)])
+    with FakePop3Server({"probe": box}) as server:
+        config = _box(monkeypatch, server, "probe", delete_after_archive=True)
+        first = archiver.run(config)
+        box.messages.append(make_message("later"))
+        second = archiver.run(config)
+    # First run: an all-new listing, so a second session checks for more and finds none.
+    assert (first.archived, first.sessions) == (3, 2)
+    assert _scalar(fresh_engine, "SELECT listing_limited FROM mailarchive.mailbox") is False
+    # Now the listing is all new again (the rest was deleted), but the server is known.
+    assert (second.archived, second.sessions, second.deleted) == (1, 1, 1)

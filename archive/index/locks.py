@@ -32,7 +32,7 @@ log = logging.getLogger(__name__)
 # apart), so mailbox locks use the 64-bit form and host slots the (host, slot) form.
 _MAILBOX_NAMESPACE = "mailarchive:mailbox:"
 _HOST_NAMESPACE = "mailarchive:host:"
-_POLL_SECONDS = (0.2, 1.0)
+_POLL_SECONDS = (0.05, 0.25)
 
 
 def _key(namespace: str, name: str, bits: int) -> int:

@@ -65,6 +65,8 @@ class Mailbox(Base):
     last_login_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     # RFC 2449 §6.5: the LOGIN-DELAY the server announced at the last login, if any.
     login_delay_seconds: Mapped[int | None] = mapped_column(Integer)
+    # Whether the server lists only part of the mailbox per session (Gmail); NULL: not known.
+    listing_limited: Mapped[bool | None] = mapped_column(Boolean)
 
 
 class Message(Base):

@@ -53,6 +53,7 @@ class Recorded:
 class LoginState:
     last_login_at: datetime | None
     login_delay_seconds: int | None
+    listing_limited: bool | None
     now: datetime
 
     def seconds_until_login(self) -> float:
@@ -118,11 +119,20 @@ class MailboxIndex:
     def login_state(self) -> LoginState:
         with self.conn.begin():
             row = self.conn.execute(
-                select(Mailbox.last_login_at, Mailbox.login_delay_seconds, func.now()).where(
-                    Mailbox.id == self.mailbox_id
-                )
+                select(
+                    Mailbox.last_login_at,
+                    Mailbox.login_delay_seconds,
+                    Mailbox.listing_limited,
+                    func.now(),
+                ).where(Mailbox.id == self.mailbox_id)
             ).one()
-        return LoginState(row[0], row[1], row[2])
+        return LoginState(*row)
+
+    def set_listing_limited(self, limited: bool) -> None:
+        with self.conn.begin():
+            self.conn.execute(
+                update(Mailbox).where(Mailbox.id == self.mailbox_id).values(listing_limited=limited)
+            )
 
     def record_login(self, login_delay: int | None) -> None:
         with self.conn.begin():

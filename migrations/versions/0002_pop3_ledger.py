@@ -23,6 +23,11 @@ def upgrade() -> None:
         schema="mailarchive",
     )
     op.add_column(
+        "mailbox",
+        sa.Column("listing_limited", sa.Boolean(), nullable=True),
+        schema="mailarchive",
+    )
+    op.add_column(
         "delivery",
         sa.Column("occurrence", sa.SmallInteger(), server_default="0", nullable=False),
         schema="mailarchive",
@@ -57,4 +62,5 @@ def downgrade() -> None:
     )
     op.drop_column("delivery", "delete_requested_at", schema="mailarchive")
     op.drop_column("delivery", "occurrence", schema="mailarchive")
+    op.drop_column("mailbox", "listing_limited", schema="mailarchive")
     op.drop_column("mailbox", "login_delay_seconds", schema="mailarchive")
