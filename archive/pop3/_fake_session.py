@@ -6,23 +6,36 @@ RFC 1939 §3-§7, with CAPA (RFC 2449) and AUTH (RFC 5034). Private to
 
 from __future__ import annotations
 
-import hmac
 import logging
+import os
 import socket
 import threading
 import time
 from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, BinaryIO
 
-from archive.pop3._fake_auth import decode_plain
+from archive.pop3._fake_auth import (
+    MECHANISMS,
+    OAUTH_MECHANISMS,
+    SaslCancelled,
+    apop_ok,
+    authenticate,
+    password_ok,
+)
+from archive.pop3._fake_faults import (
+    RETR_FAULTS,
+    FaultDisconnect,
+    faulty_retr,
+    oversized_listing_value,
+)
 from archive.pop3._fake_wire import (
     AUTH_FAILED,
     CLOSE_DRAIN_SECONDS,
-    LOGIN_ERROR_TEXT,
     MAX_COMMAND_LINE,
     MAX_DISCARD,
     MAX_SASL_LINE,
     NUMBER_RE,
+    Maildrop,
     dot_stuff,
     line_for_log,
     top_of,
@@ -53,15 +66,19 @@ class Session:
         self.reader: BinaryIO | None = None
         self.user = ""
         self.user_given = False
+        self.admitted: str | None = None  # counted by the server as a session of this user
         self.authenticated = False
         self.closing = False
-        self.snapshot: list[bytes] = []
-        self.uidls: list[str] = []
+        self.maildrop = Maildrop([], [], [])
         self.deleted: set[int] = set()
+        self.retrieved: set[int] = set()
         self.retr_bytes = 0
-        words = [c.split() for c in self.options.capabilities if c.split()]
+        # RFC 1939 §7: APOP's timestamp is "<process-ID.clock@hostname>", unique per greeting.
+        self.timestamp = f"<{os.getpid()}.{time.time_ns()}@localhost>"
+        self.capabilities = self.options.advertised_capabilities()
+        words = [c.split() for c in self.capabilities if c.split()]
         self.caps = {w[0].upper(): w[1:] for w in words}
-        self.mechanisms = {m.upper() for m in self.caps.get("SASL", [])}
+        self.mechanisms = {m.upper() for m in self.caps.get("SASL", [])} & MECHANISMS
         self.handlers: dict[str, Callable[[str], None]] = {
             "STAT": self._stat,
             "LIST": self._list,
@@ -81,13 +98,13 @@ class Session:
                 self.sock = self.server.ssl_context.wrap_socket(self.sock, server_side=True)
             self.reader = self.sock.makefile("rb")
             self._serve()
-        except _Disconnect:
+        except (_Disconnect, FaultDisconnect):
             pass
         except OSError as exc:
             # Timeouts, resets, TLS failures, stop(): the client is gone, nothing is deleted.
             log.debug("fake POP3 session %r ended: %s", self.user, exc)
         finally:
-            self._release(apply_deletions=False)
+            self._release(update=False)
             self._close()
 
     def abort(self) -> None:
@@ -100,8 +117,11 @@ class Session:
             pass
 
     def _serve(self) -> None:
-        self._reply(self.options.greeting)
-        if not self.options.greeting.startswith("+OK"):
+        greeting = self.options.greeting
+        if self.options.apop and greeting.startswith("+OK"):
+            greeting = f"{greeting} {self.timestamp}"
+        self._reply(greeting)
+        if not greeting.startswith("+OK"):
             return
         while not self.closing:
             try:
@@ -117,11 +137,14 @@ class Session:
         if verb == "AUTH":
             self._auth(arg)
             return
+        if verb == "APOP":
+            self._apop(arg)
+            return
         if verb == "USER" and not self.authenticated:
             self.user = arg
         self.server._record(self.user, "PASS ***" if verb == "PASS" else line_for_log(verb, arg))
         if verb == "CAPA":
-            self._multiline("+OK Capability list follows", self.options.capabilities)
+            self._multiline("+OK Capability list follows", self.capabilities)
         elif verb == "QUIT":
             self._quit()
         elif verb in ("USER", "PASS"):
@@ -134,8 +157,11 @@ class Session:
                 self._reply("+OK" if arg else "-ERR Syntax: USER <name>")
             elif not self.user_given:
                 self._reply("-ERR No username given")
+            elif not password_ok(self.server._mailboxes.get(self.user), arg):
+                self.user, self.user_given = "", False
+                self._reply(AUTH_FAILED)
             else:
-                self._login(self.user, arg)
+                self._login(self.user)
         elif verb in self.handlers:
             if self.authenticated:
                 self.handlers[verb](arg)
@@ -147,80 +173,107 @@ class Session:
     def _auth(self, arg: str) -> None:
         mechanism, _, initial = arg.partition(" ")
         mechanism = mechanism.upper()
-        if self.authenticated or mechanism != "PLAIN" or "PLAIN" not in self.mechanisms:
+        refusal = None
+        if self.authenticated:
+            refusal = "-ERR Already logged in"
+        elif mechanism not in self.mechanisms:
+            refusal = "-ERR Unsupported authentication mechanism"
+        elif initial and mechanism in OAUTH_MECHANISMS and self.options.oauth_two_step_only:
+            # Like Microsoft 365: the token must come after the "+" (two-step form).
+            refusal = "-ERR Initial response not supported for this mechanism"
+        if refusal is not None:
             self.server._record(self.user, line_for_log("AUTH", mechanism, redact=bool(initial)))
-            if self.authenticated:
-                self._reply("-ERR Already logged in")
-            else:
-                self._reply("-ERR Unsupported authentication mechanism")
+            self._reply(refusal)
             return
-        if initial:
-            response = initial
-        else:
-            # RFC 5034 §4: the two-step form; PLAIN's challenge is empty.
-            self._reply("+ ")
-            try:
-                response = self._read_line(MAX_SASL_LINE).decode("utf-8", "surrogateescape")
-            except _LineTooLong:
-                response = "="
-        if response == "*":
-            self.server._record("", "AUTH PLAIN")
-            self._reply("-ERR Authentication cancelled")
+        outcome = authenticate(mechanism, initial or None, self._challenge, self.server._mailboxes)
+        self.server._record(outcome.user, outcome.log_line)
+        if outcome.error is not None:
+            self._reply(outcome.error)
             return
-        credentials = None if response == "=" else decode_plain(response)
-        self.server._record(credentials[0] if credentials else "", "AUTH PLAIN ***")
-        if credentials is None:
-            self._reply(AUTH_FAILED)
-            return
-        self.user = credentials[0]
-        self._login(*credentials)
+        self.user = outcome.user
+        self._login(outcome.user)
 
-    def _login(self, user: str, password: str) -> None:
-        box = self.server._mailboxes.get(user)
-        secret = password.encode("utf-8", "surrogateescape")
-        if box is None or not hmac.compare_digest(secret, box.password.encode()):
-            self.user, self.user_given = "", False
+    def _challenge(self, data: str) -> str:
+        """One SASL round trip (RFC 5034 §4): send ``+ data``, return the client's line."""
+        self._reply(f"+ {data}")
+        try:
+            line = self._read_line(MAX_SASL_LINE).decode("utf-8", "surrogateescape")
+        except _LineTooLong:
+            return ""  # fails to decode, so the exchange fails
+        if line == "*":
+            raise SaslCancelled
+        return line
+
+    def _apop(self, arg: str) -> None:
+        name, _, digest = arg.partition(" ")
+        self.server._record(name, line_for_log("APOP", name, redact=bool(digest)))
+        if not self.options.apop:
+            self._reply("-ERR Unknown command")
+        elif self.authenticated:
+            self._reply("-ERR Already logged in")
+        elif not apop_ok(self.server._mailboxes.get(name), self.timestamp, digest):
             self._reply(AUTH_FAILED)
+        else:
+            self.user = name
+            self._login(name)
+
+    def _login(self, user: str) -> None:
+        """After correct credentials: scripted refusals, limits, then the maildrop lock."""
+        refusal = self.server._admit(user)
+        if refusal is not None:
+            self._reply(refusal)
             return
-        code = self.options.login_error_code
-        if code is not None:
-            self._reply(f"-ERR [{code}] {LOGIN_ERROR_TEXT.get(code, 'Login refused')}")
-            return
+        self.admitted = user
         try:
             maildrop = self.server._checkout(user)
         except (ValueError, TypeError) as exc:
+            self._release(update=False)
             self._reply(f"-ERR [SYS/PERM] Maildrop is inconsistent: {exc}")
             return
         if maildrop is None:
+            self._release(update=False)
             self._reply("-ERR [IN-USE] Mailbox is locked")
             return
-        self.snapshot, self.uidls = maildrop
+        self.maildrop = maildrop
         self.authenticated = True
         count, size = self._totals()
         self._reply(f"+OK Logged in, maildrop has {count} messages ({size} octets)")
 
     def _quit(self) -> None:
         self.closing = True
+        partial = self.options.quit_partial
         if not self.authenticated:
             self._reply("+OK Bye")
         elif self.options.quit_error:
-            self._release(apply_deletions=False)
+            self._release(update=False)
             self._reply("-ERR Some deleted messages not removed")
+        elif partial is not None:
+            left = self._release(update=True, limit=partial)
+            self._reply(f"-ERR [SYS/TEMP] Some deleted messages not removed ({left} left)")
         else:
             # Delete and unlock before answering, so a client that reconnects at once finds
             # the maildrop updated and free (RFC 1939 §6, UPDATE state).
-            left = self._release(apply_deletions=True)
+            left = self._release(update=True)
             self._reply(f"+OK Logging out ({left} messages left)")
 
-    def _release(self, *, apply_deletions: bool) -> int:
-        if not self.authenticated:
-            return 0
-        self.authenticated = False
-        deleted = self.deleted if apply_deletions else set()
-        return self.server._checkin(self.user, self.snapshot, deleted)
+    def _release(self, *, update: bool, limit: int | None = None) -> int:
+        """Leave the maildrop; with ``update``, enter the UPDATE state first (RFC 1939 §6)."""
+        left = 0
+        if self.authenticated:
+            self.authenticated = False
+            deleted, retrieved = set(self.deleted), set(self.retrieved)
+            if self.options.expire == "0":
+                deleted |= retrieved  # RFC 2449 §6.7: EXPIRE 0 deletes what was retrieved
+            if not update:
+                deleted, retrieved = set(), set()
+            left = self.server._checkin(self.user, self.maildrop, deleted, retrieved, limit)
+        if self.admitted is not None:
+            self.server._dismiss(self.admitted)
+            self.admitted = None
+        return left
 
     def _totals(self) -> tuple[int, int]:
-        live = [m for i, m in enumerate(self.snapshot) if i not in self.deleted]
+        live = [m for i, m in enumerate(self.maildrop.messages) if i not in self.deleted]
         return len(live), sum(len(m) for m in live)
 
     def _number(self, arg: str, verb: str) -> int | None:
@@ -229,7 +282,7 @@ class Session:
             self._reply(f"-ERR Syntax: {verb} <message number>")
             return None
         number = int(arg)
-        if not 1 <= number <= len(self.snapshot):
+        if not 1 <= number <= len(self.maildrop.messages):
             self._reply(f"-ERR There is no message {number}")
             return None
         if number - 1 in self.deleted:
@@ -242,13 +295,16 @@ class Session:
         self._reply(f"+OK {count} {size}")
 
     def _list(self, arg: str) -> None:
-        self._listing(arg, "LIST", lambda i: str(len(self.snapshot[i])))
+        delta = self.options.list_size_delta
+        self._listing(arg, "LIST", lambda i: str(len(self.maildrop.messages[i]) + delta))
 
     def _uidl(self, arg: str) -> None:
         if "UIDL" not in self.caps:
             self._reply("-ERR Unknown command")
-            return
-        self._listing(arg, "UIDL", lambda i: self.uidls[i])
+        elif self.options.fault == "oversized_listing_line":
+            self._listing(arg, "UIDL", lambda i: oversized_listing_value(i + 1))
+        else:
+            self._listing(arg, "UIDL", lambda i: self.maildrop.uidls[i])
 
     def _listing(self, arg: str, verb: str, value: Callable[[int], str]) -> None:
         if arg:
@@ -257,22 +313,27 @@ class Session:
                 self._reply(f"+OK {index + 1} {value(index)}")
             return
         count, size = self._totals()
-        lines = [f"{i + 1} {value(i)}" for i in range(len(self.snapshot)) if i not in self.deleted]
+        numbers = range(len(self.maildrop.messages))
+        lines = [f"{i + 1} {value(i)}" for i in numbers if i not in self.deleted]
         self._multiline(f"+OK {count} messages ({size} octets)", lines)
 
     def _retr(self, arg: str) -> None:
         index = self._number(arg, "RETR")
         if index is None:
             return
-        message = self.snapshot[index]
+        message = self.maildrop.messages[index]
+        if self.options.fault in RETR_FAULTS:
+            faulty_retr(self, self.options.fault, message)
+            return
         status = f"+OK {len(message)} octets\r\n".encode()
         body = dot_stuff(message)
         limit = self.options.drop_after_bytes
         if limit is not None and self.retr_bytes + len(body) >= limit:
-            self._send(status + body[: max(0, limit - self.retr_bytes)])
+            self.send(status + body[: max(0, limit - self.retr_bytes)], multiline=True)
             raise _Disconnect(f"drop_after_bytes={limit} reached in RETR {index + 1}")
         self.retr_bytes += len(body)
-        self._send(status + body)
+        self.send(status + body, multiline=True)
+        self.retrieved.add(index)
 
     def _top(self, arg: str) -> None:
         number, _, lines = arg.partition(" ")
@@ -281,7 +342,8 @@ class Session:
         elif not NUMBER_RE.fullmatch(lines):
             self._reply("-ERR Syntax: TOP <message number> <lines>")
         elif (index := self._number(number, "TOP")) is not None:
-            self._send(b"+OK\r\n" + dot_stuff(top_of(self.snapshot[index], int(lines))))
+            part = top_of(self.maildrop.messages[index], int(lines))
+            self.send(b"+OK\r\n" + dot_stuff(part), multiline=True)
 
     def _dele(self, arg: str) -> None:
         index = self._number(arg, "DELE")
@@ -313,16 +375,29 @@ class Session:
                 raise _Disconnect("overlong line")
         raise _LineTooLong
 
+    def wait_for_close(self) -> None:
+        """Read and drop client bytes until EOF, the socket timeout, or stop()."""
+        while self.sock.recv(65536):
+            pass
+
     def _reply(self, line: str) -> None:
-        self._send(line.encode("utf-8", "surrogateescape") + b"\r\n")
+        self.send(line.encode("utf-8", "surrogateescape") + b"\r\n")
 
     def _multiline(self, status: str, lines: Iterable[str]) -> None:
         body = "".join(f"{line}\r\n" for line in lines).encode("utf-8")
-        self._send(status.encode("utf-8") + b"\r\n" + dot_stuff(body))
+        self.send(status.encode("utf-8") + b"\r\n" + dot_stuff(body), multiline=True)
 
-    def _send(self, data: bytes) -> None:
-        # One sendall per response: with TCP_NODELAY that avoids tiny segments per line.
-        self.sock.sendall(data)
+    def send(self, data: bytes, *, multiline: bool = False) -> None:
+        trickle = self.options.trickle
+        if not multiline or trickle is None:
+            # One sendall per response: with TCP_NODELAY that avoids tiny segments per line.
+            self.sock.sendall(data)
+            return
+        size, pause = trickle
+        for start in range(0, len(data), size):
+            if start and self.server._stop_event.wait(pause):
+                raise _Disconnect("server stopping during a trickled response")
+            self.sock.sendall(data[start : start + size])
 
     def _close(self) -> None:
         self.server._unregister(self)

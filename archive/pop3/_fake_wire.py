@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Final
 
 if TYPE_CHECKING:
@@ -37,6 +38,15 @@ LOGIN_ERROR_TEXT: Final = {
     "AUTH": "Authentication failed.",
 }
 AUTH_FAILED: Final = "-ERR [AUTH] Authentication failed."
+
+
+@dataclass(frozen=True)
+class Maildrop:
+    """What one session sees: ``positions[i]`` is message i's index in the live mailbox."""
+
+    messages: list[bytes]
+    uidls: list[str]
+    positions: list[int]
 
 
 def assign_uidls(box: FakeMailbox) -> list[str]:

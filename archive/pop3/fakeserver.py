@@ -1,7 +1,8 @@
 """A scriptable POP3 server for tests and for ``mailarchive demo``.
 
-It speaks RFC 1939 with CAPA (RFC 2449) and SASL PLAIN (RFC 5034), over plain TCP or implicit
-TLS, and behaves like a small Dovecot where an archiver cares:
+It speaks RFC 1939 with CAPA (RFC 2449), AUTH (RFC 5034) with SASL PLAIN, LOGIN, XOAUTH2 and
+OAUTHBEARER (RFC 7628), and optionally APOP, over plain TCP or implicit TLS. By default it
+behaves like a small Dovecot where an archiver cares:
 
 - DELE only marks; deletions are applied in the UPDATE state after QUIT, and a connection that
   drops before QUIT deletes nothing (RFC 1939 §6).
@@ -12,8 +13,16 @@ TLS, and behaves like a small Dovecot where an archiver cares:
 - Messages are served byte for byte, dot-stuffed (RFC 1939 §3). Only a message that does not
   end with a line break gets a CRLF before the terminating dot line, as real servers add.
 
-Faults are injected through `FakeServerOptions`. Every command is logged in
-`FakePop3Server.commands`, with passwords and SASL payloads replaced by ``***``.
+`FakeServerOptions` then scripts what a real Dovecot will not show on demand: login refusals
+(RFC 2449 §8 LOGIN-DELAY, RFC 3206 codes, a per-user connection cap), EXPIRE 0 (RFC 2449
+§6.7), Gmail's capped listing of not-yet-downloaded mail, Microsoft's two-step-only XOAUTH2,
+wrong LIST sizes, a slow link, a failed UPDATE, and broken or endless responses. A test may
+also renumber every UIDL (`FakeMailbox.reset_uidls`), as a server migration does. Every option
+defaults to the plain behaviour above.
+
+Every command is logged in `FakePop3Server.commands`, with passwords, SASL payloads and APOP
+digests replaced by ``***``. `FakePop3Server.login_count`, `peak_sessions` and
+`peak_connections` count what clients did.
 
 Not a production server: passwords sit in memory in plain text and there is no login penalty.
 """
@@ -26,13 +35,21 @@ import socketserver
 import ssl
 import threading
 import time
+from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from types import TracebackType
 from typing import Any, Final
 
+from archive.pop3._fake_faults import FAULTS
 from archive.pop3._fake_session import Session
-from archive.pop3._fake_wire import RESP_CODE_RE, assign_uidls
+from archive.pop3._fake_wire import (
+    LOGIN_ERROR_TEXT,
+    RESP_CODE_RE,
+    UIDL_RE,
+    Maildrop,
+    assign_uidls,
+)
 
 __all__ = ["FakeMailbox", "FakePop3Server", "FakeServerOptions"]
 
@@ -50,19 +67,47 @@ class FakeMailbox:
     copies), assigned once and kept, so UIDLs are unique in the mailbox and stable across
     sessions. Messages appended later get UIDLs at the next login. Explicit ``uidls`` may
     repeat (some servers give identical messages one UIDL) but must be valid RFC 1939 UIDLs.
+
+    ``oauth_token`` is the bearer token XOAUTH2 and OAUTHBEARER accept; None refuses OAuth.
+    With ``FakeServerOptions.max_listed``, the UIDLs of messages retrieved in a session that
+    ended with QUIT are remembered as `downloaded` and not listed again.
     """
 
     password: str = field(repr=False)
     messages: list[bytes]
     uidls: list[str] | None = None
+    oauth_token: str | None = field(default=None, repr=False)
+    _downloaded: set[str] = field(default_factory=set, init=False, repr=False, compare=False)
+    _generation: int = field(default=0, init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         assign_uidls(self)
 
+    @property
+    def downloaded(self) -> frozenset[str]:
+        """UIDLs marked downloaded (only with ``max_listed``): Gmail hides them for good."""
+        return frozenset(self._downloaded)
+
+    def reset_uidls(self, prefix: str = "new") -> list[str]:
+        """Give every message a new, unique UIDL, as a server migration or index rebuild does.
+
+        The UIDLs are ``{prefix}{n}-{i}``, with n counting the resets of this mailbox and i the
+        message's position from 1, so each reset yields UIDLs never seen before. Downloaded
+        marks (``max_listed``) name old UIDLs, so every message is listed again. Call it
+        between sessions: an open session keeps the UIDLs it started with.
+        """
+        self._generation += 1
+        uidls = [f"{prefix}{self._generation}-{i}" for i in range(1, len(self.messages) + 1)]
+        for uidl in uidls[:1]:
+            if not UIDL_RE.fullmatch(uidl):
+                raise ValueError(f"prefix {prefix!r} makes invalid UIDL {uidl!r} (RFC 1939 §7)")
+        self.uidls = uidls
+        return list(uidls)
+
 
 @dataclass(frozen=True)
 class FakeServerOptions:
-    """How the server misbehaves, and the limits it enforces."""
+    """How the server misbehaves, and the limits it enforces. Defaults: a plain Dovecot."""
 
     capabilities: tuple[str, ...] = (
         "TOP",
@@ -74,7 +119,7 @@ class FakeServerOptions:
     )
     # Answer -ERR to QUIT and apply none of the session's deletions.
     quit_error: bool = False
-    # After a correct password answer -ERR [code], e.g. "IN-USE", "SYS/TEMP", "LOGIN-DELAY".
+    # After correct credentials answer -ERR [code], e.g. "IN-USE", "SYS/TEMP", "LOGIN-DELAY".
     login_error_code: str | None = None
     # Close the connection once this many bytes of RETR data (stuffed body and terminator,
     # status lines not counted) have been sent in one session: a connection dropped mid-RETR.
@@ -85,15 +130,73 @@ class FakeServerOptions:
     timeout: float = 60.0
     # Seconds a second login waits for a locked maildrop before -ERR [IN-USE].
     lock_wait: float = 1.0
+    # With login_error_code: only the first N correct logins (counted over the whole server)
+    # get the error, later ones succeed. None: every login gets it.
+    login_error_count: int | None = None
+    # Refuse an initial response on the AUTH line for XOAUTH2/OAUTHBEARER, like Microsoft 365.
+    oauth_two_step_only: bool = False
+    # RFC 1939 §7: put a <pid.clock@host> timestamp in the greeting and accept APOP.
+    apop: bool = False
+    # RFC 2449 §8: advertise "LOGIN-DELAY n" and refuse, with -ERR [LOGIN-DELAY], a login less
+    # than n seconds after the same user's previous successful login.
+    login_delay: int | None = None
+    # RFC 2449 §6.7: advertise "EXPIRE x" ("0", "NEVER" or days). With "0", messages
+    # retrieved (RETR) in a session are deleted at QUIT even without DELE.
+    expire: str | None = None
+    # Gmail: a session lists only the first N messages not yet downloaded; what was retrieved
+    # is marked downloaded at QUIT (not on a dropped connection) and never listed again.
+    max_listed: int | None = None
+    # Added to every size LIST reports (Microsoft's estimates); RETR still sends the bytes.
+    list_size_delta: int = 0
+    # (bytes per write, seconds between writes) for every multi-line response: a slow link.
+    trickle: tuple[int, float] | None = None
+    # A broken server: "garbage_status", "oversized_status", "oversized_listing_line",
+    # "endless_retr" or "stall_retr" (see archive/pop3/_fake_faults.py).
+    fault: str | None = None
+    # Dovecot's mail_max_userip_connections: a login for a user with that many sessions past
+    # authentication gets -ERR [IN-USE] Maximum number of connections from user+IP exceeded.
+    max_connections_per_user: int | None = None
+    # At QUIT apply only the first N marked deletions, then answer -ERR [SYS/TEMP] (a failed
+    # UPDATE, RFC 1939 §6). Downloaded marks (max_listed) are still recorded.
+    quit_partial: int | None = None
 
     def __post_init__(self) -> None:
         code = self.login_error_code
         if code is not None and not RESP_CODE_RE.fullmatch(code):
             raise ValueError(f"login_error_code {code!r} is not an RFC 2449 response code")
-        if self.drop_after_bytes is not None and self.drop_after_bytes < 0:
-            raise ValueError("drop_after_bytes must be >= 0")
+        if self.login_error_count is not None and (code is None or self.login_error_count < 0):
+            raise ValueError("login_error_count needs login_error_code and must be >= 0")
+        for name in (
+            "drop_after_bytes",
+            "login_delay",
+            "max_listed",
+            "quit_partial",
+        ):
+            value = getattr(self, name)
+            if value is not None and value < 0:
+                raise ValueError(f"{name} must be >= 0")
         if self.timeout <= 0 or self.lock_wait < 0:
             raise ValueError("timeout must be > 0 and lock_wait >= 0")
+        if self.expire is not None and not (self.expire == "NEVER" or self.expire.isdigit()):
+            raise ValueError(f"expire {self.expire!r} must be digits or 'NEVER' (RFC 2449 §6.7)")
+        if self.trickle is not None and (self.trickle[0] < 1 or self.trickle[1] < 0):
+            raise ValueError("trickle must be (bytes >= 1, seconds >= 0)")
+        if self.fault is not None and self.fault not in FAULTS:
+            raise ValueError(f"fault {self.fault!r} is not one of {sorted(FAULTS)}")
+        if self.max_connections_per_user is not None and self.max_connections_per_user < 1:
+            raise ValueError("max_connections_per_user must be >= 1")
+        if self.quit_error and self.quit_partial is not None:
+            raise ValueError("quit_error and quit_partial exclude each other")
+
+    def advertised_capabilities(self) -> tuple[str, ...]:
+        """The CAPA lines: ``capabilities`` plus LOGIN-DELAY and EXPIRE when set."""
+        extra = []
+        if self.login_delay is not None:
+            extra.append(f"LOGIN-DELAY {self.login_delay}")
+        if self.expire is not None:
+            extra.append(f"EXPIRE {self.expire}")
+        present = {c.split()[0].upper() for c in self.capabilities if c.split()}
+        return self.capabilities + tuple(c for c in extra if c.split()[0] not in present)
 
 
 class FakePop3Server:
@@ -125,6 +228,13 @@ class FakePop3Server:
         self._locked: set[str] = set()
         self._sessions: set[Session] = set()
         self._stopping = False
+        self._stop_event = threading.Event()  # wakes trickled and endless responses
+        self._login_errors = 0
+        self._logins: Counter[str] = Counter()
+        self._last_login: dict[str, float] = {}
+        self._admitted: Counter[str] = Counter()
+        self._peak_sessions: Counter[str] = Counter()
+        self._peak_connections = 0
         self._tcp: _TCPServer | None = None
         self._thread: threading.Thread | None = None
 
@@ -146,6 +256,7 @@ class FakePop3Server:
 
     def stop(self) -> None:
         """Stop accepting, cut every open session (no UPDATE for them) and wait briefly."""
+        self._stop_event.set()
         with self._state:
             self._stopping = True
             sessions = list(self._sessions)
@@ -181,6 +292,23 @@ class FakePop3Server:
         except KeyError:
             raise KeyError(f"no mailbox {user!r} on this fake server") from None
 
+    def login_count(self, user: str) -> int:
+        """Successful logins of ``user`` so far (sessions that reached TRANSACTION)."""
+        with self._state:
+            return self._logins[user]
+
+    def peak_sessions(self, user: str) -> int:
+        """Most sessions of ``user`` past authentication at once (those waiting for the lock
+        included), as ``max_connections_per_user`` counts them."""
+        with self._state:
+            return self._peak_sessions[user]
+
+    @property
+    def peak_connections(self) -> int:
+        """Most client connections open at once, logged in or not."""
+        with self._state:
+            return self._peak_connections
+
     def _record(self, user: str, command: str) -> None:
         with self._log_lock:
             self.commands.append((user, command))
@@ -190,13 +318,36 @@ class FakePop3Server:
             if self._stopping:
                 return False
             self._sessions.add(session)
+            self._peak_connections = max(self._peak_connections, len(self._sessions))
             return True
 
     def _unregister(self, session: Session) -> None:
         with self._state:
             self._sessions.discard(session)
 
-    def _checkout(self, user: str) -> tuple[list[bytes], list[str]] | None:
+    def _admit(self, user: str) -> str | None:
+        """After correct credentials: the scripted refusal, if any, else count the session."""
+        options = self.options
+        with self._state:
+            code, count = options.login_error_code, options.login_error_count
+            if code is not None and (count is None or self._login_errors < count):
+                self._login_errors += 1
+                return f"-ERR [{code}] {LOGIN_ERROR_TEXT.get(code, 'Login refused')}"
+            cap = options.max_connections_per_user
+            if cap is not None and self._admitted[user] >= cap:
+                return "-ERR [IN-USE] Maximum number of connections from user+IP exceeded"
+            delay, last = options.login_delay, self._last_login.get(user)
+            if delay is not None and last is not None and time.monotonic() - last < delay:
+                return f"-ERR [LOGIN-DELAY] Logged in less than {delay} seconds ago"
+            self._admitted[user] += 1
+            self._peak_sessions[user] = max(self._peak_sessions[user], self._admitted[user])
+            return None
+
+    def _dismiss(self, user: str) -> None:
+        with self._state:
+            self._admitted[user] -= 1
+
+    def _checkout(self, user: str) -> Maildrop | None:
         """Lock ``user``'s maildrop and snapshot it, or None if it stays locked."""
         deadline = time.monotonic() + self.options.lock_wait
         with self._state:
@@ -208,21 +359,43 @@ class FakePop3Server:
             box = self._mailboxes[user]
             # Raises on a maildrop a test has made inconsistent; nothing is locked yet then.
             uidls = list(assign_uidls(box))
+            positions = list(range(len(uidls)))
+            if self.options.max_listed is not None:
+                fresh = [i for i in positions if uidls[i] not in box._downloaded]
+                positions = fresh[: self.options.max_listed]
             self._locked.add(user)
-            return list(box.messages), uidls
+            self._logins[user] += 1
+            self._last_login[user] = time.monotonic()
+            return Maildrop(
+                [box.messages[i] for i in positions], [uidls[i] for i in positions], positions
+            )
 
-    def _checkin(self, user: str, snapshot: list[bytes], deleted: set[int]) -> int:
-        """Unlock the maildrop, first removing ``deleted``; returns the messages left."""
+    def _checkin(
+        self,
+        user: str,
+        maildrop: Maildrop,
+        deleted: set[int],
+        retrieved: set[int],
+        limit: int | None,
+    ) -> int:
+        """The UPDATE state and unlock: mark ``retrieved`` downloaded (``max_listed``), delete
+        the first ``limit`` (or all) of ``deleted``; returns the messages left."""
         with self._state:
             try:
                 box = self._mailboxes[user]
+                if self.options.max_listed is not None:
+                    box._downloaded.update(maildrop.uidls[i] for i in retrieved)
                 uidls = box.uidls if box.uidls is not None else []
-                for index in sorted(deleted, reverse=True):
+                for index in sorted(sorted(deleted)[:limit], reverse=True):
+                    position = maildrop.positions[index]
                     # Only what this session saw: a test may have changed the list meanwhile.
-                    if index < len(box.messages) and box.messages[index] is snapshot[index]:
-                        del box.messages[index]
-                        if index < len(uidls):
-                            del uidls[index]
+                    if (
+                        position < len(box.messages)
+                        and box.messages[position] is maildrop.messages[index]
+                    ):
+                        del box.messages[position]
+                        if position < len(uidls):
+                            del uidls[position]
                 return len(box.messages)
             finally:
                 self._locked.discard(user)
