@@ -1,7 +1,8 @@
 """A scriptable POP3 server for tests and for ``mailarchive demo``.
 
-It speaks RFC 1939 with CAPA (RFC 2449) and SASL PLAIN (RFC 5034), over plain TCP or implicit
-TLS, and behaves like a small Dovecot where an archiver cares:
+It speaks RFC 1939 with CAPA (RFC 2449), AUTH (RFC 5034) with SASL PLAIN, LOGIN, XOAUTH2 and
+OAUTHBEARER (RFC 7628), and optionally APOP, over plain TCP or implicit TLS. By default it
+behaves like a small Dovecot where an archiver cares:
 
 - DELE only marks; deletions are applied in the UPDATE state after QUIT, and a connection that
   drops before QUIT deletes nothing (RFC 1939 §6).
@@ -12,58 +13,49 @@ TLS, and behaves like a small Dovecot where an archiver cares:
 - Messages are served byte for byte, dot-stuffed (RFC 1939 §3). Only a message that does not
   end with a line break gets a CRLF before the terminating dot line, as real servers add.
 
-Faults are injected through `FakeServerOptions`. Every command is logged in
-`FakePop3Server.commands`, with passwords and SASL payloads replaced by ``***``.
+`FakeServerOptions` then scripts what a real Dovecot will not show on demand: login refusals
+(RFC 2449 §8 LOGIN-DELAY, RFC 3206 codes, a per-user connection cap), EXPIRE 0 (RFC 2449
+§6.7), Gmail's capped listing of not-yet-downloaded mail, Microsoft's two-step-only XOAUTH2,
+wrong LIST sizes, a slow link, a failed UPDATE, and broken or endless responses. A test may
+also renumber every UIDL (`FakeMailbox.reset_uidls`), as a server migration does. Every option
+defaults to the plain behaviour above.
+
+Every command is logged in `FakePop3Server.commands`, with passwords, SASL payloads and APOP
+digests replaced by ``***``. `FakePop3Server.login_count`, `peak_sessions` and
+`peak_connections` count what clients did.
 
 Not a production server: passwords sit in memory in plain text and there is no login penalty.
 """
 
 from __future__ import annotations
 
-import base64
-import hashlib
-import hmac
 import logging
-import re
 import socket
 import socketserver
 import ssl
 import threading
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections import Counter
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from types import TracebackType
-from typing import Any, BinaryIO, Final
+from typing import Any, Final
+
+from archive.pop3._fake_faults import FAULTS
+from archive.pop3._fake_session import Session
+from archive.pop3._fake_wire import (
+    LOGIN_ERROR_TEXT,
+    RESP_CODE_RE,
+    UIDL_RE,
+    Maildrop,
+    assign_uidls,
+)
 
 __all__ = ["FakeMailbox", "FakePop3Server", "FakeServerOptions"]
 
 log = logging.getLogger(__name__)
 
-# RFC 2449 §4: a command line is at most 255 octets, CRLF included.
-MAX_COMMAND_LINE: Final = 255
-# RFC 5034 §4: a SASL response is not a command line; XOAUTH2 tokens run to kilobytes.
-MAX_SASL_LINE: Final = 64 * 1024
-# An overlong command is skipped up to this many bytes; beyond that the client is hostile.
-_MAX_DISCARD: Final = 64 * 1024
-# After our last byte, wait this long for the client to close first, so the kernel sends FIN
-# rather than RST (unread pipelined commands would otherwise make it reset the connection and
-# the client could lose response bytes it has not read yet).
-_CLOSE_DRAIN_SECONDS: Final = 2.0
 _STOP_JOIN_SECONDS: Final = 2.0
-
-_UIDL = re.compile(r"[\x21-\x7e]{1,70}")  # RFC 1939 §7
-_NUMBER = re.compile(r"[0-9]{1,9}")
-_RESP_CODE = re.compile(r"[A-Za-z0-9/-]+")
-_LINE_START_DOT = re.compile(rb"^\.", re.MULTILINE)
-_END_OF_HEADER = re.compile(rb"\r?\n\r?\n")
-_LOGIN_ERROR_TEXT: Final = {
-    "IN-USE": "Mailbox is locked",
-    "LOGIN-DELAY": "Logged in too recently, try again later",
-    "SYS/TEMP": "Temporary server failure, try again later",
-    "SYS/PERM": "Permanent server failure",
-    "AUTH": "Authentication failed.",
-}
-_AUTH_FAILED: Final = "-ERR [AUTH] Authentication failed."
 
 
 @dataclass
@@ -75,19 +67,47 @@ class FakeMailbox:
     copies), assigned once and kept, so UIDLs are unique in the mailbox and stable across
     sessions. Messages appended later get UIDLs at the next login. Explicit ``uidls`` may
     repeat (some servers give identical messages one UIDL) but must be valid RFC 1939 UIDLs.
+
+    ``oauth_token`` is the bearer token XOAUTH2 and OAUTHBEARER accept; None refuses OAuth.
+    With ``FakeServerOptions.max_listed``, the UIDLs of messages retrieved in a session that
+    ended with QUIT are remembered as `downloaded` and not listed again.
     """
 
     password: str = field(repr=False)
     messages: list[bytes]
     uidls: list[str] | None = None
+    oauth_token: str | None = field(default=None, repr=False)
+    _downloaded: set[str] = field(default_factory=set, init=False, repr=False, compare=False)
+    _generation: int = field(default=0, init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
-        _assign_uidls(self)
+        assign_uidls(self)
+
+    @property
+    def downloaded(self) -> frozenset[str]:
+        """UIDLs marked downloaded (only with ``max_listed``): Gmail hides them for good."""
+        return frozenset(self._downloaded)
+
+    def reset_uidls(self, prefix: str = "new") -> list[str]:
+        """Give every message a new, unique UIDL, as a server migration or index rebuild does.
+
+        The UIDLs are ``{prefix}{n}-{i}``, with n counting the resets of this mailbox and i the
+        message's position from 1, so each reset yields UIDLs never seen before. Downloaded
+        marks (``max_listed``) name old UIDLs, so every message is listed again. Call it
+        between sessions: an open session keeps the UIDLs it started with.
+        """
+        self._generation += 1
+        uidls = [f"{prefix}{self._generation}-{i}" for i in range(1, len(self.messages) + 1)]
+        for uidl in uidls[:1]:
+            if not UIDL_RE.fullmatch(uidl):
+                raise ValueError(f"prefix {prefix!r} makes invalid UIDL {uidl!r} (RFC 1939 §7)")
+        self.uidls = uidls
+        return list(uidls)
 
 
 @dataclass(frozen=True)
 class FakeServerOptions:
-    """How the server misbehaves, and the limits it enforces."""
+    """How the server misbehaves, and the limits it enforces. Defaults: a plain Dovecot."""
 
     capabilities: tuple[str, ...] = (
         "TOP",
@@ -99,7 +119,7 @@ class FakeServerOptions:
     )
     # Answer -ERR to QUIT and apply none of the session's deletions.
     quit_error: bool = False
-    # After a correct password answer -ERR [code], e.g. "IN-USE", "SYS/TEMP", "LOGIN-DELAY".
+    # After correct credentials answer -ERR [code], e.g. "IN-USE", "SYS/TEMP", "LOGIN-DELAY".
     login_error_code: str | None = None
     # Close the connection once this many bytes of RETR data (stuffed body and terminator,
     # status lines not counted) have been sent in one session: a connection dropped mid-RETR.
@@ -110,15 +130,73 @@ class FakeServerOptions:
     timeout: float = 60.0
     # Seconds a second login waits for a locked maildrop before -ERR [IN-USE].
     lock_wait: float = 1.0
+    # With login_error_code: only the first N correct logins (counted over the whole server)
+    # get the error, later ones succeed. None: every login gets it.
+    login_error_count: int | None = None
+    # Refuse an initial response on the AUTH line for XOAUTH2/OAUTHBEARER, like Microsoft 365.
+    oauth_two_step_only: bool = False
+    # RFC 1939 §7: put a <pid.clock@host> timestamp in the greeting and accept APOP.
+    apop: bool = False
+    # RFC 2449 §8: advertise "LOGIN-DELAY n" and refuse, with -ERR [LOGIN-DELAY], a login less
+    # than n seconds after the same user's previous successful login.
+    login_delay: int | None = None
+    # RFC 2449 §6.7: advertise "EXPIRE x" ("0", "NEVER" or days). With "0", messages
+    # retrieved (RETR) in a session are deleted at QUIT even without DELE.
+    expire: str | None = None
+    # Gmail: a session lists only the first N messages not yet downloaded; what was retrieved
+    # is marked downloaded at QUIT (not on a dropped connection) and never listed again.
+    max_listed: int | None = None
+    # Added to every size LIST reports (Microsoft's estimates); RETR still sends the bytes.
+    list_size_delta: int = 0
+    # (bytes per write, seconds between writes) for every multi-line response: a slow link.
+    trickle: tuple[int, float] | None = None
+    # A broken server: "garbage_status", "oversized_status", "oversized_listing_line",
+    # "endless_retr" or "stall_retr" (see archive/pop3/_fake_faults.py).
+    fault: str | None = None
+    # Dovecot's mail_max_userip_connections: a login for a user with that many sessions past
+    # authentication gets -ERR [IN-USE] Maximum number of connections from user+IP exceeded.
+    max_connections_per_user: int | None = None
+    # At QUIT apply only the first N marked deletions, then answer -ERR [SYS/TEMP] (a failed
+    # UPDATE, RFC 1939 §6). Downloaded marks (max_listed) are still recorded.
+    quit_partial: int | None = None
 
     def __post_init__(self) -> None:
         code = self.login_error_code
-        if code is not None and not _RESP_CODE.fullmatch(code):
+        if code is not None and not RESP_CODE_RE.fullmatch(code):
             raise ValueError(f"login_error_code {code!r} is not an RFC 2449 response code")
-        if self.drop_after_bytes is not None and self.drop_after_bytes < 0:
-            raise ValueError("drop_after_bytes must be >= 0")
+        if self.login_error_count is not None and (code is None or self.login_error_count < 0):
+            raise ValueError("login_error_count needs login_error_code and must be >= 0")
+        for name in (
+            "drop_after_bytes",
+            "login_delay",
+            "max_listed",
+            "quit_partial",
+        ):
+            value = getattr(self, name)
+            if value is not None and value < 0:
+                raise ValueError(f"{name} must be >= 0")
         if self.timeout <= 0 or self.lock_wait < 0:
             raise ValueError("timeout must be > 0 and lock_wait >= 0")
+        if self.expire is not None and not (self.expire == "NEVER" or self.expire.isdigit()):
+            raise ValueError(f"expire {self.expire!r} must be digits or 'NEVER' (RFC 2449 §6.7)")
+        if self.trickle is not None and (self.trickle[0] < 1 or self.trickle[1] < 0):
+            raise ValueError("trickle must be (bytes >= 1, seconds >= 0)")
+        if self.fault is not None and self.fault not in FAULTS:
+            raise ValueError(f"fault {self.fault!r} is not one of {sorted(FAULTS)}")
+        if self.max_connections_per_user is not None and self.max_connections_per_user < 1:
+            raise ValueError("max_connections_per_user must be >= 1")
+        if self.quit_error and self.quit_partial is not None:
+            raise ValueError("quit_error and quit_partial exclude each other")
+
+    def advertised_capabilities(self) -> tuple[str, ...]:
+        """The CAPA lines: ``capabilities`` plus LOGIN-DELAY and EXPIRE when set."""
+        extra = []
+        if self.login_delay is not None:
+            extra.append(f"LOGIN-DELAY {self.login_delay}")
+        if self.expire is not None:
+            extra.append(f"EXPIRE {self.expire}")
+        present = {c.split()[0].upper() for c in self.capabilities if c.split()}
+        return self.capabilities + tuple(c for c in extra if c.split()[0] not in present)
 
 
 class FakePop3Server:
@@ -148,8 +226,15 @@ class FakePop3Server:
         self._log_lock = threading.Lock()
         self._state = threading.Condition()
         self._locked: set[str] = set()
-        self._sessions: set[_Session] = set()
+        self._sessions: set[Session] = set()
         self._stopping = False
+        self._stop_event = threading.Event()  # wakes trickled and endless responses
+        self._login_errors = 0
+        self._logins: Counter[str] = Counter()
+        self._last_login: dict[str, float] = {}
+        self._admitted: Counter[str] = Counter()
+        self._peak_sessions: Counter[str] = Counter()
+        self._peak_connections = 0
         self._tcp: _TCPServer | None = None
         self._thread: threading.Thread | None = None
 
@@ -171,6 +256,7 @@ class FakePop3Server:
 
     def stop(self) -> None:
         """Stop accepting, cut every open session (no UPDATE for them) and wait briefly."""
+        self._stop_event.set()
         with self._state:
             self._stopping = True
             sessions = list(self._sessions)
@@ -206,22 +292,62 @@ class FakePop3Server:
         except KeyError:
             raise KeyError(f"no mailbox {user!r} on this fake server") from None
 
+    def login_count(self, user: str) -> int:
+        """Successful logins of ``user`` so far (sessions that reached TRANSACTION)."""
+        with self._state:
+            return self._logins[user]
+
+    def peak_sessions(self, user: str) -> int:
+        """Most sessions of ``user`` past authentication at once (those waiting for the lock
+        included), as ``max_connections_per_user`` counts them."""
+        with self._state:
+            return self._peak_sessions[user]
+
+    @property
+    def peak_connections(self) -> int:
+        """Most client connections open at once, logged in or not."""
+        with self._state:
+            return self._peak_connections
+
     def _record(self, user: str, command: str) -> None:
         with self._log_lock:
             self.commands.append((user, command))
 
-    def _register(self, session: _Session) -> bool:
+    def _register(self, session: Session) -> bool:
         with self._state:
             if self._stopping:
                 return False
             self._sessions.add(session)
+            self._peak_connections = max(self._peak_connections, len(self._sessions))
             return True
 
-    def _unregister(self, session: _Session) -> None:
+    def _unregister(self, session: Session) -> None:
         with self._state:
             self._sessions.discard(session)
 
-    def _checkout(self, user: str) -> tuple[list[bytes], list[str]] | None:
+    def _admit(self, user: str) -> str | None:
+        """After correct credentials: the scripted refusal, if any, else count the session."""
+        options = self.options
+        with self._state:
+            code, count = options.login_error_code, options.login_error_count
+            if code is not None and (count is None or self._login_errors < count):
+                self._login_errors += 1
+                return f"-ERR [{code}] {LOGIN_ERROR_TEXT.get(code, 'Login refused')}"
+            cap = options.max_connections_per_user
+            if cap is not None and self._admitted[user] >= cap:
+                return "-ERR [IN-USE] Maximum number of connections from user+IP exceeded"
+            delay, last = options.login_delay, self._last_login.get(user)
+            if delay is not None and last is not None and time.monotonic() - last < delay:
+                return f"-ERR [LOGIN-DELAY] Logged in less than {delay} seconds ago"
+            self._admitted[user] += 1
+            self._peak_sessions[user] = max(self._peak_sessions[user], self._admitted[user])
+            return None
+
+    def _dismiss(self, user: str) -> None:
+        with self._state:
+            self._admitted[user] -= 1
+
+    def _checkout(self, user: str) -> Maildrop | None:
         """Lock ``user``'s maildrop and snapshot it, or None if it stays locked."""
         deadline = time.monotonic() + self.options.lock_wait
         with self._state:
@@ -232,397 +358,48 @@ class FakePop3Server:
                 self._state.wait(remaining)
             box = self._mailboxes[user]
             # Raises on a maildrop a test has made inconsistent; nothing is locked yet then.
-            uidls = list(_assign_uidls(box))
+            uidls = list(assign_uidls(box))
+            positions = list(range(len(uidls)))
+            if self.options.max_listed is not None:
+                fresh = [i for i in positions if uidls[i] not in box._downloaded]
+                positions = fresh[: self.options.max_listed]
             self._locked.add(user)
-            return list(box.messages), uidls
+            self._logins[user] += 1
+            self._last_login[user] = time.monotonic()
+            return Maildrop(
+                [box.messages[i] for i in positions], [uidls[i] for i in positions], positions
+            )
 
-    def _checkin(self, user: str, snapshot: list[bytes], deleted: set[int]) -> int:
-        """Unlock the maildrop, first removing ``deleted``; returns the messages left."""
+    def _checkin(
+        self,
+        user: str,
+        maildrop: Maildrop,
+        deleted: set[int],
+        retrieved: set[int],
+        limit: int | None,
+    ) -> int:
+        """The UPDATE state and unlock: mark ``retrieved`` downloaded (``max_listed``), delete
+        the first ``limit`` (or all) of ``deleted``; returns the messages left."""
         with self._state:
             try:
                 box = self._mailboxes[user]
+                if self.options.max_listed is not None:
+                    box._downloaded.update(maildrop.uidls[i] for i in retrieved)
                 uidls = box.uidls if box.uidls is not None else []
-                for index in sorted(deleted, reverse=True):
+                for index in sorted(sorted(deleted)[:limit], reverse=True):
+                    position = maildrop.positions[index]
                     # Only what this session saw: a test may have changed the list meanwhile.
-                    if index < len(box.messages) and box.messages[index] is snapshot[index]:
-                        del box.messages[index]
-                        if index < len(uidls):
-                            del uidls[index]
+                    if (
+                        position < len(box.messages)
+                        and box.messages[position] is maildrop.messages[index]
+                    ):
+                        del box.messages[position]
+                        if position < len(uidls):
+                            del uidls[position]
                 return len(box.messages)
             finally:
                 self._locked.discard(user)
                 self._state.notify_all()
-
-
-def _assign_uidls(box: FakeMailbox) -> list[str]:
-    uidls = box.uidls if box.uidls is not None else []
-    if len(uidls) > len(box.messages):
-        raise ValueError(f"{len(uidls)} UIDLs for {len(box.messages)} messages")
-    for uidl in uidls:
-        if not _UIDL.fullmatch(uidl):
-            raise ValueError(f"invalid UIDL {uidl!r} (RFC 1939 §7: 1-70 chars 0x21-0x7E)")
-    used = set(uidls)
-    for message in box.messages[len(uidls) :]:
-        if not isinstance(message, bytes):
-            raise TypeError(f"messages must be bytes, got {type(message).__name__}")
-        base = hashlib.sha256(message).hexdigest()[:16]
-        uidl, copy = base, 1
-        while uidl in used:
-            copy += 1
-            uidl = f"{base}-{copy}"
-        used.add(uidl)
-        uidls.append(uidl)
-    box.uidls = uidls
-    return uidls
-
-
-def _dot_stuff(message: bytes) -> bytes:
-    """The body of a multi-line response, terminator included (RFC 1939 §3)."""
-    stuffed = _LINE_START_DOT.sub(b"..", message)
-    if stuffed and not stuffed.endswith(b"\n"):
-        # The terminator must start a line; real servers add the missing CRLF.
-        stuffed += b"\r\n"
-    return stuffed + b".\r\n"
-
-
-def _top(message: bytes, lines: int) -> bytes:
-    """Header, blank line and the first ``lines`` body lines (RFC 1939 §7, TOP)."""
-    end = _END_OF_HEADER.search(message)
-    if end is None:
-        return message
-    body_start = end.end()
-    cut = body_start
-    for _ in range(lines):
-        newline = message.find(b"\n", cut)
-        if newline < 0:
-            return message
-        cut = newline + 1
-    return message[:cut]
-
-
-def _decode_plain(response: str) -> tuple[str, str] | None:
-    """(user, password) from a SASL PLAIN response (RFC 4616), or None if malformed."""
-    try:
-        raw = base64.b64decode(response.encode("ascii"), validate=True)
-        authzid, authcid, password = (part.decode("utf-8") for part in raw.split(b"\0"))
-    except ValueError:
-        return None
-    # No proxy logins: an authorization identity must be the user itself.
-    if not authcid or authzid not in ("", authcid):
-        return None
-    return authcid, password
-
-
-class _LineTooLong(Exception):
-    pass
-
-
-class _Disconnect(Exception):
-    """End the session without the UPDATE state: EOF, a drop, or an abusive client."""
-
-
-class _Session:
-    """One connection: the AUTHORIZATION and TRANSACTION states of RFC 1939."""
-
-    def __init__(self, server: FakePop3Server, sock: socket.socket) -> None:
-        self.server = server
-        self.options = server.options
-        self.sock = sock
-        self.thread = threading.current_thread()
-        self.reader: BinaryIO | None = None
-        self.user = ""
-        self.user_given = False
-        self.authenticated = False
-        self.closing = False
-        self.snapshot: list[bytes] = []
-        self.uidls: list[str] = []
-        self.deleted: set[int] = set()
-        self.retr_bytes = 0
-        words = [c.split() for c in self.options.capabilities if c.split()]
-        self.caps = {w[0].upper(): w[1:] for w in words}
-        self.mechanisms = {m.upper() for m in self.caps.get("SASL", [])}
-        self.handlers: dict[str, Callable[[str], None]] = {
-            "STAT": self._stat,
-            "LIST": self._list,
-            "UIDL": self._uidl,
-            "RETR": self._retr,
-            "TOP": self._top,
-            "DELE": self._dele,
-            "RSET": self._rset,
-            "NOOP": self._noop,
-        }
-
-    def run(self) -> None:
-        try:
-            self.sock.settimeout(self.options.timeout)
-            self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-            if self.server.ssl_context is not None:
-                self.sock = self.server.ssl_context.wrap_socket(self.sock, server_side=True)
-            self.reader = self.sock.makefile("rb")
-            self._serve()
-        except _Disconnect:
-            pass
-        except OSError as exc:
-            # Timeouts, resets, TLS failures, stop(): the client is gone, nothing is deleted.
-            log.debug("fake POP3 session %r ended: %s", self.user, exc)
-        finally:
-            self._release(apply_deletions=False)
-            self._close()
-
-    def abort(self) -> None:
-        """Called from another thread by stop(): wake the session's blocked read."""
-        try:
-            # The plain socket call: SSLSocket.shutdown would drop its TLS state under the
-            # session thread's feet.
-            socket.socket.shutdown(self.sock, socket.SHUT_RDWR)
-        except OSError:
-            pass
-
-    def _serve(self) -> None:
-        self._reply(self.options.greeting)
-        if not self.options.greeting.startswith("+OK"):
-            return
-        while not self.closing:
-            try:
-                line = self._read_line(MAX_COMMAND_LINE)
-            except _LineTooLong:
-                self._reply(f"-ERR Command line too long (max {MAX_COMMAND_LINE} octets)")
-                continue
-            self._dispatch(line.decode("utf-8", "surrogateescape"))
-
-    def _dispatch(self, line: str) -> None:
-        verb, _, arg = line.partition(" ")
-        verb = verb.upper()
-        if verb == "AUTH":
-            self._auth(arg)
-            return
-        if verb == "USER" and not self.authenticated:
-            self.user = arg
-        self.server._record(self.user, "PASS ***" if verb == "PASS" else _line_for_log(verb, arg))
-        if verb == "CAPA":
-            self._multiline("+OK Capability list follows", self.options.capabilities)
-        elif verb == "QUIT":
-            self._quit()
-        elif verb in ("USER", "PASS"):
-            if self.authenticated:
-                self._reply("-ERR Already logged in")
-            elif "USER" not in self.caps:
-                self._reply("-ERR USER/PASS not supported, use AUTH")
-            elif verb == "USER":
-                self.user_given = bool(arg)
-                self._reply("+OK" if arg else "-ERR Syntax: USER <name>")
-            elif not self.user_given:
-                self._reply("-ERR No username given")
-            else:
-                self._login(self.user, arg)
-        elif verb in self.handlers:
-            if self.authenticated:
-                self.handlers[verb](arg)
-            else:
-                self._reply("-ERR Not logged in")
-        else:
-            self._reply("-ERR Unknown command")
-
-    def _auth(self, arg: str) -> None:
-        mechanism, _, initial = arg.partition(" ")
-        mechanism = mechanism.upper()
-        if self.authenticated or mechanism != "PLAIN" or "PLAIN" not in self.mechanisms:
-            self.server._record(self.user, _line_for_log("AUTH", mechanism, redact=bool(initial)))
-            if self.authenticated:
-                self._reply("-ERR Already logged in")
-            else:
-                self._reply("-ERR Unsupported authentication mechanism")
-            return
-        if initial:
-            response = initial
-        else:
-            # RFC 5034 §4: the two-step form; PLAIN's challenge is empty.
-            self._reply("+ ")
-            try:
-                response = self._read_line(MAX_SASL_LINE).decode("utf-8", "surrogateescape")
-            except _LineTooLong:
-                response = "="
-        if response == "*":
-            self.server._record("", "AUTH PLAIN")
-            self._reply("-ERR Authentication cancelled")
-            return
-        credentials = None if response == "=" else _decode_plain(response)
-        self.server._record(credentials[0] if credentials else "", "AUTH PLAIN ***")
-        if credentials is None:
-            self._reply(_AUTH_FAILED)
-            return
-        self.user = credentials[0]
-        self._login(*credentials)
-
-    def _login(self, user: str, password: str) -> None:
-        box = self.server._mailboxes.get(user)
-        secret = password.encode("utf-8", "surrogateescape")
-        if box is None or not hmac.compare_digest(secret, box.password.encode()):
-            self.user, self.user_given = "", False
-            self._reply(_AUTH_FAILED)
-            return
-        code = self.options.login_error_code
-        if code is not None:
-            self._reply(f"-ERR [{code}] {_LOGIN_ERROR_TEXT.get(code, 'Login refused')}")
-            return
-        try:
-            maildrop = self.server._checkout(user)
-        except (ValueError, TypeError) as exc:
-            self._reply(f"-ERR [SYS/PERM] Maildrop is inconsistent: {exc}")
-            return
-        if maildrop is None:
-            self._reply("-ERR [IN-USE] Mailbox is locked")
-            return
-        self.snapshot, self.uidls = maildrop
-        self.authenticated = True
-        count, size = self._totals()
-        self._reply(f"+OK Logged in, maildrop has {count} messages ({size} octets)")
-
-    def _quit(self) -> None:
-        self.closing = True
-        if not self.authenticated:
-            self._reply("+OK Bye")
-        elif self.options.quit_error:
-            self._release(apply_deletions=False)
-            self._reply("-ERR Some deleted messages not removed")
-        else:
-            # Delete and unlock before answering, so a client that reconnects at once finds
-            # the maildrop updated and free (RFC 1939 §6, UPDATE state).
-            left = self._release(apply_deletions=True)
-            self._reply(f"+OK Logging out ({left} messages left)")
-
-    def _release(self, *, apply_deletions: bool) -> int:
-        if not self.authenticated:
-            return 0
-        self.authenticated = False
-        deleted = self.deleted if apply_deletions else set()
-        return self.server._checkin(self.user, self.snapshot, deleted)
-
-    def _totals(self) -> tuple[int, int]:
-        live = [m for i, m in enumerate(self.snapshot) if i not in self.deleted]
-        return len(live), sum(len(m) for m in live)
-
-    def _number(self, arg: str, verb: str) -> int | None:
-        """The 0-based index of a live message, or None after answering -ERR."""
-        if not _NUMBER.fullmatch(arg):
-            self._reply(f"-ERR Syntax: {verb} <message number>")
-            return None
-        number = int(arg)
-        if not 1 <= number <= len(self.snapshot):
-            self._reply(f"-ERR There is no message {number}")
-            return None
-        if number - 1 in self.deleted:
-            self._reply(f"-ERR Message {number} is deleted")
-            return None
-        return number - 1
-
-    def _stat(self, arg: str) -> None:
-        count, size = self._totals()
-        self._reply(f"+OK {count} {size}")
-
-    def _list(self, arg: str) -> None:
-        self._listing(arg, "LIST", lambda i: str(len(self.snapshot[i])))
-
-    def _uidl(self, arg: str) -> None:
-        if "UIDL" not in self.caps:
-            self._reply("-ERR Unknown command")
-            return
-        self._listing(arg, "UIDL", lambda i: self.uidls[i])
-
-    def _listing(self, arg: str, verb: str, value: Callable[[int], str]) -> None:
-        if arg:
-            index = self._number(arg, verb)
-            if index is not None:
-                self._reply(f"+OK {index + 1} {value(index)}")
-            return
-        count, size = self._totals()
-        lines = [f"{i + 1} {value(i)}" for i in range(len(self.snapshot)) if i not in self.deleted]
-        self._multiline(f"+OK {count} messages ({size} octets)", lines)
-
-    def _retr(self, arg: str) -> None:
-        index = self._number(arg, "RETR")
-        if index is None:
-            return
-        message = self.snapshot[index]
-        status = f"+OK {len(message)} octets\r\n".encode()
-        body = _dot_stuff(message)
-        limit = self.options.drop_after_bytes
-        if limit is not None and self.retr_bytes + len(body) >= limit:
-            self._send(status + body[: max(0, limit - self.retr_bytes)])
-            raise _Disconnect(f"drop_after_bytes={limit} reached in RETR {index + 1}")
-        self.retr_bytes += len(body)
-        self._send(status + body)
-
-    def _top(self, arg: str) -> None:
-        number, _, lines = arg.partition(" ")
-        if "TOP" not in self.caps:
-            self._reply("-ERR Unknown command")
-        elif not _NUMBER.fullmatch(lines):
-            self._reply("-ERR Syntax: TOP <message number> <lines>")
-        elif (index := self._number(number, "TOP")) is not None:
-            self._send(b"+OK\r\n" + _dot_stuff(_top(self.snapshot[index], int(lines))))
-
-    def _dele(self, arg: str) -> None:
-        index = self._number(arg, "DELE")
-        if index is not None:
-            self.deleted.add(index)
-            self._reply(f"+OK Message {index + 1} marked for deletion")
-
-    def _rset(self, arg: str) -> None:
-        self.deleted.clear()
-        count, size = self._totals()
-        self._reply(f"+OK maildrop has {count} messages ({size} octets)")
-
-    def _noop(self, arg: str) -> None:
-        self._reply("+OK")
-
-    def _read_line(self, limit: int) -> bytes:
-        """One line without its CRLF (a bare LF is accepted too)."""
-        assert self.reader is not None
-        line = self.reader.readline(limit)
-        if line.endswith(b"\n"):
-            return line[:-1].removesuffix(b"\r")
-        if len(line) < limit:
-            raise _Disconnect("client closed the connection")
-        skipped = 0
-        while not line.endswith(b"\n"):
-            line = self.reader.readline(8192)
-            skipped += len(line)
-            if not line or skipped > _MAX_DISCARD:
-                raise _Disconnect("overlong line")
-        raise _LineTooLong
-
-    def _reply(self, line: str) -> None:
-        self._send(line.encode("utf-8", "surrogateescape") + b"\r\n")
-
-    def _multiline(self, status: str, lines: Iterable[str]) -> None:
-        body = "".join(f"{line}\r\n" for line in lines).encode("utf-8")
-        self._send(status.encode("utf-8") + b"\r\n" + _dot_stuff(body))
-
-    def _send(self, data: bytes) -> None:
-        # One sendall per response: with TCP_NODELAY that avoids tiny segments per line.
-        self.sock.sendall(data)
-
-    def _close(self) -> None:
-        self.server._unregister(self)
-        if self.reader is not None:
-            self.reader.close()
-        try:
-            socket.socket.shutdown(self.sock, socket.SHUT_WR)
-            self.sock.settimeout(_CLOSE_DRAIN_SECONDS)
-            deadline = time.monotonic() + _CLOSE_DRAIN_SECONDS
-            while time.monotonic() < deadline and socket.socket.recv(self.sock, 65536):
-                pass
-        except OSError:
-            pass
-        finally:
-            self.sock.close()
-
-
-def _line_for_log(verb: str, arg: str, *, redact: bool = False) -> str:
-    if redact:
-        return f"{verb} {arg} ***"
-    return f"{verb} {arg}" if arg else verb
 
 
 class _Handler(socketserver.BaseRequestHandler):
@@ -630,7 +407,7 @@ class _Handler(socketserver.BaseRequestHandler):
 
     def handle(self) -> None:
         owner = self.server.owner
-        session = _Session(owner, self.request)
+        session = Session(owner, self.request)
         if owner._register(session):
             session.run()
 
