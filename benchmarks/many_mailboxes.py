@@ -22,7 +22,6 @@ import shutil
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -43,29 +42,6 @@ def _message(box: int, n: int) -> bytes:
     ).encode()
 
 
-class _PeakConnections:
-    """Counts concurrent sessions on the fake server by wrapping its session registry."""
-
-    def __init__(self, server: FakePop3Server) -> None:
-        self.active = self.peak = 0
-        self._lock = threading.Lock()
-        register, unregister = server._register, server._unregister
-
-        def on_register(session):  # type: ignore[no-untyped-def]
-            with self._lock:
-                self.active += 1
-                self.peak = max(self.peak, self.active)
-            return register(session)
-
-        def on_unregister(session):  # type: ignore[no-untyped-def]
-            with self._lock:
-                self.active -= 1
-            return unregister(session)
-
-        server._register = on_register  # type: ignore[method-assign]
-        server._unregister = on_unregister  # type: ignore[method-assign]
-
-
 def child(mailboxes: int, messages: int, parallel: int, max_connections: int) -> dict[str, object]:
     work = Path(tempfile.mkdtemp(prefix="mailarchive-many-"))
     settings = Settings(data_dir=work / "data")
@@ -80,7 +56,6 @@ def child(mailboxes: int, messages: int, parallel: int, max_connections: int) ->
     failures = 0
     try:
         with FakePop3Server(boxes) as server:
-            peak = _PeakConnections(server)
             configs = []
             for b, name in enumerate(boxes):
                 os.environ[f"MANY_PW_{b}"] = f"pw{b}"
@@ -118,7 +93,7 @@ def child(mailboxes: int, messages: int, parallel: int, max_connections: int) ->
             "rss_growth_mib": round(
                 (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - rss_before) / 1024, 1
             ),
-            "peak_connections": peak.peak,
+            "peak_connections": server.peak_connections,
         }
     finally:
         engine.dispose()

@@ -199,36 +199,14 @@ def test_mailbox_locked_elsewhere_is_skipped(archiver: Archiver, fresh_engine: E
 def test_host_cap_holds_across_threads(archiver: Archiver, fresh_engine: Engine, monkeypatch):
     # 24 mailboxes on one host, 12 threads, max_connections = 3.
     boxes = {f"h{i}": FakeMailbox("secret", [make_message(f"h{i}")]) for i in range(24)}
-    active = 0
-    peak = 0
-    guard = threading.Lock()
-
     with FakePop3Server(boxes) as server:
         configs = [_box(monkeypatch, server, name, max_connections=3) for name in boxes]
-        original = server._register
-
-        def counting_register(session):
-            nonlocal active, peak
-            with guard:
-                active += 1
-                peak = max(peak, active)
-            return original(session)
-
-        original_unregister = server._unregister
-
-        def counting_unregister(session):
-            nonlocal active
-            with guard:
-                active -= 1
-            return original_unregister(session)
-
-        server._register = counting_register  # type: ignore[method-assign]
-        server._unregister = counting_unregister  # type: ignore[method-assign]
         threads = [threading.Thread(target=archiver.run, args=(config,)) for config in configs]
         for thread in threads:
             thread.start()
         for thread in threads:
             thread.join()
+        peak = server.peak_connections
     assert _scalar(fresh_engine, "SELECT count(*) FROM archive.messages") == 24
     assert 1 <= peak <= 3
 

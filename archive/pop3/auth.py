@@ -84,7 +84,8 @@ def sasl_login(channel: Channel, username: str, password: str) -> None:
 def xoauth2(channel: Channel, username: str, token: str) -> None:
     """Google's and Microsoft's XOAUTH2: a failed token gets a JSON challenge; answer empty."""
     payload = b64(f"user={username}\x01auth=Bearer {token}\x01\x01")
-    _sasl(channel, "XOAUTH2", [payload], error_reply="")
+    # Always two-step: Microsoft 365 refuses the initial response, and tokens rarely fit.
+    _sasl(channel, "XOAUTH2", [payload], initial=False, error_reply="")
 
 
 def oauthbearer(channel: Channel, username: str, token: str) -> None:

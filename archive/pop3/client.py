@@ -315,7 +315,10 @@ class Pop3Client:
         finally:
             self.close()
         if not status.startswith(b"+OK"):
-            raise Pop3ServerError(
+            error = (
+                Pop3TemporaryError if response_code(status) in TRANSIENT_CODES else Pop3ServerError
+            )
+            raise error(
                 f"{self.endpoint.describe()}: QUIT failed, deletions not confirmed: "
                 f"{server_text(status)}"
             )
