@@ -13,7 +13,7 @@ import pytest
 from archive.pop3.fakeserver import FakeMailbox, FakePop3Server, FakeServerOptions
 from tests.test_fakeserver import PLAIN, RawClient
 
-TOKEN = "ya29." + "t" * 4000  # real access tokens run to kilobytes
+TOKEN = "ya29." + "t" * 45_000  # tokens run to kilobytes; the payload stays under 64 KiB
 CAPS = ("UIDL", "USER", "SASL PLAIN LOGIN XOAUTH2 OAUTHBEARER")
 OK_LOGIN = b"+OK Logged in, maildrop has 1 messages"
 AUTH_FAILED = b"-ERR [AUTH] Authentication failed."
@@ -94,7 +94,7 @@ def test_sasl_login_failures(server: FakePop3Server, user: bytes, password: byte
 @pytest.mark.parametrize("mechanism", ["XOAUTH2", "OAUTHBEARER"])
 def test_oauth_two_step_form_with_a_large_token(server: FakePop3Server, mechanism: str):
     payload = xoauth2() if mechanism == "XOAUTH2" else oauthbearer()
-    assert len(payload) > 255  # would not fit on a command line (RFC 2449 §4)
+    assert 255 < len(payload) < 64 * 1024  # too long for a command line (RFC 2449 §4)
     raw = RawClient(server)
     raw.send(f"AUTH {mechanism}\r\n".encode())
     assert raw.line() == b"+ "
@@ -104,6 +104,18 @@ def test_oauth_two_step_form_with_a_large_token(server: FakePop3Server, mechanis
     raw.close()
     assert _auth_log(server) == [("u", f"AUTH {mechanism} ***")]
     assert TOKEN not in repr(server.commands)
+
+
+def test_a_sasl_line_over_64_kib_fails_and_the_session_goes_on(server: FakePop3Server):
+    raw = RawClient(server)
+    raw.send(b"AUTH XOAUTH2\r\n")
+    assert raw.line() == b"+ "
+    payload = xoauth2(token="t" * 60_000)
+    assert len(payload) > 64 * 1024
+    raw.send(payload + b"\r\nNOOP\r\n")
+    assert raw.line() == AUTH_FAILED
+    assert raw.line() == b"-ERR Not logged in"
+    raw.close()
 
 
 @pytest.mark.parametrize("mechanism", ["XOAUTH2", "OAUTHBEARER"])

@@ -123,7 +123,7 @@ def _chunks(sock: socket.socket, end: bytes) -> list[bytes]:
 
 def test_trickle_sends_multiline_responses_in_tiny_writes():
     box = FakeMailbox("pw", [DOTTED])
-    options = FakeServerOptions(trickle=(1, 0.01))
+    options = FakeServerOptions(trickle=(1, 0.005))
     with FakePop3Server({"u": box}, options=options) as server:
         sock = socket.create_connection((server.host, server.port), timeout=5)
         greeting = _chunks(sock, b"\r\n")
@@ -135,7 +135,7 @@ def test_trickle_sends_multiline_responses_in_tiny_writes():
         sock.close()
     assert greeting == [b"+OK mailarchive fake POP3 server ready\r\n"]  # status lines: one write
     assert b"".join(chunks) == expected + b".\r\n"
-    # One byte per write, 10 ms apart: the client sees the response in many pieces.
+    # One byte per write, 5 ms apart: the client sees the response in many pieces.
     assert len(chunks) > 10
 
 

@@ -12,6 +12,7 @@ Mechanisms, each usable only when the server's ``SASL`` capability lists it:
 
 A wrong token is answered as Gmail does (RFC 7628 §3.2.2): a ``+`` challenge carrying a base64
 JSON error, to which the client must send one more line (any), and only then ``-ERR [AUTH]``.
+A malformed payload (bad base64, missing ``^A^A``, no Bearer token) gets ``-ERR [AUTH]`` at once.
 A ``*`` line at any challenge cancels the exchange (RFC 5034 §4). A response line may be up
 to 64 KiB; an initial response on the AUTH line is bound by its 255 octets (RFC 2449 §4).
 

@@ -61,6 +61,7 @@ class Session:
     def __init__(self, server: FakePop3Server, sock: socket.socket) -> None:
         self.server = server
         self.options = server.options
+        self.maildrops = server._maildrops
         self.sock = sock
         self.thread = threading.current_thread()
         self.reader: BinaryIO | None = None
@@ -157,7 +158,7 @@ class Session:
                 self._reply("+OK" if arg else "-ERR Syntax: USER <name>")
             elif not self.user_given:
                 self._reply("-ERR No username given")
-            elif not password_ok(self.server._mailboxes.get(self.user), arg):
+            elif not password_ok(self.maildrops.mailboxes.get(self.user), arg):
                 self.user, self.user_given = "", False
                 self._reply(AUTH_FAILED)
             else:
@@ -185,7 +186,9 @@ class Session:
             self.server._record(self.user, line_for_log("AUTH", mechanism, redact=bool(initial)))
             self._reply(refusal)
             return
-        outcome = authenticate(mechanism, initial or None, self._challenge, self.server._mailboxes)
+        outcome = authenticate(
+            mechanism, initial or None, self._challenge, self.maildrops.mailboxes
+        )
         self.server._record(outcome.user, outcome.log_line)
         if outcome.error is not None:
             self._reply(outcome.error)
@@ -211,7 +214,7 @@ class Session:
             self._reply("-ERR Unknown command")
         elif self.authenticated:
             self._reply("-ERR Already logged in")
-        elif not apop_ok(self.server._mailboxes.get(name), self.timestamp, digest):
+        elif not apop_ok(self.maildrops.mailboxes.get(name), self.timestamp, digest):
             self._reply(AUTH_FAILED)
         else:
             self.user = name
@@ -219,13 +222,13 @@ class Session:
 
     def _login(self, user: str) -> None:
         """After correct credentials: scripted refusals, limits, then the maildrop lock."""
-        refusal = self.server._admit(user)
+        refusal = self.maildrops.admit(user)
         if refusal is not None:
             self._reply(refusal)
             return
         self.admitted = user
         try:
-            maildrop = self.server._checkout(user)
+            maildrop = self.maildrops.checkout(user)
         except (ValueError, TypeError) as exc:
             self._release(update=False)
             self._reply(f"-ERR [SYS/PERM] Maildrop is inconsistent: {exc}")
@@ -266,9 +269,9 @@ class Session:
                 deleted |= retrieved  # RFC 2449 §6.7: EXPIRE 0 deletes what was retrieved
             if not update:
                 deleted, retrieved = set(), set()
-            left = self.server._checkin(self.user, self.maildrop, deleted, retrieved, limit)
+            left = self.maildrops.checkin(self.user, self.maildrop, deleted, retrieved, limit)
         if self.admitted is not None:
-            self.server._dismiss(self.admitted)
+            self.maildrops.dismiss(self.admitted)
             self.admitted = None
         return left
 

@@ -25,6 +25,10 @@ digests replaced by ``***``. `FakePop3Server.login_count`, `peak_sessions` and
 `peak_connections` count what clients did.
 
 Not a production server: passwords sit in memory in plain text and there is no login penalty.
+
+Layout: this module holds the public classes and the server lifecycle; ``_fake_session``
+the per-connection states, ``_fake_auth`` SASL and APOP, ``_fake_state`` locks, UPDATE and
+login accounting, ``_fake_faults`` the broken responses, ``_fake_wire`` wire helpers.
 """
 
 from __future__ import annotations
@@ -35,7 +39,6 @@ import socketserver
 import ssl
 import threading
 import time
-from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from types import TracebackType
@@ -43,11 +46,10 @@ from typing import Any, Final
 
 from archive.pop3._fake_faults import FAULTS
 from archive.pop3._fake_session import Session
+from archive.pop3._fake_state import Maildrops
 from archive.pop3._fake_wire import (
-    LOGIN_ERROR_TEXT,
     RESP_CODE_RE,
     UIDL_RE,
-    Maildrop,
     assign_uidls,
 )
 
@@ -222,18 +224,12 @@ class FakePop3Server:
         self.options = options or FakeServerOptions()
         self.ssl_context = ssl_context
         self.commands: list[tuple[str, str]] = []
-        self._mailboxes = dict(mailboxes)
+        self._maildrops = Maildrops(dict(mailboxes), self.options)
         self._log_lock = threading.Lock()
-        self._state = threading.Condition()
-        self._locked: set[str] = set()
+        self._state = threading.Lock()
         self._sessions: set[Session] = set()
         self._stopping = False
         self._stop_event = threading.Event()  # wakes trickled and endless responses
-        self._login_errors = 0
-        self._logins: Counter[str] = Counter()
-        self._last_login: dict[str, float] = {}
-        self._admitted: Counter[str] = Counter()
-        self._peak_sessions: Counter[str] = Counter()
         self._peak_connections = 0
         self._tcp: _TCPServer | None = None
         self._thread: threading.Thread | None = None
@@ -260,7 +256,7 @@ class FakePop3Server:
         with self._state:
             self._stopping = True
             sessions = list(self._sessions)
-            self._state.notify_all()
+        self._maildrops.close()
         tcp, self._tcp = self._tcp, None
         if tcp is None:
             return
@@ -288,20 +284,18 @@ class FakePop3Server:
     def mailbox(self, user: str) -> FakeMailbox:
         """The live maildrop of ``user``: messages deleted at QUIT are gone from it."""
         try:
-            return self._mailboxes[user]
+            return self._maildrops.mailboxes[user]
         except KeyError:
             raise KeyError(f"no mailbox {user!r} on this fake server") from None
 
     def login_count(self, user: str) -> int:
         """Successful logins of ``user`` so far (sessions that reached TRANSACTION)."""
-        with self._state:
-            return self._logins[user]
+        return self._maildrops.login_count(user)
 
     def peak_sessions(self, user: str) -> int:
         """Most sessions of ``user`` past authentication at once (those waiting for the lock
         included), as ``max_connections_per_user`` counts them."""
-        with self._state:
-            return self._peak_sessions[user]
+        return self._maildrops.peak_sessions(user)
 
     @property
     def peak_connections(self) -> int:
@@ -324,82 +318,6 @@ class FakePop3Server:
     def _unregister(self, session: Session) -> None:
         with self._state:
             self._sessions.discard(session)
-
-    def _admit(self, user: str) -> str | None:
-        """After correct credentials: the scripted refusal, if any, else count the session."""
-        options = self.options
-        with self._state:
-            code, count = options.login_error_code, options.login_error_count
-            if code is not None and (count is None or self._login_errors < count):
-                self._login_errors += 1
-                return f"-ERR [{code}] {LOGIN_ERROR_TEXT.get(code, 'Login refused')}"
-            cap = options.max_connections_per_user
-            if cap is not None and self._admitted[user] >= cap:
-                return "-ERR [IN-USE] Maximum number of connections from user+IP exceeded"
-            delay, last = options.login_delay, self._last_login.get(user)
-            if delay is not None and last is not None and time.monotonic() - last < delay:
-                return f"-ERR [LOGIN-DELAY] Logged in less than {delay} seconds ago"
-            self._admitted[user] += 1
-            self._peak_sessions[user] = max(self._peak_sessions[user], self._admitted[user])
-            return None
-
-    def _dismiss(self, user: str) -> None:
-        with self._state:
-            self._admitted[user] -= 1
-
-    def _checkout(self, user: str) -> Maildrop | None:
-        """Lock ``user``'s maildrop and snapshot it, or None if it stays locked."""
-        deadline = time.monotonic() + self.options.lock_wait
-        with self._state:
-            while user in self._locked:
-                remaining = deadline - time.monotonic()
-                if remaining <= 0 or self._stopping:
-                    return None
-                self._state.wait(remaining)
-            box = self._mailboxes[user]
-            # Raises on a maildrop a test has made inconsistent; nothing is locked yet then.
-            uidls = list(assign_uidls(box))
-            positions = list(range(len(uidls)))
-            if self.options.max_listed is not None:
-                fresh = [i for i in positions if uidls[i] not in box._downloaded]
-                positions = fresh[: self.options.max_listed]
-            self._locked.add(user)
-            self._logins[user] += 1
-            self._last_login[user] = time.monotonic()
-            return Maildrop(
-                [box.messages[i] for i in positions], [uidls[i] for i in positions], positions
-            )
-
-    def _checkin(
-        self,
-        user: str,
-        maildrop: Maildrop,
-        deleted: set[int],
-        retrieved: set[int],
-        limit: int | None,
-    ) -> int:
-        """The UPDATE state and unlock: mark ``retrieved`` downloaded (``max_listed``), delete
-        the first ``limit`` (or all) of ``deleted``; returns the messages left."""
-        with self._state:
-            try:
-                box = self._mailboxes[user]
-                if self.options.max_listed is not None:
-                    box._downloaded.update(maildrop.uidls[i] for i in retrieved)
-                uidls = box.uidls if box.uidls is not None else []
-                for index in sorted(sorted(deleted)[:limit], reverse=True):
-                    position = maildrop.positions[index]
-                    # Only what this session saw: a test may have changed the list meanwhile.
-                    if (
-                        position < len(box.messages)
-                        and box.messages[position] is maildrop.messages[index]
-                    ):
-                        del box.messages[position]
-                        if position < len(uidls):
-                            del uidls[position]
-                return len(box.messages)
-            finally:
-                self._locked.discard(user)
-                self._state.notify_all()
 
 
 class _Handler(socketserver.BaseRequestHandler):
