@@ -118,6 +118,13 @@ class Archiver:
             log.error("mailbox %s failed: %s", box.name, result.error)
             raise MailboxFailed(result) from exc
         result.seconds = time.monotonic() - started
+        if result.relabelled:
+            reset = (
+                f"UIDL reset: {result.relabelled} archived messages are listed under new UIDLs; "
+                "ledger relabelled, nothing stored twice"
+            )
+            log.warning("mailbox %s: %s", box.name, reset)
+            result.note = f"{reset}; {result.note}" if result.note else reset
         log.info(
             "mailbox %s: %d listed, %d new, %d archived, %d duplicates, %d deleted%s",
             box.name,

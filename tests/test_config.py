@@ -57,7 +57,10 @@ def test_good_file(tmp_path: Path):
             "tls",
         ),
         ("[[mailbox]\n", "invalid TOML"),
-        ("[[mailbox]]\nname='b'\nhost='h'\nusername='u'\npassword_env='X'\nbogus=1\n", "[[mailbox]] #1 (name 'b'): bogus: unknown key"),
+        (
+            "[[mailbox]]\nname='b'\nhost='h'\nusername='u'\npassword_env='X'\nbogus=1\n",
+            "[[mailbox]] #1 (name 'b'): bogus: unknown key",
+        ),
     ],
 )
 def test_bad_files_are_rejected_with_reason(tmp_path: Path, text: str, reason: str):
@@ -80,3 +83,66 @@ def test_password_resolution_never_leaks(monkeypatch):
     assert resolve_password(box) == "hunter2"
     secret_box = MailboxConfig(name="y", host="h", username="u", password_secret="s")
     assert resolve_password(secret_box, lambda name: f"value-of-{name}") == "value-of-s"
+
+
+def _command_box(tmp_path: Path, script: str) -> MailboxConfig:
+    helper = tmp_path / "token-helper"
+    helper.write_text(f"#!/bin/sh\n{script}\n")
+    helper.chmod(0o755)
+    return MailboxConfig(
+        name="oauth", host="h", username="u", auth="xoauth2", password_command=(str(helper), "--x")
+    )
+
+
+def test_password_command_prints_the_token(tmp_path: Path):
+    box = _command_box(tmp_path, 'test "$1" = --x && echo "ya29.token-value"')
+    assert resolve_password(box) == "ya29.token-value"
+
+
+@pytest.mark.parametrize(
+    ("script", "reason"),
+    [
+        ("echo ya29.leaked-token; exit 3", "exited with 3"),
+        ("printf ''", "printed nothing"),
+        ("printf 'two\\nlines\\n'", "CR or LF"),
+    ],
+)
+def test_password_command_failures_never_show_output(tmp_path: Path, script: str, reason: str):
+    box = _command_box(tmp_path, script)
+    with pytest.raises(ConfigError, match=reason) as failure:
+        resolve_password(box)
+    assert "leaked" not in str(failure.value) and "oauth" in str(failure.value)
+
+
+def test_password_command_not_found():
+    box = MailboxConfig(name="n", host="h", username="u", password_command=("/nonexistent/x",))
+    with pytest.raises(ConfigError, match="not found"):
+        resolve_password(box)
+
+
+def test_delete_policies_are_exclusive():
+    with pytest.raises(ValueError, match="not both"):
+        MailboxConfig(
+            name="d",
+            host="h",
+            username="u",
+            password_env="X",
+            delete_after_archive=True,
+            delete_older_than_days=30,
+        )
+    assert (
+        MailboxConfig(
+            name="d", host="h", username="u", password_env="X", delete_older_than_days=30
+        ).delete_policy
+        == "older_than"
+    )
+
+
+def test_hosts_must_agree_on_max_connections(tmp_path: Path):
+    path = tmp_path / "m.toml"
+    path.write_text(
+        "[[mailbox]]\nname='a'\nhost='pop.x'\nusername='u'\npassword_env='X'\nmax_connections=2\n"
+        "[[mailbox]]\nname='b'\nhost='POP.x'\nusername='u'\npassword_env='X'\nmax_connections=5\n"
+    )
+    with pytest.raises(ConfigError, match="max_connections 5 differs from 2"):
+        load_mailbox_file(path)

@@ -49,3 +49,10 @@ def test_upgrade_is_idempotent_and_views_exist(fresh_db_url: str, fresh_engine: 
             "body_text",
             "defects",
         } <= set(columns)
+
+
+def test_downgrade_and_upgrade_again(fresh_db_url: str, fresh_engine: Engine):
+    config = _config(fresh_db_url)
+    command.downgrade(config, "0001")
+    command.upgrade(config, "head")
+    command.check(config)
