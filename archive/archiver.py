@@ -80,6 +80,19 @@ class MailboxFailed(ArchiveError):
         self.transient = result.transient
 
 
+@dataclass
+class _Run:
+    """One mailbox run's state, shared by its sessions."""
+
+    box: MailboxConfig
+    endpoint: Endpoint
+    password: str = field(repr=False)
+    index: MailboxIndex
+    result: MailboxResult
+    progress: Callable[[MailboxResult], None] | None
+    seen: set[LedgerKey] = field(default_factory=set)
+
+
 @dataclass(frozen=True)
 class Archiver:
     """What every mailbox run shares: the index, the store and the limits."""
@@ -160,18 +173,10 @@ class Archiver:
                     result.note = "skipped: another session is archiving this mailbox"
                     return
                 password = resolve_password(box, secret_lookup)
-                self._sessions(box, endpoint, password, index, result, progress)
+                self._sessions(_Run(box, endpoint, password, index, result, progress))
 
-    def _sessions(
-        self,
-        box: MailboxConfig,
-        endpoint: Endpoint,
-        password: str,
-        index: MailboxIndex,
-        result: MailboxResult,
-        progress: Callable[[MailboxResult], None] | None,
-    ) -> None:
-        seen: set[LedgerKey] = set()
+    def _sessions(self, run: _Run) -> None:
+        box, index, result = run.box, run.index, run.result
         slot = ExitStack()
         holding = probing = False
         with slot:
@@ -193,7 +198,7 @@ class Archiver:
                         index.host_slot(box.host, box.max_connections, self.host_slot_wait_seconds)
                     )
                     holding = True
-                session = self._session(box, endpoint, password, index, result, seen, progress)
+                session = self._session(run)
                 result.sessions += 1
                 if probing:
                     # The session after an all-new listing tells whether this server shows
@@ -204,20 +209,12 @@ class Archiver:
                     return
         result.note = f"stopped after {box.max_sessions_per_run} sessions; more mail may remain"
 
-    def _session(
-        self,
-        box: MailboxConfig,
-        endpoint: Endpoint,
-        password: str,
-        index: MailboxIndex,
-        result: MailboxResult,
-        seen: set[LedgerKey],
-        progress: Callable[[MailboxResult], None] | None,
-    ) -> SessionOutcome:
+    def _session(self, run: _Run) -> SessionOutcome:
+        box, index, result = run.box, run.index, run.result
         session = SessionOutcome()
-        client = Pop3Client.connect(endpoint)
+        client = Pop3Client.connect(run.endpoint)
         try:
-            client.login(box.username, password, box.auth)
+            client.login(box.username, run.password, box.auth)
             index.record_login(client.login_delay)
             if client.expires_on_retrieval:
                 log.info("mailbox %s: server expires retrieved mail (EXPIRE 0)", box.name)
@@ -225,8 +222,8 @@ class Archiver:
             ledger = index.ledger()
             plan = Plan.make(listing, ledger)
             session.listed = len(listing)
-            seen.update(plan.key_of.values())
-            result.listed = len(seen)
+            run.seen.update(plan.key_of.values())
+            result.listed = len(run.seen)
             self._reconcile(index, box.name, plan, ledger)
             wanted = cap_session(
                 plan.wanted, box.max_messages_per_session, box.max_bytes_per_session
@@ -237,9 +234,9 @@ class Archiver:
             stale = plan.stale(ledger)
             archived: dict[int, int] = {}
             for message in client.retrieve([item.number for item in wanted], self.retr_window):
-                self._take(box, index, plan, ledger, stale, message, result, archived, session)
-                if progress is not None:
-                    progress(result)
+                self._take(run, plan, ledger, stale, message, archived, session)
+                if run.progress is not None:
+                    run.progress(result)
             if box.delete_policy == "keep":
                 _quit_keeping(client)
             else:
@@ -252,16 +249,15 @@ class Archiver:
 
     def _take(
         self,
-        box: MailboxConfig,
-        index: MailboxIndex,
+        run: _Run,
         plan: Plan,
         ledger: dict[LedgerKey, LedgerEntry],
         stale: set[int],
         message: RetrievedMessage,
-        result: MailboxResult,
         archived: dict[int, int],
         session: SessionOutcome,
     ) -> None:
+        result = run.result
         uidl, occurrence = plan.key_of[message.number]
         try:
             if plan.shared[uidl] > 1:
@@ -281,10 +277,10 @@ class Archiver:
                     result.new -= 1
                     return
                 occurrence = plan.next_occurrence(ledger, uidl)
-            recorded = self._archive_one(index, (uidl, occurrence), message, stale)
+            recorded = self._archive_one(run.index, (uidl, occurrence), message, stale)
         except Exception as exc:
             raise MessageError(
-                f"mailbox {box.name!r}: UIDL {uidl} (sha256 {message.sha256}): {exc}",
+                f"mailbox {run.box.name!r}: UIDL {uidl} (sha256 {message.sha256}): {exc}",
                 transient=is_transient(exc),
             ) from exc
         finally:

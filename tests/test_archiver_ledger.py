@@ -12,18 +12,7 @@ from archive.archiver import Archiver, MailboxFailed
 from archive.index.writer import IndexWriter
 from archive.pop3.fakeserver import FakeMailbox, FakePop3Server, FakeServerOptions
 from archive.store import raw_key
-from tests.support.mail import mailbox_config, make_message
-
-
-def _box(monkeypatch, server: FakePop3Server, user: str, **options):
-    return mailbox_config(
-        monkeypatch, user, server.host, server.port, user, "secret", tls="none", **options
-    )
-
-
-def _scalar(engine: Engine, sql: str, **params):
-    with engine.connect() as conn:
-        return conn.execute(text(sql), params).scalar_one()
+from tests.support.mail import fake_box, make_message, scalar
 
 
 def _sha(raw: bytes) -> str:
@@ -35,12 +24,12 @@ def test_shared_uidl_keeps_both_messages(archiver: Archiver, fresh_engine: Engin
     first, second, other = make_message("first"), make_message("second"), make_message("other")
     box = FakeMailbox("secret", [first, second, other], uidls=["same", "same", "unique"])
     with FakePop3Server({"dup": box}) as server:
-        config = _box(monkeypatch, server, "dup")
+        config = fake_box(monkeypatch, server, "dup")
         result = archiver.run(config)
         again = archiver.run(config)
     assert (result.new, result.archived) == (3, 3)
     assert (again.new, again.archived, again.duplicates) == (0, 0, 0)
-    rows = _scalar(
+    rows = scalar(
         fresh_engine,
         "SELECT array_agg(sha256 ORDER BY sha256) FROM archive.messages WHERE mailbox = 'dup'",
     )
@@ -53,7 +42,7 @@ def test_shared_uidl_copies_are_deleted_by_number_after_verification(
     first, second, other = make_message("first"), make_message("second"), make_message("other")
     box = FakeMailbox("secret", [first, second, other], uidls=["same", "same", "unique"])
     with FakePop3Server({"dup": box}) as server:
-        result = archiver.run(_box(monkeypatch, server, "dup", delete_after_archive=True))
+        result = archiver.run(fake_box(monkeypatch, server, "dup", delete_after_archive=True))
         remaining = server.mailbox("dup").messages
     # Each copy was retrieved and verified in this very session, so its number is exact.
     assert remaining == [] and result.deleted == 3
@@ -67,9 +56,9 @@ def test_earlier_shared_uidl_is_not_deleted_by_uidl(archiver: Archiver, monkeypa
     with FakePop3Server(
         {"amb": FakeMailbox("secret", [first, second], uidls=["same", "same"])}
     ) as server:
-        archiver.run(_box(monkeypatch, server, "amb"))
+        archiver.run(fake_box(monkeypatch, server, "amb"))
     with FakePop3Server({"amb": FakeMailbox("secret", [second], uidls=["same"])}) as server:
-        result = archiver.run(_box(monkeypatch, server, "amb", delete_after_archive=True))
+        result = archiver.run(fake_box(monkeypatch, server, "amb", delete_after_archive=True))
         remaining = server.mailbox("amb").messages
     assert remaining == [second] and result.deleted == 0
 
@@ -77,15 +66,15 @@ def test_earlier_shared_uidl_is_not_deleted_by_uidl(archiver: Archiver, monkeypa
 def test_uidl_reset_stores_nothing_twice(archiver: Archiver, fresh_engine: Engine, monkeypatch):
     messages = [make_message(f"m{i}") for i in range(4)]
     with FakePop3Server({"mig": FakeMailbox("secret", list(messages))}) as server:
-        archiver.run(_box(monkeypatch, server, "mig"))
+        archiver.run(fake_box(monkeypatch, server, "mig"))
     # The server lost its index: same mail, every UIDL new.
     renamed = FakeMailbox("secret", list(messages), uidls=[f"new{i}" for i in range(4)])
     with FakePop3Server({"mig": renamed}) as server:
-        result = archiver.run(_box(monkeypatch, server, "mig"))
+        result = archiver.run(fake_box(monkeypatch, server, "mig"))
     assert (result.new, result.archived, result.duplicates, result.relabelled) == (4, 0, 4, 4)
-    assert _scalar(fresh_engine, "SELECT count(*) FROM archive.messages") == 4
-    assert _scalar(fresh_engine, "SELECT count(*) FROM mailarchive.message") == 4
-    uidls = _scalar(fresh_engine, "SELECT array_agg(uidl ORDER BY uidl) FROM archive.messages")
+    assert scalar(fresh_engine, "SELECT count(*) FROM archive.messages") == 4
+    assert scalar(fresh_engine, "SELECT count(*) FROM mailarchive.message") == 4
+    uidls = scalar(fresh_engine, "SELECT array_agg(uidl ORDER BY uidl) FROM archive.messages")
     assert uidls == [f"new{i}" for i in range(4)]
 
 
@@ -94,18 +83,18 @@ def test_failed_quit_is_reconciled_next_run(archiver: Archiver, fresh_engine: En
     box = FakeMailbox("secret", list(messages))
     with FakePop3Server({"q": box}, options=FakeServerOptions(quit_error=True)) as server:
         with pytest.raises(MailboxFailed, match="QUIT failed"):
-            archiver.run(_box(monkeypatch, server, "q", delete_after_archive=True))
-    pending = _scalar(
+            archiver.run(fake_box(monkeypatch, server, "q", delete_after_archive=True))
+    pending = scalar(
         fresh_engine,
         "SELECT count(*) FROM mailarchive.delivery "
         "WHERE delete_requested_at IS NOT NULL AND deleted_at IS NULL",
     )
     assert pending == 3 and box.messages == messages
     with FakePop3Server({"q": box}) as server:
-        second = archiver.run(_box(monkeypatch, server, "q", delete_after_archive=True))
+        second = archiver.run(fake_box(monkeypatch, server, "q", delete_after_archive=True))
     assert (second.new, second.deleted) == (0, 3) and box.messages == []
     assert (
-        _scalar(
+        scalar(
             fresh_engine,
             "SELECT count(*) FROM archive.messages WHERE deleted_from_server_at IS NULL",
         )
@@ -120,12 +109,12 @@ def test_deletion_gone_before_next_run_is_confirmed(
     box = FakeMailbox("secret", list(messages))
     with FakePop3Server({"g": box}, options=FakeServerOptions(quit_error=True)) as server:
         with pytest.raises(MailboxFailed):
-            archiver.run(_box(monkeypatch, server, "g", delete_after_archive=True))
+            archiver.run(fake_box(monkeypatch, server, "g", delete_after_archive=True))
     # The server applied the deletions after all.
     with FakePop3Server({"g": FakeMailbox("secret", [])}) as server:
-        archiver.run(_box(monkeypatch, server, "g"))
+        archiver.run(fake_box(monkeypatch, server, "g"))
     assert (
-        _scalar(
+        scalar(
             fresh_engine,
             "SELECT count(*) FROM archive.messages WHERE deleted_from_server_at IS NOT NULL",
         )
@@ -139,7 +128,7 @@ def test_delete_older_than_counts_from_first_seen(
     old, young = make_message("old"), make_message("young")
     box = FakeMailbox("secret", [old, young])
     with FakePop3Server({"age": box}) as server:
-        config = _box(monkeypatch, server, "age", delete_older_than_days=30)
+        config = fake_box(monkeypatch, server, "age", delete_older_than_days=30)
         first = archiver.run(config)
         assert first.deleted == 0 and len(box.messages) == 2  # both seen just now
         with fresh_engine.begin() as conn:
@@ -157,7 +146,7 @@ def test_delete_older_than_counts_from_first_seen(
 def test_keep_policy_never_deletes(archiver: Archiver, monkeypatch):
     messages = [make_message(f"k{i}") for i in range(2)]
     with FakePop3Server({"k": FakeMailbox("secret", list(messages))}) as server:
-        archiver.run(_box(monkeypatch, server, "k"))
+        archiver.run(fake_box(monkeypatch, server, "k"))
         sent = [command for _, command in server.commands]
         remaining = server.mailbox("k").messages
     assert remaining == messages and not any(c.startswith("DELE") for c in sent)
@@ -166,7 +155,7 @@ def test_keep_policy_never_deletes(archiver: Archiver, monkeypatch):
 def test_per_session_cap_opens_more_sessions(archiver: Archiver, monkeypatch):
     messages = [make_message(f"s{i}") for i in range(7)]
     with FakePop3Server({"cap": FakeMailbox("secret", list(messages))}) as server:
-        result = archiver.run(_box(monkeypatch, server, "cap", max_messages_per_session=3))
+        result = archiver.run(fake_box(monkeypatch, server, "cap", max_messages_per_session=3))
         logins = sum(1 for _, command in server.commands if command.startswith(("PASS", "AUTH")))
     # 3 + 3 + 1: the third session was not capped and listed mail it had, so it was the last.
     assert (result.archived, result.sessions) == (7, 3)
@@ -177,7 +166,7 @@ def test_max_sessions_per_run_bounds_the_loop(archiver: Archiver, monkeypatch):
     messages = [make_message(f"b{i}") for i in range(5)]
     with FakePop3Server({"few": FakeMailbox("secret", list(messages))}) as server:
         result = archiver.run(
-            _box(monkeypatch, server, "few", max_messages_per_session=2, max_sessions_per_run=2)
+            fake_box(monkeypatch, server, "few", max_messages_per_session=2, max_sessions_per_run=2)
         )
     assert (result.archived, result.sessions) == (4, 2)
     assert result.note is not None and "more mail may remain" in result.note
@@ -186,7 +175,7 @@ def test_max_sessions_per_run_bounds_the_loop(archiver: Archiver, monkeypatch):
 def test_mailbox_locked_elsewhere_is_skipped(archiver: Archiver, fresh_engine: Engine, monkeypatch):
     # Another process (here another engine, so another PostgreSQL session) holds the mailbox.
     with FakePop3Server({"busy": FakeMailbox("secret", [make_message("x")])}) as server:
-        config = _box(monkeypatch, server, "busy")
+        config = fake_box(monkeypatch, server, "busy")
         other = IndexWriter(fresh_engine)
         with other.mailbox("busy", server.host, "busy") as index, index.lock("busy") as held:
             assert held
@@ -200,14 +189,14 @@ def test_host_cap_holds_across_threads(archiver: Archiver, fresh_engine: Engine,
     # 24 mailboxes on one host, 12 threads, max_connections = 3.
     boxes = {f"h{i}": FakeMailbox("secret", [make_message(f"h{i}")]) for i in range(24)}
     with FakePop3Server(boxes) as server:
-        configs = [_box(monkeypatch, server, name, max_connections=3) for name in boxes]
+        configs = [fake_box(monkeypatch, server, name, max_connections=3) for name in boxes]
         threads = [threading.Thread(target=archiver.run, args=(config,)) for config in configs]
         for thread in threads:
             thread.start()
         for thread in threads:
             thread.join()
         peak = server.peak_connections
-    assert _scalar(fresh_engine, "SELECT count(*) FROM archive.messages") == 24
+    assert scalar(fresh_engine, "SELECT count(*) FROM archive.messages") == 24
     assert 1 <= peak <= 3
 
 
@@ -216,12 +205,12 @@ def test_server_that_lists_everything_is_probed_once(
 ):
     box = FakeMailbox("secret", [make_message(f"p{i}") for i in range(3)])
     with FakePop3Server({"probe": box}) as server:
-        config = _box(monkeypatch, server, "probe", delete_after_archive=True)
+        config = fake_box(monkeypatch, server, "probe", delete_after_archive=True)
         first = archiver.run(config)
         box.messages.append(make_message("later"))
         second = archiver.run(config)
     # First run: an all-new listing, so a second session checks for more and finds none.
     assert (first.archived, first.sessions) == (3, 2)
-    assert _scalar(fresh_engine, "SELECT listing_limited FROM mailarchive.mailbox") is False
+    assert scalar(fresh_engine, "SELECT listing_limited FROM mailarchive.mailbox") is False
     # Now the listing is all new again (the rest was deleted), but the server is known.
     assert (second.archived, second.sessions, second.deleted) == (1, 1, 1)

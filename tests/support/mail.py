@@ -5,10 +5,13 @@ from __future__ import annotations
 import itertools
 from email.message import EmailMessage
 from email.policy import SMTP
+from typing import Any
 
 import pytest
+from sqlalchemy import Engine, text
 
 from archive.config import MailboxConfig
+from archive.pop3.fakeserver import FakePop3Server
 
 _ids = itertools.count()
 
@@ -63,3 +66,21 @@ def mailbox_config(
             **options,
         }
     )
+
+
+def fake_box(
+    monkeypatch: pytest.MonkeyPatch,
+    server: FakePop3Server,
+    user: str,
+    password: str = "secret",
+    **options: object,
+) -> MailboxConfig:
+    """The MailboxConfig of `user` on a (plain TCP) fake server."""
+    return mailbox_config(
+        monkeypatch, user, server.host, server.port, user, password, tls="none", **options
+    )
+
+
+def scalar(engine: Engine, sql: str, **params: object) -> Any:
+    with engine.connect() as conn:
+        return conn.execute(text(sql), params).scalar_one()
