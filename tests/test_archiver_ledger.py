@@ -12,6 +12,7 @@ from archive.archiver import Archiver, MailboxFailed
 from archive.index.writer import IndexWriter
 from archive.pop3.fakeserver import FakeMailbox, FakePop3Server, FakeServerOptions
 from archive.store import raw_key
+from tests.support.counting import counted_connections
 from tests.support.mail import fake_box, make_message, scalar
 
 
@@ -188,16 +189,15 @@ def test_mailbox_locked_elsewhere_is_skipped(archiver: Archiver, fresh_engine: E
 def test_host_cap_holds_across_threads(archiver: Archiver, fresh_engine: Engine, monkeypatch):
     # 24 mailboxes on one host, 12 threads, max_connections = 3.
     boxes = {f"h{i}": FakeMailbox("secret", [make_message(f"h{i}")]) for i in range(24)}
-    with FakePop3Server(boxes) as server:
+    with FakePop3Server(boxes) as server, counted_connections() as count:
         configs = [fake_box(monkeypatch, server, name, max_connections=3) for name in boxes]
         threads = [threading.Thread(target=archiver.run, args=(config,)) for config in configs]
         for thread in threads:
             thread.start()
         for thread in threads:
             thread.join()
-        peak = server.peak_connections
     assert scalar(fresh_engine, "SELECT count(*) FROM archive.messages") == 24
-    assert 1 <= peak <= 3
+    assert count.open == 0 and 1 <= count.peak <= 3
 
 
 def test_server_that_lists_everything_is_probed_once(
