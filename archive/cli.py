@@ -61,7 +61,7 @@ def _prefect_defaults() -> None:
 
 
 def _fail(message: str, code: int = 2) -> None:
-    err.print(f"[bold red]error:[/] {escape(message)}", highlight=False)
+    err.print(f"[bold red]error:[/] {escape(message)}", highlight=False, soft_wrap=True)
     raise typer.Exit(code)
 
 
@@ -191,7 +191,7 @@ def server(
         plan = plan_server(Settings(), host, port, database_url)
     except ConfigError as exc:
         _fail(str(exc))
-    err.print(f"Prefect database: {escape(plan.database)}", highlight=False)
+    err.print(f"Prefect database: {escape(plan.database)}", highlight=False, soft_wrap=True)
     err.print(f"Prefect UI:       {plan.ui_url}", highlight=False)
     err.print(f"For other shells: export PREFECT_API_URL={plan.api_url}", highlight=False)
     sys.stderr.flush()

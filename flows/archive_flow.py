@@ -6,6 +6,7 @@ fan-out, retries of transient errors, run names, artifacts and logs in the UI.
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from pathlib import Path
@@ -33,6 +34,23 @@ from archive.report import RESULT_COLUMNS
 from archive.runtime import get_archiver
 
 
+def _archive_logs_to_prefect() -> None:
+    """Send the `archive` package's INFO logs to the run's log in the UI.
+
+    What PREFECT_LOGGING_EXTRA_LOGGERS=archive does, but also where nobody set it before
+    Prefect was imported (a worker, a served run, tests).
+    """
+    archive_logger = logging.getLogger("archive")
+    for handler in logging.getLogger("prefect.extra").handlers:
+        if handler not in archive_logger.handlers:
+            archive_logger.addHandler(handler)
+    if archive_logger.level == logging.NOTSET or archive_logger.level > logging.INFO:
+        archive_logger.setLevel(logging.INFO)
+
+
+_archive_logs_to_prefect()
+
+
 class MailboxesFailed(ArchiveError):
     """Raised at the end of a flow run in which some mailbox failed; carries all results."""
 
@@ -57,18 +75,21 @@ def retry_if_transient(task: Any, task_run: Any, state: State[Any]) -> bool:
     return False
 
 
+PROGRESS_INTERVAL_SECONDS = 1.0
+"""At most one progress update per this many seconds, whatever the message rate."""
+
+
 class RunProgress:
     """The run's progress artifact: the mean, over its mailboxes, of the share of new messages
     done. Task threads report into it; the API is called at most once a second."""
 
-    def __init__(self, names: list[str], interval: float = 1.0) -> None:
+    def __init__(self, names: list[str]) -> None:
         self.artifact_id = create_progress_artifact(
             progress=0.0,
             key="archive-mailboxes-progress",
             description=f"New messages archived, averaged over {len(names)} mailbox(es)",
         )
         self.done = dict.fromkeys(names, 0.0)
-        self.interval = interval
         self._lock = threading.Lock()
         self._sent = 0.0
         self._sent_at = time.monotonic()
@@ -78,7 +99,8 @@ class RunProgress:
             self.done[name] = min(max(fraction, 0.0), 1.0)
             percent = round(100.0 * sum(self.done.values()) / len(self.done), 1)
             now = time.monotonic()
-            if percent != self._sent and (force or now - self._sent_at >= self.interval):
+            due = force or now - self._sent_at >= PROGRESS_INTERVAL_SECONDS
+            if percent != self._sent and due:
                 update_progress_artifact(self.artifact_id, percent)
                 self._sent, self._sent_at = percent, now
 
