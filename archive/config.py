@@ -189,7 +189,8 @@ def _valid_cron_item(item: str, low: int, high: int, names: list[str] | None) ->
     end = value(end_text) if dash else start
     if start is None or end is None:
         return False
-    return low <= start <= high and low <= end <= high and start <= end
+    # croniter reads a reversed range (22-2) as wrapping around; so does Prefect.
+    return low <= start <= high and low <= end <= high
 
 
 def check_password_sources(

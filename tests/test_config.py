@@ -138,7 +138,14 @@ def test_bad_top_level_keys_name_line_and_reason(tmp_path: Path, text: str, reas
 
 @pytest.mark.parametrize(
     "cron",
-    ["*/15 * * * *", "0 3 * * mon-fri", "5,35 8-18/2 1 jan,jul *", "@hourly", "0 0 1-31 12 0,7"],
+    [
+        "*/15 * * * *",
+        "0 3 * * mon-fri",
+        "0 22-2 * * *",
+        "5,35 8-18/2 1 jan,jul *",
+        "@hourly",
+        "0 0 1-31 12 0,7",
+    ],
 )
 def test_valid_crons(cron: str):
     validate_cron(cron)
@@ -153,7 +160,6 @@ def test_valid_crons(cron: str):
         "* * 0 * *",
         "* * * 13 *",
         "*/0 * * * *",
-        "5-1 * * * *",
         "H * * * *",
         "R * * * *",
         "* * * * 8",
