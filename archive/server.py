@@ -97,6 +97,9 @@ def plan_server(
     if ":" in browse_host:
         browse_host = f"[{browse_host}]"
     ui_url = f"http://{browse_host}:{port}"
+    # The UI asks the server where its API is; Prefect's default says port 4200 whatever the
+    # port. Set PREFECT_UI_API_URL yourself when browsers reach the server by another name.
+    env.setdefault("PREFECT_UI_API_URL", f"{ui_url}/api")
     argv = [
         sys.executable,
         "-m",

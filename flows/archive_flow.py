@@ -133,8 +133,20 @@ def archive_mailbox(box: MailboxConfig) -> dict[str, Any]:
     return result.to_dict()
 
 
+def _flow_run_name() -> str:
+    """'archive sales, legal' for named mailboxes, else 'archive mailboxes.toml'."""
+    from prefect.runtime import flow_run
+
+    parameters = flow_run.parameters
+    names = parameters.get("mailboxes")
+    if names:
+        return f"archive {', '.join(names)}"
+    return f"archive {Path(str(parameters.get('config_path', ''))).name}"
+
+
 @flow(
     name="archive-mailboxes",
+    flow_run_name=_flow_run_name,
     # Prefect's thread pool is unbounded by default; the bound is the mailbox parallelism.
     task_runner=ThreadPoolTaskRunner(max_workers=Settings().max_parallel_mailboxes),
 )
@@ -189,6 +201,7 @@ def _publish(results: list[dict[str, Any]]) -> None:
     failures = "\n".join(f"- **{r['name']}**: {r['error']}" for r in results if r["error"])
     create_markdown_artifact(
         key="archive-mailboxes-summary",
+        description="Totals and failures of this run",
         markdown=(
             f"# Archive run\n\n{len(results)} mailbox(es): {totals['archived']} archived, "
             f"{totals['duplicates']} duplicates, {totals['deleted']} deleted, "

@@ -1,15 +1,17 @@
 """Screenshot a real flow run in the Prefect UI: docs/prefect-run.png.
 
 Starts `mailarchive server` (its own embedded PostgreSQL in a temporary data dir), archives
-generated mail from the demo's POP3 server through the flow, and photographs the flow run
-page, Artifacts tab, in headless Chromium (Debian's `chromium`).
+generated mail from the demo's POP3 server through the flow, and photographs, in headless
+Chromium (Debian's `chromium`), the flow run page on its Artifacts tab (docs/prefect-run.png)
+and the run's table artifact (docs/prefect-artifact.png).
 
-    uv run python scripts/screenshot.py [--out docs/prefect-run.png] [--tab Artifacts]
+    uv run python scripts/screenshot.py [--out-dir docs]
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import shutil
 import signal
@@ -63,11 +65,43 @@ def archive_demo(api_url: str, data_dir: Path) -> str:
     return str(state.state_details.flow_run_id)
 
 
+def table_artifact(api_url: str, flow_run_id: str) -> str:
+    query = {"artifacts": {"flow_run_id": {"any_": [flow_run_id]}, "type": {"any_": ["table"]}}}
+    request = urllib.request.Request(
+        f"{api_url}/artifacts/filter",
+        data=json.dumps(query).encode(),
+        headers={"Content-Type": "application/json"},
+    )
+    with urllib.request.urlopen(request, timeout=30) as reply:
+        return str(json.load(reply)[0]["id"])
+
+
+def screenshot(chromium: str, page: str, out: Path, profile: Path, budget_ms: int) -> None:
+    out.parent.mkdir(parents=True, exist_ok=True)
+    subprocess.run(
+        [
+            chromium,
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--hide-scrollbars",
+            f"--user-data-dir={profile}",
+            f"--screenshot={out}",
+            "--window-size=1400,1000",
+            f"--virtual-time-budget={budget_ms}",
+            page,
+        ],
+        check=True,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--out", type=Path, default=ROOT / "docs" / "prefect-run.png")
-    parser.add_argument("--tab", default="Artifacts")
+    parser.add_argument("--out-dir", type=Path, default=ROOT / "docs")
     parser.add_argument("--chromium", default=shutil.which("chromium") or "chromium")
+    parser.add_argument("--budget-ms", type=int, default=20000, help="Chromium virtual time")
     args = parser.parse_args()
 
     work = Path(tempfile.mkdtemp(prefix="mailarchive-shot-"))
@@ -80,6 +114,7 @@ def main() -> None:
     }
     env.pop("MAILARCHIVE_DATABASE_URL", None)
     env.pop("PREFECT_SERVER_DATABASE_CONNECTION_URL", None)
+    env.pop("PREFECT_UI_API_URL", None)
     server = subprocess.Popen(
         [BIN / "mailarchive", "server", "--port", str(port)],
         env=env,
@@ -91,26 +126,15 @@ def main() -> None:
         wait_for(f"{ui}/api/health", server)
         os.environ["PREFECT_HOME"] = env["PREFECT_HOME"]
         flow_run_id = archive_demo(f"{ui}/api", work / "data")
-        page = f"{ui}/runs/flow-run/{flow_run_id}?tab={args.tab}"
-        args.out.parent.mkdir(parents=True, exist_ok=True)
-        subprocess.run(
-            [
-                args.chromium,
-                "--headless",
-                "--no-sandbox",
-                "--disable-gpu",
-                "--hide-scrollbars",
-                f"--user-data-dir={work / 'chromium'}",
-                f"--screenshot={args.out}",
-                "--window-size=1400,1000",
-                "--virtual-time-budget=20000",
-                page,
-            ],
-            check=True,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-        print(f"{page}\n-> {args.out}")
+        artifact_id = table_artifact(f"{ui}/api", flow_run_id)
+        # Prefect 3.9's current UI lives under /v2; its pages take the tab as a query.
+        for page, name in [
+            (f"{ui}/v2/runs/flow-run/{flow_run_id}?tab=Artifacts", "prefect-run.png"),
+            (f"{ui}/v2/artifacts/artifact/{artifact_id}", "prefect-artifact.png"),
+        ]:
+            out = args.out_dir / name
+            screenshot(args.chromium, page, out, work / "chromium", args.budget_ms)
+            print(f"{page}\n-> {out}")
     finally:
         server.send_signal(signal.SIGTERM)
         server.wait()

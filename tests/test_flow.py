@@ -237,6 +237,7 @@ def test_progress_moves_and_no_secret_reaches_logs_or_artifacts(
                 artifact_filter=ArtifactFilter(flow_run_id=ArtifactFilterFlowRunId(any_=[flow_run_id]))
             )
             run = await client.read_flow_run(flow_run_id)
+            assert run.name == "archive boxes.toml"
             return [log.message for log in logs], artifacts, run.parameters
 
     messages, artifacts, parameters = asyncio.run(run_record())

@@ -35,6 +35,7 @@ def test_prefect_gets_its_own_database_beside_the_archive(fresh_db_url: str, mon
     assert plan.argv[1:] == ["-m", "prefect", "server", "start", "--host", "0.0.0.0", "--port", "4321"]
     assert (plan.ui_url, plan.api_url) == ("http://127.0.0.1:4321", "http://127.0.0.1:4321/api")
     assert "PREFECT_API_URL" not in plan.env
+    assert plan.env["PREFECT_UI_API_URL"] == "http://127.0.0.1:4321/api"
     # Idempotent: the second start finds the database.
     assert make_url(ensure_prefect_database(fresh_db_url)).database == "prefect"
 
