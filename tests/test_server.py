@@ -71,15 +71,20 @@ def test_run_and_serve_say_so_when_the_prefect_server_is_down(tmp_path: Path):
         "PREFECT_HOME": str(tmp_path / "prefect-home"),
         "PREFECT_API_URL": f"http://127.0.0.1:{port}/api",
     }
-    for command in ("run", "serve"):
-        done = subprocess.run(
+    started = {
+        command: subprocess.Popen(
             [BIN / "mailarchive", command, "--config", str(config)],
             env=env,
-            capture_output=True,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
             text=True,
         )
-        assert done.returncode == 3, (command, done.stderr)
-        assert f"127.0.0.1:{port}" in done.stderr and "not reachable" in done.stderr
+        for command in ("run", "serve")
+    }
+    for command, process in started.items():
+        _, stderr = process.communicate()
+        assert process.returncode == 3, (command, stderr)
+        assert f"127.0.0.1:{port}" in stderr and "not reachable" in stderr
     # A missing password is found before Prefect is even asked.
     env.pop("DOWN_PW")
     done = subprocess.run(

@@ -145,14 +145,22 @@ def test_two_workers_share_the_mailboxes_and_each_is_archived_once(
             while not _answers(http, "/health"):
                 processes.alive("server")
                 time.sleep(0.5)
+            # The process pool, as `prefect work-pool create mailarchive --type process` makes
+            # it; then both workers and `prefect deploy` start at once.
+            from prefect.workers.process import ProcessWorker
+
+            created = http.post(
+                "/work_pools/",
+                json={
+                    "name": "mailarchive",
+                    "type": "process",
+                    "base_job_template": ProcessWorker.get_default_base_job_template(),
+                },
+            )
+            assert created.status_code == 201, created.text
             worker = [BIN / "prefect", "worker", "start", "--pool", "mailarchive"]
-            options = ["--type", "process", "--limit", "2"]
-            # The first worker creates the process pool; then deploy and the second worker.
-            processes.start("w1", [*worker, "--name", "w1", *options])
-            while not _answers(http, "/work_pools/mailarchive"):
-                processes.alive("server", "w1")
-                time.sleep(0.5)
-            processes.start("w2", [*worker, "--name", "w2", *options])
+            for name in ("w1", "w2"):
+                processes.start(name, [*worker, "--name", name, "--type", "process", "--limit", "2"])
             deployed = subprocess.run(
                 [BIN / "prefect", "--no-prompt", "deploy", "--all"],
                 env=env,
