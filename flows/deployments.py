@@ -75,7 +75,13 @@ def serve_mailbox_file(config_path: Path, archive_file: MailboxFile, name: str) 
     serve(build_deployment(config_path, archive_file, name), pause_on_shutdown=False)
 
 
-@flow(name="archive-dispatch", log_prints=False)
+def _dispatch_run_name() -> str:
+    from prefect.runtime import flow_run
+
+    return f"dispatch {Path(str(flow_run.parameters.get('config_path', ''))).name}"
+
+
+@flow(name="archive-dispatch", flow_run_name=_dispatch_run_name)
 def archive_dispatch(
     config_path: str,
     mailboxes: list[str] | None = None,

@@ -197,6 +197,7 @@ def test_two_workers_share_the_mailboxes_and_each_is_archived_once(
         processes.stop_all()
 
     assert dispatched["state"]["type"] == "COMPLETED", (dispatched["state"], processes.log("w1"))
+    assert dispatched["name"] == "dispatch boxes.toml"
     child_ids = {c["id"] for c in children}
     assert sorted(c["parameters"]["mailboxes"][0] for c in children) == sorted(MAILBOXES)
     assert all(c["state"]["type"] == "COMPLETED" for c in children)
