@@ -18,7 +18,7 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 
-from archive.config import Settings, load_mailbox_file
+from archive.config import MailboxFile, Settings, check_password_sources, load_mailbox_file
 from archive.errors import ArchiveError, ConfigError
 from archive.report import summary_table
 
@@ -61,7 +61,7 @@ def _prefect_defaults() -> None:
 
 
 def _fail(message: str, code: int = 2) -> None:
-    err.print(f"[bold red]error:[/] {escape(message)}", highlight=False)
+    err.print(f"[bold red]error:[/] {escape(message)}", highlight=False, soft_wrap=True)
     raise typer.Exit(code)
 
 
@@ -71,6 +71,48 @@ def run_flow(config: Path, mailboxes: list[str] | None) -> tuple[bool, list[dict
 
     settings = Settings()
     return run_archive(config, mailboxes, settings.max_parallel_mailboxes)
+
+
+PREFECT_UNREACHABLE = 3
+
+
+def _prefect_api_url() -> str | None:
+    """The API URL Prefect will use (environment or active profile); None: a temporary server."""
+    _prefect_defaults()
+    from flows.archive_flow import prefect_api_url
+
+    return prefect_api_url()
+
+
+def _require_prefect_api(api_url: str | None, *, needed: bool) -> None:
+    """Fail fast, exit 3, when the Prefect server we are pointed at does not answer."""
+    from archive.server import api_unreachable
+
+    if api_url is None:
+        if needed:
+            _fail(
+                "no Prefect server: start one with `mailarchive server` and "
+                "export PREFECT_API_URL=http://127.0.0.1:4200/api",
+                PREFECT_UNREACHABLE,
+            )
+        return
+    problem = api_unreachable(api_url)
+    if problem is not None:
+        _fail(
+            f"the Prefect server at PREFECT_API_URL={api_url} is not reachable ({problem}); "
+            "start it (`mailarchive server`) or unset PREFECT_API_URL to run without one",
+            PREFECT_UNREACHABLE,
+        )
+
+
+def _load_checked(config: Path, mailbox: list[str] | None) -> MailboxFile:
+    """Everything that can be checked before a run: the file, names, password sources."""
+    try:
+        archive_file = load_mailbox_file(config)
+        check_password_sources(archive_file.select(mailbox))
+    except ConfigError as exc:
+        _fail(str(exc))
+    return archive_file
 
 
 @app.command()
@@ -86,12 +128,12 @@ def run(
 ) -> None:
     """Archive the mailboxes in a mailbox file through the Prefect flow `archive-mailboxes`.
 
-    Exits 1 if any mailbox failed, 2 on a configuration error.
+    Runs in this process, reporting to PREFECT_API_URL if set (else a temporary Prefect
+    server). Exits 1 if any mailbox failed, 2 on a configuration error, 3 if the Prefect
+    server is unreachable.
     """
-    try:
-        load_mailbox_file(config).select(mailbox)
-    except ConfigError as exc:
-        _fail(str(exc))
+    _load_checked(config, mailbox)
+    _require_prefect_api(_prefect_api_url(), needed=False)
     ok, results = run_flow(config, mailbox)
     if as_json:
         sys.stdout.write(json.dumps({"mailboxes": results}) + "\n")
@@ -99,6 +141,62 @@ def run(
         out.print(summary_table(results))
     if not ok:
         raise typer.Exit(1)
+
+
+@app.command()
+def serve(
+    config: ConfigOption,
+    name: Annotated[
+        str | None,
+        typer.Option(help="Deployment name: archive-mailboxes/NAME (default: the file's stem)."),
+    ] = None,
+) -> None:
+    """Register `archive-mailboxes/NAME` and run its flow runs until stopped (Ctrl-C, SIGTERM).
+
+    The schedule is the file's top-level `schedule` (cron) and `timezone`. One run at a time:
+    a run that would overlap is cancelled. Stopping does not pause the schedule. Trigger a
+    run from the UI, with `prefect deployment run archive-mailboxes/NAME`, or `mailarchive
+    run`. Needs PREFECT_API_URL (see `mailarchive server`); exits 3 if it does not answer.
+    """
+    archive_file = _load_checked(config, None)
+    _require_prefect_api(_prefect_api_url(), needed=True)
+    from flows.deployments import serve_mailbox_file
+
+    deployment = name or config.stem
+    schedule = archive_file.schedule or "no schedule (trigger runs by hand)"
+    err.print(f"serving archive-mailboxes/{deployment}: {escape(schedule)}", highlight=False)
+    serve_mailbox_file(config, archive_file, deployment)
+
+
+@app.command()
+def server(
+    host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port of the UI and API.")] = 4200,
+    database_url: Annotated[
+        str | None,
+        typer.Option(
+            "--database-url",
+            help=(
+                "PostgreSQL URL of Prefect's own database (also "
+                "PREFECT_SERVER_DATABASE_CONNECTION_URL). Default: database `prefect` beside "
+                "the archive's, created if missing."
+            ),
+        ),
+    ] = None,
+) -> None:
+    """Start a local Prefect server with its UI, on PostgreSQL; Ctrl-C or SIGTERM stops it."""
+    from archive.server import plan_server
+
+    try:
+        plan = plan_server(Settings(), host, port, database_url)
+    except ConfigError as exc:
+        _fail(str(exc))
+    err.print(f"Prefect database: {escape(plan.database)}", highlight=False, soft_wrap=True)
+    err.print(f"Prefect UI:       {plan.ui_url}", highlight=False)
+    err.print(f"For other shells: export PREFECT_API_URL={plan.api_url}", highlight=False)
+    sys.stderr.flush()
+    # Replace this process: Ctrl-C and SIGTERM reach the server itself, which shuts down cleanly.
+    os.execve(plan.argv[0], plan.argv, plan.env)
 
 
 @app.command()

@@ -7,9 +7,11 @@ Secrets never live here: a mailbox names *where* its password is (`password_env`
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import tomllib
-from collections.abc import Callable
+import zoneinfo
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Literal
 
@@ -123,9 +125,32 @@ class MailboxConfig(BaseModel):
 
 
 class MailboxFile(BaseModel):
+    """The whole mailbox file: optional top-level `schedule`/`timezone`, then `[[mailbox]]`s."""
+
     model_config = ConfigDict(extra="forbid", frozen=True)
 
+    schedule: str | None = None
+    """Cron expression (5 fields, or @hourly/@daily/…) of `mailarchive serve` and workers."""
+    timezone: str | None = None
+    """IANA time zone the schedule is read in (default UTC)."""
     mailbox: tuple[MailboxConfig, ...] = Field(min_length=1)
+
+    @field_validator("schedule")
+    @classmethod
+    def _valid_cron(cls, value: str | None) -> str | None:
+        if value is not None:
+            validate_cron(value)
+        return value
+
+    @field_validator("timezone")
+    @classmethod
+    def _valid_timezone(cls, value: str | None) -> str | None:
+        if value is not None:
+            try:
+                zoneinfo.ZoneInfo(value)
+            except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+                raise ValueError(f"unknown time zone {value!r} (use an IANA name)") from None
+        return value
 
     @model_validator(mode="after")
     def _unique_names(self) -> MailboxFile:
@@ -153,22 +178,175 @@ class MailboxFile(BaseModel):
         return tuple(by_name[name] for name in names)
 
 
+_CRON_MACROS = {"@yearly", "@annually", "@monthly", "@weekly", "@daily", "@midnight", "@hourly"}
+_CRON_NAMES = (
+    None,
+    None,
+    None,
+    "jan feb mar apr may jun jul aug sep oct nov dec".split(),
+    "sun mon tue wed thu fri sat".split(),
+)
+_CRON_RANGES = ((0, 59), (0, 23), (1, 31), (1, 12), (0, 7))
+_CRON_FIELDS = ("minute", "hour", "day of month", "month", "day of week")
+
+
+def validate_cron(expression: str) -> None:
+    """Reject what Prefect's cron schedules (croniter) would reject, with the reason.
+
+    Five fields (minute hour day month weekday) of `*`, numbers, names, ranges `a-b`, steps
+    `/n` and lists, or one macro. Prefect refuses croniter's random/hashed `R`/`H` forms, and
+    so does this. tests/test_flow_serve.py checks it agrees with Prefect's own validator.
+    """
+    text = expression.strip()
+    if text.lower() in _CRON_MACROS:
+        return
+    fields = text.split()
+    if len(fields) != 5:
+        raise ValueError(
+            f"cron {expression!r}: expected 5 fields (minute hour day month weekday), "
+            f"got {len(fields)}"
+        )
+    for field_text, (low, high), names, label in zip(
+        fields, _CRON_RANGES, _CRON_NAMES, _CRON_FIELDS, strict=True
+    ):
+        for item in field_text.split(","):
+            if not _valid_cron_item(item.lower(), low, high, names):
+                raise ValueError(f"cron {expression!r}: bad {label} {item!r}")
+
+
+def _valid_cron_item(item: str, low: int, high: int, names: list[str] | None) -> bool:
+    base, _, step = item.partition("/")
+    if step and not (step.isdigit() and 0 < int(step) <= high):
+        return False
+    if base == "*":
+        return True
+
+    def value(token: str) -> int | None:
+        if token.isdigit():
+            return int(token)
+        if names is not None and token in names:
+            return names.index(token) + (1 if low == 1 else 0)
+        return None
+
+    start_text, dash, end_text = base.partition("-")
+    start = value(start_text)
+    end = value(end_text) if dash else start
+    if start is None or end is None:
+        return False
+    # croniter reads a reversed range (22-2) as wrapping around; so does Prefect.
+    return low <= start <= high and low <= end <= high
+
+
+def check_password_sources(
+    boxes: tuple[MailboxConfig, ...], environ: Mapping[str, str] | None = None
+) -> None:
+    """Fail before any run if a `password_env` names a variable this process does not have.
+
+    Only whether it is set is checked: the value is never read here. Secret blocks are checked
+    by the Prefect flow, which can reach them.
+    """
+    env = os.environ if environ is None else environ
+    missing = [
+        f"mailbox {box.name!r}: environment variable {box.password_env} is not set"
+        for box in boxes
+        if box.password_env is not None and box.password_env not in env
+    ]
+    if missing:
+        raise ConfigError("; ".join(missing))
+
+
 def load_mailbox_file(path: Path) -> MailboxFile:
-    """Parse and validate a mailbox file; every problem becomes one ConfigError naming the file."""
+    """Parse and validate a mailbox file; every problem becomes one ConfigError naming the file
+    and the line."""
     try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
+        source = path.read_text(encoding="utf-8")
+        data = tomllib.loads(source)
     except OSError as exc:
         raise ConfigError(f"{path}: cannot read mailbox file: {exc.strerror}") from None
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{path}: invalid TOML: {exc}") from None
+    lines = _Lines(source)
+    duplicate = _first_duplicate(data)
+    if duplicate is not None:
+        index, name = duplicate
+        raise ConfigError(
+            f"{path}: {lines.where(('mailbox', index))}[[mailbox]] #{index + 1}: "
+            f"duplicate mailbox name {name!r}"
+        )
     try:
         return MailboxFile.model_validate(data)
     except ValidationError as exc:
         errors = exc.errors(include_url=False, include_input=False)
         # An invalid table also fails the "at least one mailbox" check; say it once.
-        specific = [e for e in errors if len(e["loc"]) > 1] or errors
-        problems = "; ".join(_describe(data, err["loc"], err["msg"]) for err in specific)
+        specific = [
+            e for e in errors if len(e["loc"]) > 1 or e["loc"][:1] not in (("mailbox",), ())
+        ] or errors
+        problems = "; ".join(
+            lines.where(err["loc"]) + _describe(data, err["loc"], err["msg"]) for err in specific
+        )
         raise ConfigError(f"{path}: {problems}") from None
+
+
+def _first_duplicate(data: dict[str, object]) -> tuple[int, str] | None:
+    tables = data.get("mailbox")
+    if not isinstance(tables, list):
+        return None
+    seen: set[object] = set()
+    for index, table in enumerate(tables):
+        name = table.get("name") if isinstance(table, dict) else None
+        if isinstance(name, str):
+            if name in seen:
+                return index, name
+            seen.add(name)
+    return None
+
+
+class _Lines:
+    """Finds the line of a key in the TOML source, for error messages (tomllib gives none)."""
+
+    _header = re.compile(r"^\s*\[\[\s*mailbox\s*\]\]")
+    _any_header = re.compile(r"^\s*\[")
+
+    def __init__(self, source: str) -> None:
+        self.lines = source.splitlines()
+
+    def where(self, loc: tuple[int | str, ...]) -> str:
+        line = self._find(loc)
+        return f"line {line}: " if line is not None else ""
+
+    def _find(self, loc: tuple[int | str, ...]) -> int | None:
+        if len(loc) >= 2 and loc[0] == "mailbox" and isinstance(loc[1], int):
+            headers = [i for i, text in enumerate(self.lines) if self._header.match(text)]
+            if loc[1] >= len(headers):
+                return None
+            start = headers[loc[1]]
+            end = next(
+                (
+                    i
+                    for i in range(start + 1, len(self.lines))
+                    if self._any_header.match(self.lines[i])
+                ),
+                len(self.lines),
+            )
+            if len(loc) >= 3:
+                key = self._key_line(str(loc[2]), start + 1, end)
+                if key is not None:
+                    return key
+            return start + 1
+        if len(loc) == 1 and isinstance(loc[0], str):
+            end = next(
+                (i for i, text in enumerate(self.lines) if self._any_header.match(text)),
+                len(self.lines),
+            )
+            return self._key_line(loc[0], 0, end)
+        return None
+
+    def _key_line(self, key: str, start: int, end: int) -> int | None:
+        pattern = re.compile(rf"^\s*[\"']?{re.escape(key)}[\"']?\s*=")
+        for i in range(start, end):
+            if pattern.match(self.lines[i]):
+                return i + 1
+        return None
 
 
 def _describe(data: dict[str, object], loc: tuple[int | str, ...], msg: str) -> str:
@@ -184,7 +362,9 @@ def _describe(data: dict[str, object], loc: tuple[int | str, ...], msg: str) -> 
             msg = "unknown key"
         msg = msg.removeprefix("Value error, ")
         return f"{where}: {field + ': ' if field else ''}{msg}"
-    return f"{'.'.join(str(p) for p in loc) or '(file)'}: {msg}"
+    if msg == "Extra inputs are not permitted":
+        msg = "unknown key"
+    return f"{'.'.join(str(p) for p in loc) or '(file)'}: {msg.removeprefix('Value error, ')}"
 
 
 SecretLookup = Callable[[str], str]

@@ -6,12 +6,23 @@ fan-out, retries of transient errors, run names, artifacts and logs in the UI.
 
 from __future__ import annotations
 
+import logging
+import threading
+import time
 from pathlib import Path
 from typing import Any
+from uuid import UUID
 
 from prefect import flow, get_run_logger, task
-from prefect.artifacts import create_markdown_artifact, create_table_artifact
+from prefect.artifacts import (
+    create_markdown_artifact,
+    create_progress_artifact,
+    create_table_artifact,
+    update_progress_artifact,
+)
 from prefect.blocks.system import Secret
+from prefect.context import get_run_context
+from prefect.settings import get_current_settings
 from prefect.states import State
 from prefect.task_runners import ThreadPoolTaskRunner
 from prefect.tasks import exponential_backoff
@@ -21,6 +32,23 @@ from archive.config import MailboxConfig, Settings, load_mailbox_file
 from archive.errors import ArchiveError, is_transient
 from archive.report import RESULT_COLUMNS
 from archive.runtime import get_archiver
+
+
+def _archive_logs_to_prefect() -> None:
+    """Send the `archive` package's INFO logs to the run's log in the UI.
+
+    What PREFECT_LOGGING_EXTRA_LOGGERS=archive does, but also where nobody set it before
+    Prefect was imported (a worker, a served run, tests).
+    """
+    archive_logger = logging.getLogger("archive")
+    for handler in logging.getLogger("prefect.extra").handlers:
+        if handler not in archive_logger.handlers:
+            archive_logger.addHandler(handler)
+    if archive_logger.level == logging.NOTSET or archive_logger.level > logging.INFO:
+        archive_logger.setLevel(logging.INFO)
+
+
+_archive_logs_to_prefect()
 
 
 class MailboxesFailed(ArchiveError):
@@ -47,14 +75,78 @@ def retry_if_transient(task: Any, task_run: Any, state: State[Any]) -> bool:
     return False
 
 
+PROGRESS_INTERVAL_SECONDS = 1.0
+"""At most one progress update per this many seconds, whatever the message rate."""
+
+
+class RunProgress:
+    """The run's progress artifact: the mean, over its mailboxes, of the share of new messages
+    done. Task threads report into it; the API is called at most once a second."""
+
+    def __init__(self, names: list[str]) -> None:
+        self.artifact_id = create_progress_artifact(
+            progress=0.0,
+            key="archive-mailboxes-progress",
+            description=f"New messages archived, averaged over {len(names)} mailbox(es)",
+        )
+        self.done = dict.fromkeys(names, 0.0)
+        self._lock = threading.Lock()
+        self._sent = 0.0
+        self._sent_at = time.monotonic()
+
+    def report(self, name: str, fraction: float, *, force: bool = False) -> None:
+        with self._lock:
+            self.done[name] = min(max(fraction, 0.0), 1.0)
+            percent = round(100.0 * sum(self.done.values()) / len(self.done), 1)
+            now = time.monotonic()
+            due = force or now - self._sent_at >= PROGRESS_INTERVAL_SECONDS
+            if percent != self._sent and due:
+                update_progress_artifact(self.artifact_id, percent)
+                self._sent, self._sent_at = percent, now
+
+
+# Task threads find their run's progress by flow run id (a lock is no task parameter).
+_progress: dict[UUID, RunProgress] = {}
+
+
+def _report(box: MailboxConfig, result: MailboxResult) -> None:
+    run = _progress.get(_flow_run_id())
+    if run is not None and result.new:
+        run.report(box.name, (result.archived + result.duplicates) / result.new)
+
+
+def _flow_run_id() -> UUID | None:
+    context = get_run_context()
+    task_run = getattr(context, "task_run", None)
+    return task_run.flow_run_id if task_run is not None else None
+
+
 @task(task_run_name="archive {box.name}", retry_condition_fn=retry_if_transient)
 def archive_mailbox(box: MailboxConfig) -> dict[str, Any]:
     archiver = get_archiver(Settings())
-    return archiver.run(box, secret_lookup=read_secret).to_dict()
+    result = archiver.run(
+        box, secret_lookup=read_secret, progress=lambda counts: _report(box, counts)
+    )
+    run = _progress.get(_flow_run_id())
+    if run is not None:
+        run.report(box.name, 1.0)
+    return result.to_dict()
+
+
+def _flow_run_name() -> str:
+    """'archive sales, legal' for named mailboxes, else 'archive mailboxes.toml'."""
+    from prefect.runtime import flow_run
+
+    parameters = flow_run.parameters
+    names = parameters.get("mailboxes")
+    if names:
+        return f"archive {', '.join(names)}"
+    return f"archive {Path(str(parameters.get('config_path', ''))).name}"
 
 
 @flow(
     name="archive-mailboxes",
+    flow_run_name=_flow_run_name,
     # Prefect's thread pool is unbounded by default; the bound is the mailbox parallelism.
     task_runner=ThreadPoolTaskRunner(max_workers=Settings().max_parallel_mailboxes),
 )
@@ -70,17 +162,24 @@ def archive_mailboxes(config_path: str, mailboxes: list[str] | None = None) -> l
         retry_delay_seconds=exponential_backoff(backoff_factor=settings.retry_delay_seconds),
         retry_jitter_factor=0.5,
     )
-    futures = [(box, task_with_retries.submit(box)) for box in boxes]
-    results: list[dict[str, Any]] = []
-    for box, future in futures:
-        try:
-            results.append(future.result())
-        except MailboxFailed as exc:
-            results.append(exc.result.to_dict())
-        except Exception as exc:
-            results.append(
-                MailboxResult(name=box.name, error=f"mailbox {box.name!r}: {exc}").to_dict()
-            )
+    flow_run_id = get_run_context().flow_run.id  # type: ignore[union-attr]
+    progress = _progress[flow_run_id] = RunProgress([box.name for box in boxes])
+    try:
+        futures = [(box, task_with_retries.submit(box)) for box in boxes]
+        results: list[dict[str, Any]] = []
+        for box, future in futures:
+            try:
+                results.append(future.result())
+            except MailboxFailed as exc:
+                results.append(exc.result.to_dict())
+            except Exception as exc:
+                results.append(
+                    MailboxResult(name=box.name, error=f"mailbox {box.name!r}: {exc}").to_dict()
+                )
+        for box in boxes:
+            progress.report(box.name, 1.0, force=True)
+    finally:
+        del _progress[flow_run_id]
     _publish(results)
     failed = [r for r in results if r["error"]]
     for r in failed:
@@ -102,6 +201,7 @@ def _publish(results: list[dict[str, Any]]) -> None:
     failures = "\n".join(f"- **{r['name']}**: {r['error']}" for r in results if r["error"])
     create_markdown_artifact(
         key="archive-mailboxes-summary",
+        description="Totals and failures of this run",
         markdown=(
             f"# Archive run\n\n{len(results)} mailbox(es): {totals['archived']} archived, "
             f"{totals['duplicates']} duplicates, {totals['deleted']} deleted, "
@@ -109,6 +209,12 @@ def _publish(results: list[dict[str, Any]]) -> None:
             + (f"## Failures\n\n{failures}\n" if failures else "No failures.\n")
         ),
     )
+
+
+def prefect_api_url() -> str | None:
+    """PREFECT_API_URL from the environment or the active profile; None: a temporary server."""
+    url = get_current_settings().api.url
+    return str(url) if url else None
 
 
 def run_archive(

@@ -4,7 +4,13 @@ from pathlib import Path
 
 import pytest
 
-from archive.config import MailboxConfig, load_mailbox_file, resolve_password
+from archive.config import (
+    MailboxConfig,
+    check_password_sources,
+    load_mailbox_file,
+    resolve_password,
+    validate_cron,
+)
 from archive.errors import ConfigError
 
 GOOD = """
@@ -146,3 +152,95 @@ def test_hosts_must_agree_on_max_connections(tmp_path: Path):
     )
     with pytest.raises(ConfigError, match="max_connections 5 differs from 2"):
         load_mailbox_file(path)
+
+
+SCHEDULED = 'schedule = "*/15 * * * *"\ntimezone = "Europe/Paris"\n' + GOOD
+
+
+def test_schedule_and_timezone_are_top_level_keys(tmp_path: Path):
+    path = tmp_path / "m.toml"
+    path.write_text(SCHEDULED)
+    archive_file = load_mailbox_file(path)
+    assert (archive_file.schedule, archive_file.timezone) == ("*/15 * * * *", "Europe/Paris")
+    assert [box.name for box in archive_file.mailbox] == ["sales", "legal"]
+    path.write_text(GOOD)
+    assert load_mailbox_file(path).schedule is None
+
+
+@pytest.mark.parametrize(
+    ("text", "reason"),
+    [
+        (
+            'schedule = "*/15 * * *"\n' + GOOD,
+            "line 1: schedule: cron '*/15 * * *': expected 5 fields",
+        ),
+        (
+            '\nschedule = "0 25 * * *"\n' + GOOD,
+            "line 2: schedule: cron '0 25 * * *': bad hour '25'",
+        ),
+        ('schedule = "H * * * *"\n' + GOOD, "bad minute 'H'"),
+        (
+            'timezone = "Mars/Olympus"\n' + GOOD,
+            "line 1: timezone: unknown time zone 'Mars/Olympus'",
+        ),
+        ('schedul = "@daily"\n' + GOOD, "line 1: schedul: unknown key"),
+        (
+            GOOD.replace('name = "legal"', 'name = "sales"'),
+            "line 8: [[mailbox]] #2: duplicate mailbox name 'sales'",
+        ),
+        (GOOD.replace("port = 110", "port = 0"), "line 11: [[mailbox]] #2 (name 'legal'): port: "),
+    ],
+)
+def test_bad_top_level_keys_name_line_and_reason(tmp_path: Path, text: str, reason: str):
+    path = tmp_path / "bad.toml"
+    path.write_text(text)
+    with pytest.raises(ConfigError) as failure:
+        load_mailbox_file(path)
+    assert reason in str(failure.value)
+
+
+@pytest.mark.parametrize(
+    "cron",
+    [
+        "*/15 * * * *",
+        "0 3 * * mon-fri",
+        "0 22-2 * * *",
+        "5,35 8-18/2 1 jan,jul *",
+        "@hourly",
+        "0 0 1-31 12 0,7",
+    ],
+)
+def test_valid_crons(cron: str):
+    validate_cron(cron)
+
+
+@pytest.mark.parametrize(
+    "cron",
+    [
+        "",
+        "* * * *",
+        "60 * * * *",
+        "* * 0 * *",
+        "* * * 13 *",
+        "*/0 * * * *",
+        "H * * * *",
+        "R * * * *",
+        "* * * * 8",
+        "* * * * funday",
+        "@fortnightly",
+        "1.5 * * * *",
+    ],
+)
+def test_invalid_crons(cron: str):
+    with pytest.raises(ValueError, match="cron"):
+        validate_cron(cron)
+
+
+def test_missing_password_env_is_found_before_a_run(tmp_path: Path):
+    path = tmp_path / "m.toml"
+    path.write_text(GOOD)
+    boxes = load_mailbox_file(path).mailbox
+    with pytest.raises(ConfigError, match="'sales': environment variable SALES_PW is not set"):
+        check_password_sources(boxes, {})
+    # Only presence is checked; password_secret boxes are the flow's to check.
+    check_password_sources(boxes, {"SALES_PW": ""})

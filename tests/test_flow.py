@@ -3,6 +3,14 @@
 from __future__ import annotations
 
 import json
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -170,3 +178,223 @@ def test_demo_archives_then_finds_nothing_new(archive_env: Path, fresh_engine: E
     assert found >= 2
     assert "messages archived" in first.getvalue() and "archive.messages" in first.getvalue()
     assert "Nothing new" in second.getvalue()
+
+
+PASSWORD = "Zq-known-pop3-password-7731"
+
+
+def test_progress_moves_and_no_secret_reaches_logs_or_artifacts(
+    archive_env: Path, monkeypatch, caplog
+):
+    import asyncio
+    import logging
+
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import (
+        ArtifactFilter,
+        ArtifactFilterFlowRunId,
+        LogFilter,
+        LogFilterFlowRunId,
+    )
+
+    import flows.archive_flow as archive_flow
+
+    sent: list[float] = []
+    real_update = archive_flow.update_progress_artifact
+
+    def recording_update(artifact_id, progress, *args, **kwargs):
+        sent.append(progress)
+        return real_update(artifact_id, progress, *args, **kwargs)
+
+    monkeypatch.setattr(archive_flow, "update_progress_artifact", recording_update)
+    monkeypatch.setattr(archive_flow, "PROGRESS_INTERVAL_SECONDS", 0.0)
+    boxes = {
+        "left": FakeMailbox(PASSWORD, [make_message(f"left {i}") for i in range(4)]),
+        "right": FakeMailbox(PASSWORD, [make_message(f"right {i}") for i in range(4)]),
+        "wrong": FakeMailbox("not-the-password", [make_message("wrong")]),
+    }
+    with FakePop3Server(boxes) as server:
+        config = _write_config(archive_env / "boxes.toml", server, list(boxes), monkeypatch)
+        for name in boxes:
+            monkeypatch.setenv(f"FLOW_PW_{name.upper()}", PASSWORD)
+        with caplog.at_level(logging.DEBUG):
+            state = archive_flow.archive_mailboxes(config_path=str(config), return_state=True)
+    assert state.is_failed()  # "wrong" refuses the password
+    # The bar moved through intermediate values, upwards, and ended full.
+    assert sent == sorted(sent) and sent[-1] == 100.0
+    assert len([p for p in sent if 0 < p < 100]) >= 3
+    flow_run_id = state.state_details.flow_run_id
+    from prefect.logging.handlers import APILogHandler
+
+    APILogHandler().flush()  # logs go to the API in batches, from a background worker
+
+    async def run_record() -> tuple[list[str], list[object], dict]:
+        async with get_client() as client:
+            logs = await client.read_logs(
+                log_filter=LogFilter(flow_run_id=LogFilterFlowRunId(any_=[flow_run_id]))
+            )
+            artifacts = await client.read_artifacts(
+                artifact_filter=ArtifactFilter(flow_run_id=ArtifactFilterFlowRunId(any_=[flow_run_id]))
+            )
+            run = await client.read_flow_run(flow_run_id)
+            assert run.name == "archive boxes.toml"
+            return [log.message for log in logs], artifacts, run.parameters
+
+    messages, artifacts, parameters = asyncio.run(run_record())
+    by_type = {a.type: a for a in artifacts}
+    assert {"progress", "table", "markdown"} <= set(by_type)
+    assert by_type["progress"].data == 100.0
+    # Logs of the archive package reach the UI, at INFO.
+    assert any("mailbox left: 4 listed, 4 new" in m for m in messages), messages
+    assert any("wrong" in m and "failed" in m for m in messages)
+    everything = [*messages, *(str(a.data) + str(a.description) for a in artifacts)]
+    everything += [r.getMessage() for r in caplog.records] + [str(parameters)]
+    assert [text for text in everything if PASSWORD in text] == []
+    assert parameters == {"config_path": str(config), "mailboxes": None}
+
+
+def test_cron_check_agrees_with_prefect():
+    from prefect._internal.schemas.validators import validate_cron_string
+
+    from archive.config import validate_cron
+
+    samples = [
+        "*/15 * * * *", "0 3 * * mon-fri", "5,35 8-18/2 1 jan,jul *", "@hourly", "0 0 1-31 12 0,7",
+        "* * * *", "60 * * * *", "* * 0 * *", "* * * 13 *", "5-1 * * * *", "H * * * *",
+        "* * * * 8", "* * * * funday", "@fortnightly", "1.5 * * * *", "*/5 1,2,3 * * SUN",
+    ]  # fmt: skip
+
+    def accepts(check, cron: str) -> bool:
+        try:
+            check(cron)
+        except ValueError:
+            return False
+        return True
+
+    verdicts = {cron: (accepts(validate_cron, cron), accepts(validate_cron_string, cron)) for cron in samples}
+    assert {cron: v for cron, v in verdicts.items() if v[0] != v[1]} == {}
+
+
+SLOW = pytest.mark.skipif(
+    os.environ.get("MAILARCHIVE_SLOW_TESTS") != "1", reason="set MAILARCHIVE_SLOW_TESTS=1 to run"
+)
+BIN = Path(sys.executable).parent
+
+
+class SilentPop3:
+    """Accepts connections and never says a word: a session hangs until its socket timeout."""
+
+    def __init__(self) -> None:
+        self.listener = socket.create_server(("127.0.0.1", 0))
+        self.port = self.listener.getsockname()[1]
+        self.connections: list[socket.socket] = []
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self) -> None:
+        while True:
+            try:
+                connection, _ = self.listener.accept()
+            except OSError:
+                return
+            self.connections.append(connection)
+
+    def close(self) -> None:
+        self.listener.close()
+        for connection in self.connections:
+            connection.close()
+
+
+def _wait_until(check, process: subprocess.Popen, what: str):
+    """Poll until check() is truthy; fail at once if the served process died meanwhile."""
+    while True:
+        value = check()
+        if value:
+            return value
+        assert process.poll() is None, f"mailarchive serve exited ({process.returncode}) before {what}"
+        time.sleep(0.5)
+
+
+@SLOW
+def test_serve_runs_one_at_a_time_and_keeps_its_schedule(archive_env: Path, monkeypatch):
+    from prefect.client.orchestration import get_client
+    from prefect.settings import PREFECT_API_URL
+
+    silent = SilentPop3()
+    config = archive_env / "served.toml"
+    monkeypatch.setenv("SERVED_PW", PASSWORD)
+    config.write_text(
+        'schedule = "0 4 1 1 *"\ntimezone = "Europe/Paris"\n\n[[mailbox]]\nname = "slow"\n'
+        f'host = "127.0.0.1"\nport = {silent.port}\ntls = "none"\nusername = "slow"\n'
+        'password_env = "SERVED_PW"\ntimeout_seconds = 8\n'
+    )
+    env = {
+        **os.environ,
+        "PREFECT_API_URL": PREFECT_API_URL.value(),
+        "PREFECT_HOME": str(archive_env / "prefect-home"),
+        "PREFECT_RUNNER_POLL_FREQUENCY": "1",
+        "MAILARCHIVE_RETRIES": "0",
+    }
+    log = (archive_env / "serve.log").open("wb")
+    served = subprocess.Popen(
+        [BIN / "mailarchive", "serve", "--config", str(config), "--name", "served"],
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+    try:
+        with get_client(sync_client=True) as client:
+
+            def deployment():
+                try:
+                    return client.read_deployment_by_name("archive-mailboxes/served")
+                except Exception:
+                    return None
+
+            served_deployment = _wait_until(deployment, served, "registering its deployment")
+            # Triggered from the Prefect CLI, as a user would.
+            triggered = subprocess.run(
+                [BIN / "prefect", "deployment", "run", "archive-mailboxes/served"],
+                env=env,
+                capture_output=True,
+                text=True,
+                check=True,
+            )
+            first_id = re.search(r"UUID: ([0-9a-f-]{36})", triggered.stdout).group(1)
+
+            def state_of(run_id):
+                return client.read_flow_run(run_id).state
+
+            _wait_until(lambda: state_of(first_id).is_running(), served, "the first run started")
+            # While it runs, a second run is cancelled rather than overlapping.
+            second = client.create_flow_run_from_deployment(served_deployment.id)
+            second_state = _wait_until(
+                lambda: state_of(second.id) if state_of(second.id).is_final() else None,
+                served,
+                "the second run was decided",
+            )
+            first_state = _wait_until(
+                lambda: state_of(first_id) if state_of(first_id).is_final() else None,
+                served,
+                "the first run ended",
+            )
+            served.send_signal(signal.SIGTERM)
+            served.wait()
+            after = client.read_deployment_by_name("archive-mailboxes/served")
+    finally:
+        if served.poll() is None:
+            served.kill()
+            served.wait()
+        log.close()
+        silent.close()
+    output = (archive_env / "serve.log").read_text(errors="replace")
+    assert second_state.is_cancelled(), (second_state, output[-3000:])
+    assert first_state.is_failed(), first_state  # the silent server timed it out
+    assert len(silent.connections) == 1  # the cancelled run never connected
+    assert served_deployment.parameters == {"config_path": str(config.resolve())}
+    assert served_deployment.global_concurrency_limit.limit == 1
+    assert served_deployment.concurrency_options.collision_strategy == "CANCEL_NEW"
+    (schedule,) = served_deployment.schedules
+    assert (schedule.schedule.cron, schedule.schedule.timezone) == ("0 4 1 1 *", "Europe/Paris")
+    # Stopping `serve` leaves the schedule on.
+    assert not after.paused and after.schedules[0].active
+    assert PASSWORD not in output

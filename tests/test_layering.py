@@ -33,6 +33,7 @@ def test_importing_the_core_loads_no_prefect():
         "archive.runtime",
         "archive.cli",
         "archive.demo",
+        "archive.server",
         "archive.index.writer",
         "archive.store",
         "archive.mime",
