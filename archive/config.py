@@ -17,10 +17,12 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from archive.errors import ConfigError
+from archive.mime.model import ParseLimits
 
 TlsMode = Literal["implicit", "starttls", "none"]
 
 DEFAULT_PORTS: dict[str, int] = {"implicit": 995, "starttls": 110, "none": 110}
+_PARSE_DEFAULTS = ParseLimits()
 
 
 def default_data_dir() -> Path:
@@ -43,6 +45,21 @@ class Settings(BaseSettings):
     timeout_seconds: float = Field(default=60.0, gt=0)
     retries: int = Field(default=3, ge=0, le=20)
     retry_delay_seconds: float = Field(default=10.0, ge=0)
+    # Parsing limits (archive.mime.ParseLimits): past one, the raw message is still stored
+    # and indexed as far as it was parsed, and a defect says which limit was hit.
+    parse_max_parts: int = Field(default=_PARSE_DEFAULTS.max_parts, ge=1, le=1_000_000)
+    # The stdlib parser recurses per level; well below the interpreter's recursion limit.
+    parse_max_depth: int = Field(default=_PARSE_DEFAULTS.max_depth, ge=0, le=200)
+    parse_max_header_bytes: int = Field(default=_PARSE_DEFAULTS.max_header_bytes, ge=1)
+    parse_max_text_chars: int = Field(default=_PARSE_DEFAULTS.max_text_chars, ge=1)
+
+    def parse_limits(self) -> ParseLimits:
+        return ParseLimits(
+            max_parts=self.parse_max_parts,
+            max_depth=self.parse_max_depth,
+            max_header_bytes=self.parse_max_header_bytes,
+            max_text_chars=self.parse_max_text_chars,
+        )
 
     @property
     def resolved_store_url(self) -> str:

@@ -24,6 +24,7 @@ def get_archiver(settings: Settings) -> Archiver:
                 writer=IndexWriter(engine),
                 store=open_store(settings.resolved_store_url),
                 default_timeout=settings.timeout_seconds,
+                parse_limits=settings.parse_limits(),
             )
             _archivers[settings] = archiver
         return archiver

@@ -28,7 +28,7 @@ def test_upgrade_is_idempotent_and_views_exist(fresh_db_url: str, fresh_engine: 
         views = conn.execute(
             text("SELECT table_name FROM information_schema.views WHERE table_schema = 'archive'")
         ).scalars()
-        assert sorted(views) == ["addresses", "attachments", "headers", "messages"]
+        assert sorted(views) == ["addresses", "attachments", "headers", "messages", "text_chunks"]
         columns = conn.execute(
             text(
                 "SELECT column_name FROM information_schema.columns "

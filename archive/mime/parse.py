@@ -38,7 +38,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from archive.mime import charsets, envelope, params, parts
+from archive.mime import charsets, envelope, extras, params, parts
 from archive.mime.htmltext import html_to_text, meta_charset
 from archive.mime.model import Attachment, ParsedMessage, ParseLimits
 from archive.mime.transfer import decode_transfer, mechanism
@@ -59,6 +59,19 @@ CHARSET_GUESSES_PER_MESSAGE = 32
 MAX_DEFECTS = 500
 
 _ENCLOSED = frozenset({"message/rfc822", "message/global", "message/news"})
+# Machine-readable reports that are text: bounces (RFC 3464), read receipts (RFC 8098),
+# abuse reports (RFC 5965). Kept as attachments, and their text is searchable.
+_REPORTS = frozenset(
+    {
+        "message/delivery-status",
+        "message/global-delivery-status",
+        "message/disposition-notification",
+        "message/global-disposition-notification",
+        "message/feedback-report",
+        "text/rfc822-headers",
+        "message/global-headers",
+    }
+)
 _NEWLINES = re.compile(r"\r\n?")
 
 
@@ -93,6 +106,7 @@ class _Walker:
         self.html_tags_left = HTML_TAGS_PER_MESSAGE
         self.guesses_left = CHARSET_GUESSES_PER_MESSAGE
         self.attachments: list[Attachment] = []
+        self.attachment_chars = 0
         self.count = 0
 
     def walk(self, tree: Tree) -> None:
@@ -231,16 +245,65 @@ class _Walker:
         return data
 
     def _attach(self, item: _Item, content_type: str, data: bytes) -> None:
+        filename = parts.filename(item.entity)
+        text = None
+        derived: list[extras.Extracted] = []
+        problems: list[str] = []
+        if extras.is_tnef(content_type, filename):
+            derived, text = extras.tnef_files(item.path, data, problems)
+        elif content_type not in _ENCLOSED:
+            text = self._attachment_text(item, content_type, data)
+        self.defects.extend(f"{_label(item.path)}: {problem}" for problem in problems)
         self.attachments.append(
             Attachment(
                 path=item.path,
-                filename=parts.filename(item.entity),
+                filename=filename,
                 content_type=content_type,
                 disposition=parts.disposition(item.entity)[0],
                 content_id=parts.content_id(item.entity),
                 data=data,
+                text=self._budget(item, text),
             )
         )
+        self._add_extracted(derived)
+
+    def _add_extracted(self, files: list[extras.Extracted]) -> None:
+        self.attachments.extend(
+            Attachment(f.path, f.filename, f.content_type, "attachment", None, f.data)
+            for f in files
+        )
+
+    def _attachment_text(self, item: _Item, content_type: str, data: bytes) -> str | None:
+        """Searchable text of a text attachment or a report; None for other types."""
+        if not (content_type.startswith("text/") or content_type in _REPORTS):
+            return None
+        field = item.entity.field("content-type")
+        declared = field.params.get("charset") if field else None
+        decoded = charsets.decode(data, declared, detect=self.guesses_left > 0)
+        if decoded.problem:
+            self.guesses_left -= 1
+            self.defects.append(f"{_label(item.path)}: {decoded.problem}")
+        if content_type == "text/html":
+            if self.html_tags_left <= 0:
+                return None
+            converted = html_to_text(decoded.text, self.html_tags_left)
+            self.html_tags_left -= converted.tags
+            return converted.text.strip() or None
+        return _NEWLINES.sub("\n", decoded.text).strip() or None
+
+    def _budget(self, item: _Item, text: str | None) -> str | None:
+        """Attachment text within max_text_chars per message (all attachments together)."""
+        if not text:
+            return None
+        room = self.limits.max_text_chars - self.attachment_chars
+        if len(text) > room:
+            self.defects.append(
+                f"{_label(item.path)}: attachment text cut, over "
+                f"{self.limits.max_text_chars} characters per message"
+            )
+            text = text[: max(room, 0)]
+        self.attachment_chars += len(text)
+        return text or None
 
     def _add_text(self, item: _Item, content_type: str) -> None:
         if self.text_full:
@@ -267,6 +330,10 @@ class _Walker:
             text = converted.text
         else:
             text = _NEWLINES.sub("\n", decoded.text)
+            problems: list[str] = []
+            files, text = extras.uuencoded_files(item.path, text, problems)
+            self.defects.extend(f"{label}: {problem}" for problem in problems)
+            self._add_extracted(files)
         self._append_text(text.strip())
 
     def _append_text(self, text: str) -> None:
