@@ -54,7 +54,7 @@ def fresh_engine(fresh_db_url: str) -> Iterator[Engine]:
     engine.dispose()
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def loaded_archive(databases: DatabaseFactory) -> Iterator[Engine]:
     """An archive holding tests.support.archive_data.MAILS; tests must not change it."""
     from tests.support import archive_data

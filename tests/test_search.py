@@ -9,7 +9,7 @@ from sqlalchemy.exc import DBAPIError
 from archive.index.search import QueryError, search
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def loaded(loaded_archive: Engine) -> Engine:
     return loaded_archive
 
@@ -58,6 +58,10 @@ def uidls(engine: Engine, query: str) -> set[str]:
         ("larger:1M", {"a1"}),
         ("smaller:1M quarterly", {"s1", "s2", "s3"}),
         ("from:alice OR from:ivan", {"s2", "u1"}),
+        ("from:juergen@exa", {"s1", "s3"}),
+        ("from:@example.de", {"s1", "s3"}),
+        ("mailbox:support invoice", {"u5", "u6"}),
+        ("mailbox:sales quarterly -numbers", {"s1", "s3"}),
         ("mailbox:archive offsite", {"a2", "a3"}),
         ("http://example.com", set()),
         ("100%", {"a3"}),
@@ -188,3 +192,11 @@ def test_cli_search_json_and_errors(loaded: Engine, monkeypatch: pytest.MonkeyPa
     bad = runner.invoke(app, ["search", '"open'])
     assert bad.exit_code == 2
     assert "unterminated quote" in bad.stderr
+
+
+def test_search_explain_shows_the_plan(loaded: Engine):
+    with loaded.connect() as conn:
+        plan = conn.execute(text("SELECT * FROM archive.search_explain('quarterly from:alice')"))
+        lines = plan.scalars().all()
+    assert any("Execution Time" in line for line in lines)
+    assert any("mailarchive.address" in line or "address a" in line for line in lines)

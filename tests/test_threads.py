@@ -56,7 +56,7 @@ def test_a_reply_without_headers_is_threaded_by_subject():
 def test_thread_ids_in_the_archive(loaded_archive: Engine):
     with loaded_archive.connect() as conn:
         rows = dict(
-            conn.execute(text("SELECT uidl, thread_id FROM archive.messages")).tuples().all()
+            conn.execute(text("SELECT uidl, thread_id FROM archive.messages")).all()
         )
     # s3 has only In-Reply-To (s2), and joins s2's thread through the parent's row.
     assert rows["s1"] == rows["s2"] == rows["s3"] == "budget-1@example.com"

@@ -162,6 +162,12 @@ class Address(Base):
             postgresql_ops={"address": "gin_trgm_ops"},
         ),
         _trigram("ix_address_name_trgm", "mailarchive.fold(name)"),
+        # from:bob@exam… is a prefix search (LIKE 'bob@exam%'), whatever the collation.
+        Index(
+            "ix_address_address_prefix",
+            "address",
+            postgresql_ops={"address": "text_pattern_ops"},
+        ),
     )
 
     id: Mapped[int] = mapped_column(BigInteger, primary_key=True)

@@ -106,3 +106,8 @@ class ParsedMessage:
     attachments: tuple[Attachment, ...]
     defects: tuple[str, ...]
     part_count: int
+    # Every leaf part is one of: read as body text (`body_parts`), an alternative
+    # rendering of the body that was not read (`skipped_parts`, RFC 2046 §5.1.4), or an
+    # attachment. Paths as in `Attachment.path`.
+    body_parts: tuple[str, ...] = ()
+    skipped_parts: tuple[str, ...] = ()

@@ -107,6 +107,8 @@ class _Walker:
         self.guesses_left = CHARSET_GUESSES_PER_MESSAGE
         self.attachments: list[Attachment] = []
         self.attachment_chars = 0
+        self.body_parts: list[str] = []
+        self.skipped_parts: list[str] = []
         self.count = 0
 
     def walk(self, tree: Tree) -> None:
@@ -155,7 +157,7 @@ class _Walker:
         chosen = None
         if content_type == "multipart/alternative":
             chosen = parts.choose_alternative(children, item.raw)
-        return [
+        items = [
             _Item(
                 child,
                 item.raw,
@@ -164,6 +166,39 @@ class _Walker:
                 item.body_ok and (chosen is None or chosen == index - 1),
             )
             for index, child in enumerate(children, 1)
+        ]
+        return items + self._after_closing(item, len(children))
+
+    def _after_closing(self, item: _Item, count: int) -> list[_Item]:
+        """Parts after the closing delimiter, in what RFC 2046 §5.1.1 calls the epilogue.
+
+        Mailers that reuse the outer boundary for a nested multipart close the outer one
+        early, and the parts after it (often the attachment) land there.
+        """
+        epilogue, boundary = item.entity.epilogue, item.entity.get_boundary()
+        room = self.limits.max_parts - self.count
+        if not epilogue or not boundary or room <= 0:
+            return []
+        data = epilogue.encode("utf-8", "surrogateescape")
+        start = parts.find_part_start(data, boundary.encode("utf-8", "surrogateescape"))
+        if start is None:
+            return []
+        header = f'Content-Type: multipart/mixed; boundary="{boundary}"\r\n\r\n'
+        tree = parse_tree(
+            header.encode("utf-8", "surrogateescape") + data[start:],
+            max_depth=max(self.limits.max_depth - item.depth, 0),
+            max_parts=room + 1,
+        )
+        payload = tree.root.get_payload()
+        found = [c for c in payload if isinstance(c, Entity)] if isinstance(payload, list) else []
+        if not found:
+            return []
+        self.defects.append(
+            f"{_label(item.path)}: {len(found)} parts after the closing boundary, recovered"
+        )
+        return [
+            _Item(child, tree.raw, _child(item.path, count + index), item.depth + 1, item.body_ok)
+            for index, child in enumerate(found, 1)
         ]
 
     def _broken_multipart(self, item: _Item, content_type: str) -> list[_Item]:
@@ -192,6 +227,8 @@ class _Walker:
         if data.strip():
             self.defects.append(f"{label}: {content_type} without usable boundary, read as text")
             self._leaf(item, "text/plain")
+        else:
+            self.skipped_parts.append(item.path)  # an empty body: nothing to keep
         return []
 
     def _enclosed(self, item: _Item, content_type: str) -> list[_Item]:
@@ -234,7 +271,10 @@ class _Walker:
             self.defects.append(f"{_label(item.path)}: {problem}")
         if content_type in parts.BODY_TYPES and not parts.is_attachment(item.entity):
             if item.body_ok:
+                self.body_parts.append(item.path)
                 self._add_text(item, content_type)
+            else:
+                self.skipped_parts.append(item.path)
             return
         self._attach(item, content_type, self._decoded(item))
 
@@ -390,6 +430,8 @@ def parse_message(raw: bytes, limits: ParseLimits = DEFAULT_LIMITS) -> ParsedMes
         attachments=tuple(walker.attachments),
         defects=_summarised(defects),
         part_count=walker.count,
+        body_parts=tuple(walker.body_parts),
+        skipped_parts=tuple(walker.skipped_parts),
     )
 
 

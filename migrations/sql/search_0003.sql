@@ -18,21 +18,20 @@
 -- Safety: the query is tokenised by one regular expression; user text only ever reaches the
 -- dynamic statement as a bound parameter ($1 tsqueries, $2 strings), never as SQL text. A
 -- malformed query raises SQLSTATE 22023 (invalid_parameter_value) with a readable message.
--- SECURITY DEFINER: archive_reader may call it without reading the private tables.
-CREATE FUNCTION archive.search(query text, max_rows integer DEFAULT 50)
-RETURNS TABLE (
-    id bigint,
-    mailbox text,
-    uidl text,
-    sent_at timestamptz,
-    from_address text,
-    subject text,
-    rank real,
-    snippet text,
-    thread_id text,
-    sha256 text
+-- mailarchive.search_statement parses a query into that statement and its parameters;
+-- archive.search runs it, archive.search_explain shows its plan. Both are SECURITY
+-- DEFINER: archive_reader may search without reading the private tables.
+CREATE FUNCTION mailarchive.search_statement(
+    query text,
+    max_rows integer,
+    OUT statement text,
+    OUT qs tsquery[],
+    OUT vs text[],
+    OUT row_limit integer,
+    OUT main_q tsquery,
+    OUT highlight_q tsquery
 )
-LANGUAGE plpgsql STABLE SECURITY DEFINER
+LANGUAGE plpgsql STABLE
 SET search_path = pg_catalog, pg_temp
 AS $search$
 DECLARE
@@ -40,6 +39,12 @@ DECLARE
     cjk constant text := '[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uac00-\ud7af\uf900-\ufaff\uff66-\uff9f]';
     token_re constant text :=
         '(-?)(?:([[:alpha:]][[:alnum:]_]*):)?(?:"([^"]*)(")?|([^[:space:]"]+))';
+    -- A full-text atom as a condition: in the message row's vector or in one of its chunks.
+    text_match constant text := '(m.search @@ $1[%1$s] OR m.id IN (SELECT c.message_id '
+        'FROM mailarchive.text_chunk c WHERE c.search @@ $1[%1$s]))';
+    -- Ranking reads every candidate's vector; a query matching half the archive would
+    -- rank 100,000 rows. So the best matches are chosen among the most recent ones.
+    rank_window constant integer := 2000;
     known_fields constant text[] := ARRAY['from', 'to', 'cc', 'bcc', 'subject', 'filename',
         'mailbox', 'has', 'before', 'after', 'larger', 'smaller'];
     tok text[];
@@ -50,11 +55,7 @@ DECLARE
     shown text;
     atom_q tsquery;       -- a full-text atom
     atom_sql text;        -- or a condition
-    qs tsquery[] := '{}';
-    vs text[] := '{}';
     conds text[] := '{}';
-    main_q tsquery;       -- AND of the groups made of full-text words only
-    highlight_q tsquery;  -- every positive full-text atom, for the snippet
     group_q tsquery;
     group_sql text[];
     group_open boolean := false;
@@ -65,9 +66,16 @@ DECLARE
     bytes numeric;
     day date;
     roles text;
-    statement text;
     snippet_sql text;
+    where_sql text;
+    ranked text;
+    joins text;
+    uses_mailbox boolean := false;
 BEGIN
+    qs := '{}';
+    vs := '{}';
+    -- main_q: the AND of the groups made of full-text words only (one GIN lookup);
+    -- highlight_q: every positive full-text atom, for the snippet.
     IF query IS NULL OR btrim(query) = '' THEN
         RAISE EXCEPTION USING ERRCODE = 'invalid_parameter_value',
             MESSAGE = 'search query is empty';
@@ -77,10 +85,10 @@ BEGIN
             MESSAGE = format('search query too long: %s characters, at most %s',
                              length(query), max_query_chars);
     END IF;
-    max_rows := coalesce(max_rows, 50);
-    IF max_rows < 1 OR max_rows > 10000 THEN
+    row_limit := coalesce(max_rows, 50);
+    IF row_limit < 1 OR row_limit > 10000 THEN
         RAISE EXCEPTION USING ERRCODE = 'invalid_parameter_value',
-            MESSAGE = format('max_rows must be between 1 and 10000, not %s', max_rows);
+            MESSAGE = format('max_rows must be between 1 and 10000, not %s', row_limit);
     END IF;
 
     -- One extra pass closes the last group.
@@ -167,6 +175,14 @@ BEGIN
                     atom_sql := format(
                         'm.id IN (SELECT a.message_id FROM mailarchive.address a '
                         'WHERE a.address = $2[%s] AND a.role IN (%s))', cardinality(vs), roles);
+                ELSIF value ~ '^[^@]+@' THEN
+                    -- The start of an address: a prefix match, which a btree answers
+                    -- faster than trigrams (the domain's trigrams are in every row).
+                    vs := vs || (replace(replace(replace(lower(value), '\', '\\'), '%', '\%'),
+                                         '_', '\_') || '%');
+                    atom_sql := format(
+                        'm.id IN (SELECT a.message_id FROM mailarchive.address a '
+                        'WHERE a.address LIKE $2[%s] AND a.role IN (%s))', cardinality(vs), roles);
                 ELSE
                     vs := vs || ('%' || replace(replace(replace(
                         lower(mailarchive.fold(value)), '\', '\\'), '%', '\%'), '_', '\_') || '%');
@@ -182,6 +198,7 @@ BEGIN
                     'm.id IN (SELECT t.message_id FROM mailarchive.attachment t '
                     'WHERE mailarchive.fold(t.filename) LIKE $2[%s])', cardinality(vs));
             ELSIF field = 'mailbox' THEN
+                uses_mailbox := true;
                 vs := vs || value;
                 atom_sql := format('b.name = $2[%s]', cardinality(vs));
             ELSIF field = 'has' THEN
@@ -237,10 +254,7 @@ BEGIN
                 ELSE
                     IF group_q IS NOT NULL THEN
                         qs := qs || group_q;
-                        group_sql := group_sql || format(
-                            'm.id IN (SELECT x.id FROM mailarchive.message x WHERE x.search @@ $1[%1$s] '
-                            'UNION ALL SELECT c.message_id FROM mailarchive.text_chunk c '
-                            'WHERE c.search @@ $1[%1$s])', cardinality(qs));
+                        group_sql := group_sql || format(text_match, cardinality(qs));
                     END IF;
                     conds := conds || ('(' || array_to_string(group_sql, ' OR ') || ')');
                 END IF;
@@ -260,10 +274,7 @@ BEGIN
             group_pure := false;
             IF atom_q IS NOT NULL THEN
                 qs := qs || atom_q;
-                atom_sql := format(
-                    'm.id IN (SELECT x.id FROM mailarchive.message x WHERE x.search @@ $1[%1$s] '
-                    'UNION ALL SELECT c.message_id FROM mailarchive.text_chunk c '
-                    'WHERE c.search @@ $1[%1$s])', cardinality(qs));
+                atom_sql := format(text_match, cardinality(qs));
             END IF;
             IF negated THEN
                 atom_sql := '(' || atom_sql || ') IS NOT TRUE';
@@ -290,30 +301,83 @@ BEGIN
         '''MaxFragments=2, MinWords=5, MaxWords=18, StartSel=**, StopSel=**, '
         'FragmentDelimiter=" … "''), ''\s+'', '' '', ''g'')'
     END;
-    statement := 'SELECT r.id, r.mailbox, r.uidl, r.sent_at, '
+    where_sql := CASE WHEN cardinality(conds) > 0
+        THEN ' AND ' || array_to_string(conds, ' AND ') ELSE '' END;
+    IF main_q IS NULL THEN
+        ranked := 'SELECT m.id, b.name::text AS mailbox, d.uidl::text AS uidl, 0::real AS rank, '
+            'NULL::bigint AS chunk FROM mailarchive.message m '
+            'JOIN mailarchive.delivery d ON d.message_id = m.id '
+            'JOIN mailarchive.mailbox b ON b.id = d.mailbox_id WHERE true' || where_sql
+            || ' ORDER BY m.sent_at DESC NULLS LAST, m.id, b.name LIMIT $3';
+    ELSE
+        -- Candidates are messages; their mailboxes are joined only where a condition needs
+        -- them (mailbox:), and again, for every row, after ranking.
+        joins := CASE WHEN uses_mailbox THEN
+            ' JOIN mailarchive.delivery d ON d.message_id = m.id '
+            'JOIN mailarchive.mailbox b ON b.id = d.mailbox_id' ELSE '' END;
+        ranked := 'SELECT s.id, max(ts_rank(coalesce(c.search, x.search), $4))::real AS rank, '
+            '(array_agg(s.chunk ORDER BY ts_rank(coalesce(c.search, x.search), $4) DESC))[1] '
+            'AS chunk FROM ((SELECT DISTINCT m.id, NULL::bigint AS chunk, m.sent_at '
+            'FROM mailarchive.message m' || joins || ' WHERE m.search @@ $4' || where_sql
+            || ' ORDER BY m.sent_at DESC NULLS LAST LIMIT ' || rank_window || ') UNION ALL '
+            '(SELECT DISTINCT m.id, c.id, m.sent_at FROM mailarchive.text_chunk c '
+            'JOIN mailarchive.message m ON m.id = c.message_id' || joins
+            || ' WHERE c.search @@ $4' || where_sql
+            || ' ORDER BY m.sent_at DESC NULLS LAST LIMIT ' || rank_window || ')) s '
+            'JOIN mailarchive.message x ON x.id = s.id '
+            'LEFT JOIN mailarchive.text_chunk c ON c.id = s.chunk '
+            'GROUP BY s.id ORDER BY rank DESC, max(s.sent_at) DESC NULLS LAST, s.id LIMIT $3';
+        ranked := 'SELECT h.id, b.name::text AS mailbox, d.uidl::text AS uidl, h.rank, h.chunk '
+            'FROM (' || ranked || ') h JOIN mailarchive.message m ON m.id = h.id '
+            'JOIN mailarchive.delivery d ON d.message_id = h.id '
+            'JOIN mailarchive.mailbox b ON b.id = d.mailbox_id WHERE true' || where_sql
+            || ' ORDER BY h.rank DESC, m.sent_at DESC NULLS LAST, h.id, b.name LIMIT $3';
+    END IF;
+    statement := 'SELECT r.id, r.mailbox, r.uidl, m.sent_at, '
         '(SELECT a.address FROM mailarchive.address a WHERE a.message_id = r.id '
-        'AND a.role = ''from'' ORDER BY a.ordinal LIMIT 1), r.subject, r.rank, '
-        || snippet_sql || ', r.thread_id, r.sha256 FROM (SELECT m.id, b.name::text AS mailbox, '
-        'd.uidl::text AS uidl, m.sent_at, m.subject, '
-        || CASE WHEN main_q IS NULL THEN '0::real AS rank, NULL::bigint AS chunk'
-           ELSE 'h.rank, h.chunk' END
-        || ', m.thread_id, m.sha256::text AS sha256 FROM '
-        || CASE WHEN main_q IS NULL THEN 'mailarchive.message m'
-           ELSE '(SELECT s.id, max(s.rank)::real AS rank, '
-                '(array_agg(s.chunk ORDER BY s.rank DESC))[1] AS chunk FROM ('
-                'SELECT x.id, ts_rank(x.search, $4) AS rank, NULL::bigint AS chunk '
-                'FROM mailarchive.message x WHERE x.search @@ $4 UNION ALL '
-                'SELECT c.message_id, ts_rank(c.search, $4), c.id '
-                'FROM mailarchive.text_chunk c WHERE c.search @@ $4) s GROUP BY s.id) h '
-                'JOIN mailarchive.message m ON m.id = h.id' END
-        || ' JOIN mailarchive.delivery d ON d.message_id = m.id '
-           'JOIN mailarchive.mailbox b ON b.id = d.mailbox_id'
-        || CASE WHEN cardinality(conds) > 0 THEN ' WHERE ' || array_to_string(conds, ' AND ')
-           ELSE '' END
-        || ' ORDER BY rank DESC, m.sent_at DESC NULLS LAST, m.id, b.name LIMIT $3) r '
-           'JOIN mailarchive.message m ON m.id = r.id '
-           'ORDER BY r.rank DESC, r.sent_at DESC NULLS LAST, r.id, r.mailbox';
-    RETURN QUERY EXECUTE statement USING qs, vs, max_rows, main_q, highlight_q;
+        'AND a.role = ''from'' ORDER BY a.ordinal LIMIT 1), m.subject, r.rank, '
+        || snippet_sql || ', m.thread_id, m.sha256::text FROM (' || ranked || ') r '
+        'JOIN mailarchive.message m ON m.id = r.id '
+        'ORDER BY r.rank DESC, m.sent_at DESC NULLS LAST, r.id, r.mailbox';
+END
+$search$;
+
+CREATE FUNCTION archive.search(query text, max_rows integer DEFAULT 50)
+RETURNS TABLE (
+    id bigint,
+    mailbox text,
+    uidl text,
+    sent_at timestamptz,
+    from_address text,
+    subject text,
+    rank real,
+    snippet text,
+    thread_id text,
+    sha256 text
+)
+LANGUAGE plpgsql STABLE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $search$
+DECLARE
+    s record;
+BEGIN
+    SELECT * INTO s FROM mailarchive.search_statement(query, max_rows);
+    RETURN QUERY EXECUTE s.statement USING s.qs, s.vs, s.row_limit, s.main_q, s.highlight_q;
+END
+$search$;
+
+-- The plan archive.search runs for a query, executed: EXPLAIN (ANALYZE, BUFFERS).
+CREATE FUNCTION archive.search_explain(query text, max_rows integer DEFAULT 50)
+RETURNS SETOF text
+LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $search$
+DECLARE
+    s record;
+BEGIN
+    SELECT * INTO s FROM mailarchive.search_statement(query, max_rows);
+    RETURN QUERY EXECUTE 'EXPLAIN (ANALYZE, BUFFERS) ' || s.statement
+        USING s.qs, s.vs, s.row_limit, s.main_q, s.highlight_q;
 END
 $search$;
 

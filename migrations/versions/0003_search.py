@@ -203,18 +203,29 @@ def upgrade() -> None:
             f"CREATE INDEX {name} ON mailarchive.{table} "
             f"USING gin (({expression}) {trgm}.gin_trgm_ops)"
         )
+    op.create_index(
+        "ix_address_address_prefix",
+        "address",
+        ["address"],
+        schema="mailarchive",
+        postgresql_ops={"address": "text_pattern_ops"},
+    )
     op.execute(MESSAGES_VIEW)
     op.execute(TEXT_CHUNKS_VIEW)
     # Straight to the driver, without parameters: the function body is full of ":" and "%".
     op.get_bind().connection.cursor().execute(SEARCH_SQL.read_text(encoding="utf-8"))
     op.execute("REVOKE ALL ON FUNCTION archive.search(text, integer) FROM PUBLIC")
+    op.execute("REVOKE ALL ON FUNCTION archive.search_explain(text, integer) FROM PUBLIC")
     op.execute(READER_ROLE)
 
 
 def downgrade() -> None:
+    op.execute("DROP FUNCTION archive.search_explain(text, integer)")
     op.execute("DROP FUNCTION archive.search(text, integer)")
+    op.execute("DROP FUNCTION mailarchive.search_statement(text, integer)")
     op.execute("DROP VIEW archive.text_chunks")
     op.execute("DROP VIEW archive.messages")
+    op.drop_index("ix_address_address_prefix", table_name="address", schema="mailarchive")
     for name in ("ix_address_address_trgm", "ix_address_name_trgm", "ix_attachment_filename_trgm"):
         op.execute(f"DROP INDEX mailarchive.{name}")
     op.drop_table("text_chunk", schema="mailarchive")
