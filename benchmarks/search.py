@@ -18,6 +18,7 @@ from __future__ import annotations
 import argparse
 import hashlib
 import random
+import shutil
 import statistics
 import sys
 import tempfile
@@ -223,6 +224,7 @@ def main() -> None:
     finally:
         if work is not None:
             stop_embedded(Settings(data_dir=work))
+            shutil.rmtree(work, ignore_errors=True)
 
 
 if __name__ == "__main__":

@@ -49,3 +49,20 @@ def test_upgrade_is_idempotent_and_views_exist(fresh_db_url: str, fresh_engine: 
             "body_text",
             "defects",
         } <= set(columns)
+
+
+def test_search_migration_downgrades_and_upgrades_again(fresh_db_url: str, fresh_engine: Engine):
+    config = _config(fresh_db_url)
+    command.downgrade(config, "0001")
+    with fresh_engine.connect() as conn:
+        assert conn.execute(text("SELECT to_regproc('archive.search')")).scalar() is None
+    command.upgrade(config, "head")
+    with fresh_engine.connect() as conn:
+        assert conn.execute(text("SELECT count(*) FROM archive.search('x')")).scalar() == 0
+        privileges = conn.execute(
+            text(
+                "SELECT has_function_privilege('archive_reader', 'archive.search(text, integer)', "
+                "'EXECUTE'), has_table_privilege('archive_reader', 'mailarchive.message', 'SELECT')"
+            )
+        ).one()
+    assert tuple(privileges) == (True, False)

@@ -83,7 +83,10 @@ def _multipart(*parts: tuple[str, bytes]) -> bytes:
 def test_tnef_files_become_attachments():
     import base64
 
-    winmail = _tnef([("report.txt", b"quarterly numbers"), ("chart.png", b"\x89PNG data")])
+    winmail = _tnef(
+        [("report.txt", b"quarterly numbers"), ("chart.png", b"\x89PNG data")],
+        body=b"Sent from Outlook",
+    )
     raw = _multipart(
         ("Content-Type: text/plain", b"see attached"),
         (
@@ -95,6 +98,7 @@ def test_tnef_files_become_attachments():
     parsed = parse_message(raw)
     by_path = {a.path: a for a in parsed.attachments}
     assert by_path["2"].data == winmail
+    assert by_path["2"].text == "Sent from Outlook"  # searchable
     assert (by_path["2~tnef1"].filename, by_path["2~tnef1"].data) == (
         "report.txt",
         b"quarterly numbers",

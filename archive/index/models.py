@@ -31,6 +31,7 @@ from sqlalchemy import (
     UniqueConstraint,
     func,
     literal_column,
+    text,
 )
 from sqlalchemy.dialects.postgresql import ARRAY, TSVECTOR
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
@@ -91,7 +92,8 @@ class Message(Base):
     __table_args__ = (
         CheckConstraint("sha256 ~ '^[0-9a-f]{64}$'", name="sha256_hex"),
         Index("ix_message_search", "search", postgresql_using="gin"),
-        Index("ix_message_sent_at", "sent_at"),
+        # Newest first, undated last: the order search results and their ranking window use.
+        Index("ix_message_sent_at", text("sent_at DESC NULLS LAST")),
         Index("ix_message_message_id", "message_id"),
         Index("ix_message_thread_id", "thread_id"),
         Index("ix_message_thread_subject", "thread_subject"),

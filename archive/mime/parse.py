@@ -12,7 +12,15 @@ How a message is read (the rules the index and its searches rely on):
   multipart; the text parts of the other alternatives are skipped, their other leaves
   (the images of a multipart/related) are attachments.
 * Every other leaf is an attachment: inline images, text parts with a file name, the
-  signature of a multipart/signed, message/delivery-status and the like.
+  signature of a multipart/signed, the payload of a multipart/encrypted,
+  message/delivery-status and the like. The text of text/* attachments and of delivery,
+  disposition and feedback reports is kept in `Attachment.text`, so it is searchable.
+* Files inside a part are attachments of their own (see `extras`): those of a TNEF
+  winmail.dat ("2~tnef1"), and uuencoded blocks in plain body text ("1~uu1"), which are
+  replaced in the body text by a "[uuencoded file NAME]" note.
+* Every leaf is accounted for: in `body_parts` (read as body text), `skipped_parts` (an
+  alternative not chosen, or an empty body), or `attachments`. Parts after a multipart's
+  closing boundary (a nested multipart that reused the outer boundary) are recovered.
 * An enclosed message (message/rfc822, message/global, message/news) is one attachment
   holding its original bytes, cut from the raw message by offset rather than
   re-generated, and its parts are walked as well. Its readable text is appended to
@@ -35,44 +43,21 @@ MAX_DEFECTS of them.
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 
-from archive.mime import charsets, envelope, extras, params, parts
-from archive.mime.htmltext import html_to_text, meta_charset
+from archive.mime import envelope, extras, params, parts
 from archive.mime.model import Attachment, ParsedMessage, ParseLimits
+from archive.mime.text import TextBudget
 from archive.mime.transfer import decode_transfer, mechanism
 from archive.mime.tree import Entity, Tree, describe, parse_tree
 
 DEFAULT_LIMITS = ParseLimits()
 
-# Markup opened by "<" (start and end tags, comments) that bs4 may parse per message:
-# about half a second of tree building in the worst case (~12 µs each, measured on
-# CPython 3.11), and about ten times what a large newsletter (150 KB of HTML) needs.
-HTML_TAGS_PER_MESSAGE = 40_000
-
-# charset_normalizer costs 0.2 ms on a few bytes and tens of ms on a large body; after
-# this many guesses in one message, undeclared text is read as windows-1252 instead.
-CHARSET_GUESSES_PER_MESSAGE = 32
 # Past this, further defects are counted, not listed: a message of 100,000 bad header
 # lines should not become 100,000 index entries.
 MAX_DEFECTS = 500
 
 _ENCLOSED = frozenset({"message/rfc822", "message/global", "message/news"})
-# Machine-readable reports that are text: bounces (RFC 3464), read receipts (RFC 8098),
-# abuse reports (RFC 5965). Kept as attachments, and their text is searchable.
-_REPORTS = frozenset(
-    {
-        "message/delivery-status",
-        "message/global-delivery-status",
-        "message/disposition-notification",
-        "message/global-disposition-notification",
-        "message/feedback-report",
-        "text/rfc822-headers",
-        "message/global-headers",
-    }
-)
-_NEWLINES = re.compile(r"\r\n?")
 
 
 @dataclass(frozen=True, slots=True)
@@ -100,13 +85,8 @@ class _Walker:
     def __init__(self, limits: ParseLimits, defects: list[str]) -> None:
         self.limits = limits
         self.defects = defects
-        self.texts: list[str] = []
-        self.text_chars = 0
-        self.text_full = False
-        self.html_tags_left = HTML_TAGS_PER_MESSAGE
-        self.guesses_left = CHARSET_GUESSES_PER_MESSAGE
+        self.text = TextBudget(limits, defects)
         self.attachments: list[Attachment] = []
-        self.attachment_chars = 0
         self.body_parts: list[str] = []
         self.skipped_parts: list[str] = []
         self.count = 0
@@ -290,9 +270,14 @@ class _Walker:
         derived: list[extras.Extracted] = []
         problems: list[str] = []
         if extras.is_tnef(content_type, filename):
-            derived, text = extras.tnef_files(item.path, data, problems)
+            derived, tnef_body = extras.tnef_files(item.path, data, problems)
+            text = self.text.attachment_text(
+                _label(item.path), "text/plain", (tnef_body or "").encode(), "utf-8"
+            )
         elif content_type not in _ENCLOSED:
-            text = self._attachment_text(item, content_type, data)
+            field = item.entity.field("content-type")
+            declared = field.params.get("charset") if field else None
+            text = self.text.attachment_text(_label(item.path), content_type, data, declared)
         self.defects.extend(f"{_label(item.path)}: {problem}" for problem in problems)
         self.attachments.append(
             Attachment(
@@ -302,7 +287,7 @@ class _Walker:
                 disposition=parts.disposition(item.entity)[0],
                 content_id=parts.content_id(item.entity),
                 data=data,
-                text=self._budget(item, text),
+                text=text,
             )
         )
         self._add_extracted(derived)
@@ -313,86 +298,22 @@ class _Walker:
             for f in files
         )
 
-    def _attachment_text(self, item: _Item, content_type: str, data: bytes) -> str | None:
-        """Searchable text of a text attachment or a report; None for other types."""
-        if not (content_type.startswith("text/") or content_type in _REPORTS):
-            return None
-        field = item.entity.field("content-type")
-        declared = field.params.get("charset") if field else None
-        decoded = charsets.decode(data, declared, detect=self.guesses_left > 0)
-        if decoded.problem:
-            self.guesses_left -= 1
-            self.defects.append(f"{_label(item.path)}: {decoded.problem}")
-        if content_type == "text/html":
-            if self.html_tags_left <= 0:
-                return None
-            converted = html_to_text(decoded.text, self.html_tags_left)
-            self.html_tags_left -= converted.tags
-            return converted.text.strip() or None
-        return _NEWLINES.sub("\n", decoded.text).strip() or None
-
-    def _budget(self, item: _Item, text: str | None) -> str | None:
-        """Attachment text within max_text_chars per message (all attachments together)."""
-        if not text:
-            return None
-        room = self.limits.max_text_chars - self.attachment_chars
-        if len(text) > room:
-            self.defects.append(
-                f"{_label(item.path)}: attachment text cut, over "
-                f"{self.limits.max_text_chars} characters per message"
-            )
-            text = text[: max(room, 0)]
-        self.attachment_chars += len(text)
-        return text or None
-
     def _add_text(self, item: _Item, content_type: str) -> None:
-        if self.text_full:
+        if self.text.full:
             return
         label = _label(item.path)
-        data = self._decoded(item)
         field = item.entity.field("content-type")
         declared = field.params.get("charset") if field else None
-        is_html = content_type == "text/html"
-        hint = meta_charset(data) if is_html else None
-        detect = self.guesses_left > 0
-        decoded = charsets.decode(data, declared, fallback_hint=hint, detect=detect)
-        if decoded.problem:
-            self.guesses_left -= 1
-            self.defects.append(f"{label}: {decoded.problem}")
-        if is_html:
-            if self.html_tags_left <= 0:
-                self.defects.append(f"{label}: HTML not converted, tag budget used up")
-                return
-            converted = html_to_text(decoded.text, self.html_tags_left)
-            self.html_tags_left -= converted.tags
-            if converted.cut:
-                self.defects.append(f"{label}: HTML too large, only its start converted")
-            text = converted.text
-        else:
-            text = _NEWLINES.sub("\n", decoded.text)
+        html = content_type == "text/html"
+        text = self.text.decode(label, self._decoded(item), declared, html=html, body=True)
+        if text is None:
+            return
+        if not html:
             problems: list[str] = []
             files, text = extras.uuencoded_files(item.path, text, problems)
             self.defects.extend(f"{label}: {problem}" for problem in problems)
             self._add_extracted(files)
-        self._append_text(text.strip())
-
-    def _append_text(self, text: str) -> None:
-        if not text:
-            return
-        separator = 2 if self.texts else 0
-        room = self.limits.max_text_chars - self.text_chars - separator
-        if len(text) > room:
-            self.text_full = True
-            self.defects.append(f"body text cut at {self.limits.max_text_chars} characters")
-            text = text[: max(room, 0)]
-            if not text:
-                return
-        self.texts.append(text)
-        self.text_chars += separator + len(text)
-
-    @property
-    def body_text(self) -> str:
-        return "\n\n".join(self.texts)
+        self.text.append_body(text.strip())
 
 
 def parse_message(raw: bytes, limits: ParseLimits = DEFAULT_LIMITS) -> ParsedMessage:
@@ -426,7 +347,7 @@ def parse_message(raw: bytes, limits: ParseLimits = DEFAULT_LIMITS) -> ParsedMes
         subject=head.subject,
         sent_at=head.sent_at,
         addresses=head.addresses,
-        body_text=walker.body_text,
+        body_text=walker.text.body_text,
         attachments=tuple(walker.attachments),
         defects=_summarised(defects),
         part_count=walker.count,

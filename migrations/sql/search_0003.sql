@@ -43,8 +43,9 @@ DECLARE
     text_match constant text := '(m.search @@ $1[%1$s] OR m.id IN (SELECT c.message_id '
         'FROM mailarchive.text_chunk c WHERE c.search @@ $1[%1$s]))';
     -- Ranking reads every candidate's vector; a query matching half the archive would
-    -- rank 100,000 rows. So the best matches are chosen among the most recent ones.
-    rank_window constant integer := 2000;
+    -- rank 100,000 rows. So the best matches are chosen among the 1,000 most recent ones
+    -- (per source: message rows, chunks).
+    rank_window constant integer := 1000;
     known_fields constant text[] := ARRAY['from', 'to', 'cc', 'bcc', 'subject', 'filename',
         'mailbox', 'has', 'before', 'after', 'larger', 'smaller'];
     tok text[];
@@ -315,18 +316,20 @@ BEGIN
         joins := CASE WHEN uses_mailbox THEN
             ' JOIN mailarchive.delivery d ON d.message_id = m.id '
             'JOIN mailarchive.mailbox b ON b.id = d.mailbox_id' ELSE '' END;
-        ranked := 'SELECT s.id, max(ts_rank(coalesce(c.search, x.search), $4))::real AS rank, '
-            '(array_agg(s.chunk ORDER BY ts_rank(coalesce(c.search, x.search), $4) DESC))[1] '
-            'AS chunk FROM ((SELECT DISTINCT m.id, NULL::bigint AS chunk, m.sent_at '
+        ranked := 'SELECT t.id, max(t.rank)::real AS rank, '
+            '(array_agg(t.chunk ORDER BY t.rank DESC))[1] AS chunk, max(t.sent_at) AS sent_at '
+            'FROM (SELECT s.id, s.chunk, s.sent_at, '
+            'ts_rank(coalesce(c.search, x.search), $4) AS rank '
+            'FROM ((SELECT m.id, NULL::bigint AS chunk, m.sent_at '
             'FROM mailarchive.message m' || joins || ' WHERE m.search @@ $4' || where_sql
             || ' ORDER BY m.sent_at DESC NULLS LAST LIMIT ' || rank_window || ') UNION ALL '
-            '(SELECT DISTINCT m.id, c.id, m.sent_at FROM mailarchive.text_chunk c '
+            '(SELECT m.id, c.id, m.sent_at FROM mailarchive.text_chunk c '
             'JOIN mailarchive.message m ON m.id = c.message_id' || joins
             || ' WHERE c.search @@ $4' || where_sql
             || ' ORDER BY m.sent_at DESC NULLS LAST LIMIT ' || rank_window || ')) s '
             'JOIN mailarchive.message x ON x.id = s.id '
-            'LEFT JOIN mailarchive.text_chunk c ON c.id = s.chunk '
-            'GROUP BY s.id ORDER BY rank DESC, max(s.sent_at) DESC NULLS LAST, s.id LIMIT $3';
+            'LEFT JOIN mailarchive.text_chunk c ON c.id = s.chunk) t '
+            'GROUP BY t.id ORDER BY rank DESC, sent_at DESC NULLS LAST, t.id LIMIT $3';
         ranked := 'SELECT h.id, b.name::text AS mailbox, d.uidl::text AS uidl, h.rank, h.chunk '
             'FROM (' || ranked || ') h JOIN mailarchive.message m ON m.id = h.id '
             'JOIN mailarchive.delivery d ON d.message_id = h.id '
