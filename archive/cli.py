@@ -201,9 +201,10 @@ def search(
 def _search_table(query: str, hits: list[Any]) -> Any:
     from rich.table import Table
 
-    table = Table(title=f"{len(hits)} results for {query[:60]!r}", show_lines=True)
-    for column in ("sent", "mailbox", "from", "subject", "snippet"):
-        table.add_column(column, overflow="fold")
+    table = Table(title=f"{len(hits)} results for {query[:60]!r}", show_lines=True, expand=True)
+    table.add_column("sent", no_wrap=True)
+    for column, ratio in (("mailbox", 1), ("from", 2), ("subject", 2), ("snippet", 4)):
+        table.add_column(column, overflow="fold", ratio=ratio)
     for hit in hits:
         table.add_row(
             hit.sent_at.strftime("%Y-%m-%d %H:%M") if hit.sent_at else "",

@@ -217,3 +217,15 @@ def test_parse_limits_come_from_settings(monkeypatch: pytest.MonkeyPatch):
     assert limits == ParseLimits(max_parts=5, max_depth=3, max_header_bytes=100, max_text_chars=1000)
     raw = _multipart(*[("Content-Type: application/octet-stream", b"x") for _ in range(20)])
     assert any("part limit" in d for d in parse_message(raw, limits).defects)
+
+
+def test_enclosed_message_headers_are_searchable_text():
+    inner = (
+        b"From: =?utf-8?q?J=C3=BCrgen?= <j@example.de>\r\nSubject: Original report\r\n"
+        b"X-Other: not shown\r\n\r\ninner body\r\n"
+    )
+    raw = _multipart(("Content-Type: text/plain", b"forwarded"), ("Content-Type: message/rfc822", inner))
+    parsed = parse_message(raw)
+    enclosed = next(a for a in parsed.attachments if a.content_type == "message/rfc822")
+    assert enclosed.text == "From: Jürgen <j@example.de>\nSubject: Original report"
+    assert "inner body" in parsed.body_text

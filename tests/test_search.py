@@ -187,7 +187,8 @@ def test_cli_search_json_and_errors(loaded: Engine, monkeypatch: pytest.MonkeyPa
     assert payload["results"][0]["sent_at"].startswith("2026-03-0")
 
     table = runner.invoke(app, ["search", "Καλημέρα"])
-    assert table.exit_code == 0 and "nikos@example.gr" in table.stdout
+    assert table.exit_code == 0, table.output
+    assert "1 results for 'Καλημέρα'" in table.stdout and "support" in table.stdout
 
     bad = runner.invoke(app, ["search", '"open'])
     assert bad.exit_code == 2

@@ -1,4 +1,5 @@
-"""Files hidden inside other parts: TNEF (winmail.dat) and uuencoded blocks in text bodies.
+"""Files hidden inside other parts (TNEF winmail.dat, uuencoded blocks in text bodies), and
+the searchable header text of an enclosed message.
 
 Both are leaves that a MIME parser sees as one part; the files in them are what the user
 sent, so each becomes an attachment of its own. Their part paths extend the path of the
@@ -12,8 +13,11 @@ import logging
 import mimetypes
 import re
 from dataclasses import dataclass
+from email.parser import BytesHeaderParser
 
 from archive.mime.transfer import decode_uuencode
+from archive.mime.tree import POLICY
+from archive.mime.words import decode_header_text, unfold
 
 TNEF_TYPES = frozenset({"application/ms-tnef", "application/vnd.ms-tnef"})
 MAX_TNEF_FILES = 1000
@@ -109,3 +113,27 @@ def uuencoded_files(path: str, text: str, problems: list[str]) -> tuple[list[Ext
         position = match.end()
     kept.append(text[position:])
     return files, "".join(kept)
+
+
+_SHOWN_FIELDS = ("from", "to", "cc", "date", "subject", "message-id")
+_HEADER_END = re.compile(rb"\r?\n\r?\n")
+
+
+def enclosed_headers(data: bytes, max_bytes: int) -> str | None:
+    """The main header fields of an enclosed message (message/rfc822), decoded, as text.
+
+    Kept as the searchable text of its attachment row, so a forwarded or bounced message
+    is found by its original sender or subject, linked to the message that carried it.
+    """
+    end = _HEADER_END.search(data, 0, max_bytes)
+    block = data[: end.start() if end else max_bytes]
+    try:
+        fields = BytesHeaderParser(policy=POLICY).parsebytes(block + b"\r\n\r\n").items()
+        lines = [
+            f"{name}: {decode_header_text(unfold(str(value)))[0].strip()}"
+            for name, value in fields
+            if name.lower() in _SHOWN_FIELDS
+        ]
+    except Exception:  # a damaged enclosure keeps its bytes; only this text is lost
+        return None
+    return "\n".join(lines) or None

@@ -274,7 +274,12 @@ class _Walker:
             text = self.text.attachment_text(
                 _label(item.path), "text/plain", (tnef_body or "").encode(), "utf-8"
             )
-        elif content_type not in _ENCLOSED:
+        elif content_type in _ENCLOSED:
+            headers = extras.enclosed_headers(data, self.limits.max_header_bytes)
+            text = self.text.attachment_text(
+                _label(item.path), "text/plain", (headers or "").encode(), "utf-8"
+            )
+        else:
             field = item.entity.field("content-type")
             declared = field.params.get("charset") if field else None
             text = self.text.attachment_text(_label(item.path), content_type, data, declared)
