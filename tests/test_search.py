@@ -201,3 +201,33 @@ def test_search_explain_shows_the_plan(loaded: Engine):
         lines = plan.scalars().all()
     assert any("Execution Time" in line for line in lines)
     assert any("mailarchive.address" in line or "address a" in line for line in lines)
+
+
+def test_a_million_word_attachment_is_indexed_to_its_last_word(fresh_engine: Engine):
+    import hashlib
+
+    from archive.index.writer import IndexWriter
+    from archive.mime import parse_message
+
+    words = "alpha beta gamma delta " * 250_000 + "omegaend"  # 1,000,001 words, 5.75 MB
+    raw = (
+        b"From: a@example.com\r\nSubject: big log\r\nMIME-Version: 1.0\r\n"
+        b'Content-Type: multipart/mixed; boundary="B"\r\n\r\n--B\r\n'
+        b"Content-Type: text/plain\r\n\r\nsee the log\r\n--B\r\n"
+        b'Content-Type: text/plain; name="log.txt"\r\nContent-Disposition: attachment\r\n\r\n'
+        + words.encode()
+        + b"\r\n--B--\r\n"
+    )
+    digest = hashlib.sha256(raw).hexdigest()
+    parsed = parse_message(raw)
+    assert not [d for d in parsed.defects if "cut" in d]
+    with IndexWriter(fresh_engine).mailbox("box", "pop.example.com", "u") as index:
+        index.record("1", digest, len(raw), parsed)
+    (hit,) = search(fresh_engine, "omegaend")
+    assert hit.sha256 == digest and "**omegaend**" in (hit.snippet or "")
+    assert [h.uidl for h in search(fresh_engine, "filename:log.txt")] == ["1"]
+    with fresh_engine.connect() as conn:
+        chunks = conn.execute(
+            text("SELECT count(*) FROM archive.text_chunks WHERE part_path = '2'")
+        ).scalar()
+    assert chunks == 58  # 5,750,008 characters in chunks of 100,000

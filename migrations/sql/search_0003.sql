@@ -6,7 +6,8 @@
 --   "two words"       the words next to each other, in this order
 --   a OR b            either; OR joins the terms on its two sides
 --   -word, -from:x    exclusion of any term
---   from: to: cc: bcc:   a substring of the name or address; a full address matches exactly
+--   from: to: cc: bcc:   a substring of the name or address; "bob@exa" is the start of an
+--                     address, "bob@example.com" a whole one
 --   subject:          words (or "a phrase") in the subject
 --   filename:         a substring of an attachment's file name
 --   mailbox:          the mailbox name
@@ -14,6 +15,8 @@
 --   before:YYYY-MM-DD after:YYYY-MM-DD   sent before that day / on or after it (UTC)
 --   larger:5M smaller:200K               raw size, units K, M, G (powers of 1024)
 -- Terms are ANDed. Words in Chinese, Japanese or Korean script are matched as substrings.
+-- Results: best ts_rank first among the 1,000 most recent full-text matches; without
+-- words, newest first.
 --
 -- Safety: the query is tokenised by one regular expression; user text only ever reaches the
 -- dynamic statement as a bound parameter ($1 tsqueries, $2 strings), never as SQL text. A
@@ -53,7 +56,6 @@ DECLARE
     field text;
     value text;
     phrase boolean;
-    shown text;
     atom_q tsquery;       -- a full-text atom
     atom_sql text;        -- or a condition
     conds text[] := '{}';
@@ -101,7 +103,6 @@ BEGIN
             field := lower(tok[2]);
             phrase := tok[3] IS NOT NULL;
             value := coalesce(tok[3], tok[5]);
-            shown := left(coalesce(tok[2] || ':', '') || value, 60);
             IF phrase AND tok[4] IS NULL THEN
                 RAISE EXCEPTION USING ERRCODE = 'invalid_parameter_value',
                     MESSAGE = format('search query: unterminated quote before %L', left(value, 60)),
