@@ -51,6 +51,8 @@ class SearchHit:
 
 def search(engine: Engine, query: str, limit: int = DEFAULT_LIMIT) -> list[SearchHit]:
     """Run `archive.search`; raises QueryError for a malformed query or limit."""
+    if "\x00" in query:  # PostgreSQL text cannot hold NUL; the driver would refuse it
+        raise QueryError("search query contains a NUL character")
     try:
         with engine.connect() as conn:
             rows = conn.execute(_SEARCH, {"query": query, "max_rows": limit}).all()
