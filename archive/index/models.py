@@ -98,6 +98,11 @@ class Message(Base):
         Index("ix_message_thread_id", "thread_id"),
         Index("ix_message_thread_subject", "thread_subject"),
         _trigram("ix_message_cjk_trgm", MESSAGE_CJK_TEXT),
+        Index(
+            "ix_message_subject_search",
+            literal_column("mailarchive.subject_vector(subject)"),
+            postgresql_using="gin",
+        ),
     )
 
     id: Mapped[int] = mapped_column(BigInteger, primary_key=True)

@@ -165,9 +165,10 @@ BEGIN
                         CONTINUE;  -- punctuation only: nothing to look for
                     END IF;
                     IF field = 'subject' THEN
-                        -- Subject lexemes carry weight A in every vector.
-                        atom_q := regexp_replace(atom_q::text, '''((?:[^'']|'''')*)''',
-                                                 '''\1'':A', 'g')::tsquery;
+                        qs := qs || atom_q;
+                        atom_sql := format(
+                            'mailarchive.subject_vector(m.subject) @@ $1[%s]', cardinality(qs));
+                        atom_q := NULL;
                     END IF;
                 END IF;
             ELSIF field IN ('from', 'to', 'cc', 'bcc') THEN
