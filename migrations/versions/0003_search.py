@@ -284,6 +284,7 @@ def downgrade() -> None:
         postgresql_using="gin",
     )
     op.execute(OLD_MESSAGES_VIEW)
+    op.execute("ALTER TABLE mailarchive.address ALTER COLUMN address SET STATISTICS -1")
     op.execute("DROP INDEX mailarchive.ix_message_subject_search")
     op.execute("DROP FUNCTION mailarchive.subject_vector(text)")
     op.execute("DROP FUNCTION mailarchive.message_cjk_text(text, text)")
