@@ -109,6 +109,8 @@ def test_same_message_in_two_mailboxes_is_two_hits(loaded: Engine):
         ("has:spam", "has:spam is not known"),
         ("!!! ???", "no word or field"),
         ("x" * 10_000, "too long"),
+        (" ".join(f"w{i}" for i in range(33)), "more than 32 terms"),
+        ("from:ab " * 11, "more than 10 field terms"),
     ],
 )
 def test_malformed_queries_say_what_is_wrong(loaded: Engine, query: str, message: str):

@@ -39,6 +39,11 @@ SET search_path = pg_catalog, pg_temp
 AS $search$
 DECLARE
     max_query_chars constant integer := 1000;
+    -- Each field term is a join for the planner, whose time grows steeply with their
+    -- number: 140 of them took minutes to plan.
+    max_terms constant integer := 32;
+    max_conditions constant integer := 10;
+    conditions integer := 0;
     cjk constant text := '[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uac00-\ud7af\uf900-\ufaff\uff66-\uff9f]';
     token_re constant text :=
         '(-?)(?:([[:alpha:]][[:alnum:]_]*):)?(?:"([^"]*)(")?|([^[:space:]"]+))';
@@ -246,6 +251,18 @@ BEGIN
                                    CASE field WHEN 'larger' THEN '>' ELSE '<' END, cardinality(vs));
             END IF;
             atoms := atoms + 1;
+            IF atoms > max_terms THEN
+                RAISE EXCEPTION USING ERRCODE = 'invalid_parameter_value',
+                    MESSAGE = format('search query has more than %s terms', max_terms);
+            END IF;
+            IF atom_sql IS NOT NULL THEN
+                conditions := conditions + 1;
+                IF conditions > max_conditions THEN
+                    RAISE EXCEPTION USING ERRCODE = 'invalid_parameter_value',
+                        MESSAGE = format('search query has more than %s field terms '
+                                         'or CJK words', max_conditions);
+                END IF;
+            END IF;
         END IF;
 
         -- Groups: terms joined by OR. A group of positive full-text atoms only becomes part
