@@ -265,6 +265,93 @@ def migrate() -> None:
     out.print(f"schema is current in {redact_url(url)}")
 
 
+@app.command()
+def search(
+    query: Annotated[str, typer.Argument(help='Words, "phrases", OR, -word, from:, subject:, …')],
+    limit: Annotated[int, typer.Option("--limit", "-n", help="At most this many results.")] = 20,
+    as_json: Annotated[
+        bool, typer.Option("--json", help="Print one JSON object on stdout.")
+    ] = False,
+) -> None:
+    """Search the archive with archive.search(), the same SQL function psql users call.
+
+    Fields: from: to: cc: bcc: subject: filename: mailbox: has:attachment
+    before:YYYY-MM-DD after:YYYY-MM-DD larger:5M smaller:200K. Exits 2 on a malformed query.
+    """
+    from archive.index.database import open_database
+    from archive.index.search import QueryError
+    from archive.index.search import search as run_search
+
+    _, engine = open_database(Settings(), pool_size=1)
+    try:
+        hits = run_search(engine, query, limit)
+    except QueryError as exc:
+        _fail(str(exc))
+    finally:
+        engine.dispose()
+    if as_json:
+        payload = {"query": query, "results": [hit.as_json() for hit in hits]}
+        sys.stdout.write(json.dumps(payload, ensure_ascii=False) + "\n")
+    else:
+        out.print(_search_table(query, hits))
+
+
+def _search_table(query: str, hits: list[Any]) -> Any:
+    from rich.table import Table
+
+    table = Table(title=f"{len(hits)} results for {query[:60]!r}", show_lines=True, expand=True)
+    table.add_column("sent", no_wrap=True)
+    for column, ratio in (("mailbox", 1), ("from", 2), ("subject", 2), ("snippet", 4)):
+        table.add_column(column, overflow="fold", ratio=ratio)
+    for hit in hits:
+        table.add_row(
+            hit.sent_at.strftime("%Y-%m-%d %H:%M") if hit.sent_at else "",
+            escape(hit.mailbox),
+            escape(hit.from_address or ""),
+            escape(hit.subject or ""),
+            escape(hit.snippet or ""),
+        )
+    return table
+
+
+@app.command()
+def reindex(
+    all_messages: Annotated[
+        bool, typer.Option("--all", help="Re-parse every message, not only outdated ones.")
+    ] = False,
+    batch_size: Annotated[int, typer.Option(help="Messages per batch.", min=1)] = 200,
+) -> None:
+    """Rebuild the index of messages parsed by an older parser, from the stored originals.
+
+    Resumable: each message is rewritten in its own transaction and marked with the parser
+    version, so an interrupted run goes on where it stopped. Exits 1 if an original is missing.
+    """
+    from archive.index.database import open_database
+    from archive.index.reindex import mark_all_stale
+    from archive.index.reindex import reindex as run_reindex
+    from archive.store import open_store
+
+    settings = Settings()
+    _, engine = open_database(settings, pool_size=1)
+    try:
+        if all_messages:
+            mark_all_stale(engine)
+        result = run_reindex(
+            engine,
+            open_store(settings.resolved_store_url),
+            settings.parse_limits(),
+            batch_size=batch_size,
+            progress=lambda done: err.print(f"reindexed {done}", highlight=False),
+        )
+    finally:
+        engine.dispose()
+    out.print(f"reindexed {result.reindexed} messages, {result.remaining} left")
+    for problem in result.failed:
+        err.print(f"[red]failed:[/] {escape(problem)}", highlight=False)
+    if result.failed:
+        raise typer.Exit(1)
+
+
 @db_app.command("url")
 def db_url() -> None:
     """Print the connection URL of the archive database (starts the embedded server)."""

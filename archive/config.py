@@ -20,11 +20,13 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from archive.errors import ConfigError
+from archive.mime.model import ParseLimits
 from archive.pop3.client import AuthMethod, TlsMode
 
 DeletePolicy = Literal["keep", "after_archive", "older_than"]
 
 DEFAULT_PORTS: dict[str, int] = {"implicit": 995, "starttls": 110, "none": 110}
+_PARSE_DEFAULTS = ParseLimits()
 
 
 def default_data_dir() -> Path:
@@ -55,6 +57,21 @@ class Settings(BaseSettings):
     parse_max_bytes: int = Field(default=64 << 20, ge=1024)
     # How long a mailbox run may wait for one of its server's `max_connections` slots.
     host_slot_wait_seconds: float = Field(default=3600.0, ge=0)
+    # Parsing limits (archive.mime.ParseLimits): past one, the raw message is still stored
+    # and indexed as far as it was parsed, and a defect says which limit was hit.
+    parse_max_parts: int = Field(default=_PARSE_DEFAULTS.max_parts, ge=1, le=1_000_000)
+    # The stdlib parser recurses per level; well below the interpreter's recursion limit.
+    parse_max_depth: int = Field(default=_PARSE_DEFAULTS.max_depth, ge=0, le=200)
+    parse_max_header_bytes: int = Field(default=_PARSE_DEFAULTS.max_header_bytes, ge=1)
+    parse_max_text_chars: int = Field(default=_PARSE_DEFAULTS.max_text_chars, ge=1)
+
+    def parse_limits(self) -> ParseLimits:
+        return ParseLimits(
+            max_parts=self.parse_max_parts,
+            max_depth=self.parse_max_depth,
+            max_header_bytes=self.parse_max_header_bytes,
+            max_text_chars=self.parse_max_text_chars,
+        )
 
     @property
     def resolved_store_url(self) -> str:

@@ -27,6 +27,7 @@ def get_archiver(settings: Settings) -> Archiver:
                 max_message_bytes=settings.max_message_bytes,
                 parse_max_bytes=settings.parse_max_bytes,
                 host_slot_wait_seconds=settings.host_slot_wait_seconds,
+                parse_limits=settings.parse_limits(),
             )
             _archivers[settings] = archiver
         return archiver

@@ -56,6 +56,19 @@ def fresh_engine(fresh_db_url: str) -> Iterator[Engine]:
     engine.dispose()
 
 
+@pytest.fixture(scope="session")
+def loaded_archive(databases: DatabaseFactory) -> Iterator[Engine]:
+    """An archive holding tests.support.archive_data.MAILS; tests must not change it."""
+    from tests.support import archive_data
+
+    url = databases.create()
+    engine = make_engine(url, pool_size=2)
+    archive_data.load(engine)
+    yield engine
+    engine.dispose()
+    databases.drop(url)
+
+
 @pytest.fixture
 def local_store(tmp_path: Path) -> LocalStore:
     return LocalStore(tmp_path / "objects")

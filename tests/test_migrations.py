@@ -28,7 +28,7 @@ def test_upgrade_is_idempotent_and_views_exist(fresh_db_url: str, fresh_engine: 
         views = conn.execute(
             text("SELECT table_name FROM information_schema.views WHERE table_schema = 'archive'")
         ).scalars()
-        assert sorted(views) == ["addresses", "attachments", "headers", "messages"]
+        assert sorted(views) == ["addresses", "attachments", "headers", "messages", "text_chunks"]
         columns = conn.execute(
             text(
                 "SELECT column_name FROM information_schema.columns "
@@ -51,8 +51,19 @@ def test_upgrade_is_idempotent_and_views_exist(fresh_db_url: str, fresh_engine: 
         } <= set(columns)
 
 
-def test_downgrade_and_upgrade_again(fresh_db_url: str, fresh_engine: Engine):
+def test_migrations_downgrade_to_the_first_and_upgrade_again(fresh_db_url: str, fresh_engine: Engine):
     config = _config(fresh_db_url)
     command.downgrade(config, "0001")
+    with fresh_engine.connect() as conn:
+        assert conn.execute(text("SELECT to_regproc('archive.search')")).scalar() is None
     command.upgrade(config, "head")
     command.check(config)
+    with fresh_engine.connect() as conn:
+        assert conn.execute(text("SELECT count(*) FROM archive.search('x')")).scalar() == 0
+        privileges = conn.execute(
+            text(
+                "SELECT has_function_privilege('archive_reader', 'archive.search(text, integer)', "
+                "'EXECUTE'), has_table_privilege('archive_reader', 'mailarchive.message', 'SELECT')"
+            )
+        ).one()
+    assert tuple(privileges) == (True, False)

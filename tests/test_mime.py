@@ -77,7 +77,15 @@ PDF = b"%PDF-1.4 fake pdf \x00\x01\x02\xff"
 
 def test_public_api_is_pinned():
     assert sorted(archive.mime.__all__) == sorted(
-        ["Address", "Attachment", "HeaderField", "ParseLimits", "ParsedMessage", "parse_message"]
+        [
+            "Address",
+            "Attachment",
+            "HeaderField",
+            "PARSER_VERSION",
+            "ParseLimits",
+            "ParsedMessage",
+            "parse_message",
+        ]
     )
 
 

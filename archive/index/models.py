@@ -31,15 +31,38 @@ from sqlalchemy import (
     Text,
     UniqueConstraint,
     func,
+    literal_column,
+    text,
 )
 from sqlalchemy.dialects.postgresql import ARRAY, TSVECTOR
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 SCHEMA = "mailarchive"
 
-# Text fed to to_tsvector is capped: PostgreSQL refuses tsvectors over 1 MB, and positions
-# stop at 16,383. Documented in docs/architecture.md; the full body stays in body_text.
-SEARCH_TEXT_LIMIT = 500_000
+# The text search configuration of every vector and query: `simple` (no stemming, so any
+# language) behind `unaccent`, so "grusse" finds "Grüße". Created by migration 0003.
+TEXT_CONFIG = "archive.mail"
+# The message row's vector covers the subject and the first SEARCH_CHUNK_CHARS (+ overlap)
+# characters of the body; the rest of a long body and the text of text attachments go to
+# `text_chunk` rows of the same size. PostgreSQL refuses tsvectors over 1 MB, which a
+# chunk of 100,000 characters cannot reach (at most 50,000 distinct lexemes).
+SEARCH_CHUNK_CHARS = 100_000
+# Chunks overlap so that a word cut by a chunk boundary is whole in one of them.
+SEARCH_CHUNK_OVERLAP = 100
+
+# Trigram (pg_trgm) indexes, created by migration 0003: substring search in addresses,
+# names, file names and text in Chinese, Japanese or Korean (see migrations/sql/).
+MESSAGE_CJK_TEXT = "mailarchive.message_cjk_text(subject, body_text)"
+
+
+def _trigram(name: str, expression: str) -> Index:
+    return Index(
+        name,
+        literal_column(expression).label("expr"),
+        postgresql_using="gin",
+        postgresql_ops={"expr": "gin_trgm_ops"},
+    )
+
 
 NAMING_CONVENTION = {
     "ix": "ix_%(table_name)s_%(column_0_N_name)s",
@@ -74,8 +97,17 @@ class Message(Base):
     __table_args__ = (
         CheckConstraint("sha256 ~ '^[0-9a-f]{64}$'", name="sha256_hex"),
         Index("ix_message_search", "search", postgresql_using="gin"),
-        Index("ix_message_sent_at", "sent_at"),
+        # Newest first, undated last: the order search results and their ranking window use.
+        Index("ix_message_sent_at", text("sent_at DESC NULLS LAST")),
         Index("ix_message_message_id", "message_id"),
+        Index("ix_message_thread_id", "thread_id"),
+        Index("ix_message_thread_subject", "thread_subject"),
+        _trigram("ix_message_cjk_trgm", MESSAGE_CJK_TEXT),
+        Index(
+            "ix_message_subject_search",
+            literal_column("mailarchive.subject_vector(subject)"),
+            postgresql_using="gin",
+        ),
     )
 
     id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
@@ -93,13 +125,20 @@ class Message(Base):
     archived_at: Mapped[datetime] = mapped_column(
         DateTime(timezone=True), server_default=func.now()
     )
+    # The root Message-ID of the conversation (References, In-Reply-To), else "subject:"
+    # and the normalised subject; see archive.index.threads.
+    thread_id: Mapped[str | None] = mapped_column(Text)
+    thread_subject: Mapped[str | None] = mapped_column(Text)
+    # archive.mime.PARSER_VERSION that produced these rows; `mailarchive reindex` redoes
+    # the older ones.
+    parser_version: Mapped[int] = mapped_column(Integer, server_default="1")
     # Written by PostgreSQL in the same statement as the row: the index cannot drift.
     search: Mapped[str] = mapped_column(
         TSVECTOR,
         Computed(
-            "setweight(to_tsvector('simple'::regconfig, coalesce(subject, '')), 'A') || "
-            "setweight(to_tsvector('simple'::regconfig, "
-            f"left(coalesce(body_text, ''), {SEARCH_TEXT_LIMIT})), 'B')",
+            f"setweight(to_tsvector('{TEXT_CONFIG}'::regconfig, coalesce(subject, '')), 'A') || "
+            f"setweight(to_tsvector('{TEXT_CONFIG}'::regconfig, "
+            f"left(coalesce(body_text, ''), {SEARCH_CHUNK_CHARS + SEARCH_CHUNK_OVERLAP})), 'B')",
             persisted=True,
         ),
     )
@@ -136,6 +175,19 @@ class Address(Base):
             "role IN ('from', 'sender', 'reply-to', 'to', 'cc', 'bcc')", name="role_known"
         ),
         Index("ix_address_address", "address"),
+        Index(
+            "ix_address_address_trgm",
+            "address",
+            postgresql_using="gin",
+            postgresql_ops={"address": "gin_trgm_ops"},
+        ),
+        _trigram("ix_address_name_trgm", "mailarchive.fold(name)"),
+        # from:bob@exam… is a prefix search (LIKE 'bob@exam%'), whatever the collation.
+        Index(
+            "ix_address_address_prefix",
+            "address",
+            postgresql_ops={"address": "text_pattern_ops"},
+        ),
     )
 
     id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
@@ -150,7 +202,10 @@ class Address(Base):
 
 class Attachment(Base):
     __tablename__ = "attachment"
-    __table_args__ = (Index("ix_attachment_sha256", "sha256"),)
+    __table_args__ = (
+        Index("ix_attachment_sha256", "sha256"),
+        _trigram("ix_attachment_filename_trgm", "mailarchive.fold(filename)"),
+    )
 
     id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
     message_id: Mapped[int] = mapped_column(
@@ -177,3 +232,29 @@ class HeaderField(Base):
     ordinal: Mapped[int] = mapped_column(Integer)
     name: Mapped[str] = mapped_column(Text)
     value: Mapped[str] = mapped_column(Text)
+
+
+class TextChunk(Base):
+    """Searchable text that does not fit the message row's vector.
+
+    A body longer than SEARCH_CHUNK_CHARS continues here (`part_path` NULL, `start_char`
+    its offset in `body_text`), and so does the text of text attachments and delivery
+    reports (`part_path` the attachment's). `search` is written by the index writer in the
+    message's transaction: the subject (weight A) and `content` (weight B).
+    """
+
+    __tablename__ = "text_chunk"
+    __table_args__ = (
+        Index("ix_text_chunk_search", "search", postgresql_using="gin"),
+        _trigram("ix_text_chunk_cjk_trgm", "mailarchive.cjk_text(content)"),
+    )
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    message_id: Mapped[int] = mapped_column(
+        ForeignKey("message.id", ondelete="CASCADE"), index=True
+    )
+    ordinal: Mapped[int] = mapped_column(Integer)
+    part_path: Mapped[str | None] = mapped_column(String(200))
+    start_char: Mapped[int] = mapped_column(BigInteger)
+    content: Mapped[str] = mapped_column(Text)
+    search: Mapped[str] = mapped_column(TSVECTOR)

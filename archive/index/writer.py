@@ -1,8 +1,10 @@
 """Writes archived messages into the index, one transaction per message.
 
 The message row, its addresses, attachments, header fields, its full-text vector (a
-generated column) and the ledger row that marks (mailbox, UIDL) as archived all commit
-together, so whatever the ledger says is archived is also searchable.
+generated column), the text chunks of long bodies and text attachments (archive.index.
+chunks), its thread (archive.index.threads) and the ledger row that marks (mailbox, UIDL)
+as archived all commit together, so whatever the ledger says is archived is also
+searchable.
 """
 
 from __future__ import annotations
@@ -12,12 +14,34 @@ from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import Connection, Engine, func, select, update
+from sqlalchemy import Connection, Engine, func, select, text, update
 from sqlalchemy.dialects.postgresql import insert
 
 from archive.index import locks
-from archive.index.models import Address, Attachment, Delivery, HeaderField, Mailbox, Message
-from archive.mime import ParsedMessage
+from archive.index.chunks import text_chunks
+from archive.index.models import (
+    TEXT_CONFIG,
+    Address,
+    Attachment,
+    Delivery,
+    HeaderField,
+    Mailbox,
+    Message,
+    TextChunk,
+)
+from archive.index.threads import thread_key
+from archive.mime import PARSER_VERSION, ParsedMessage
+
+# The vector of a chunk: the message's subject (so "subject word + body word" queries
+# match in any chunk) and the chunk's text, computed by PostgreSQL from the stored subject.
+_INSERT_CHUNK = text(
+    "INSERT INTO mailarchive.text_chunk "
+    "(message_id, ordinal, part_path, start_char, content, search) "
+    "SELECT m.id, :ordinal, :part_path, :start_char, :content, "
+    f"setweight(to_tsvector('{TEXT_CONFIG}', coalesce(m.subject, '')), 'A') || "
+    f"setweight(to_tsvector('{TEXT_CONFIG}', :content), 'B') "
+    "FROM mailarchive.message m WHERE m.id = :message_id"
+)
 
 LedgerKey = tuple[str, int]
 """(UIDL, occurrence): the n-th copy of a UIDL in a listing, counted from 0."""
@@ -190,7 +214,7 @@ class MailboxIndex:
             if parsed is not None:
                 message_id = conn.execute(
                     insert(Message)
-                    .values(**_message_values(sha256, size, parsed))
+                    .values(**_message_values(sha256, size, parsed), **_thread(conn, parsed))
                     .on_conflict_do_nothing(index_elements=[Message.sha256])
                     .returning(Message.id)
                 ).scalar()
@@ -268,6 +292,29 @@ class MailboxIndex:
             )
 
 
+def _thread(conn: Connection, parsed: ParsedMessage) -> dict[str, object]:
+    """thread_id and thread_subject, looking up the parent or an earlier same-subject message."""
+    key = thread_key(parsed)
+    found = None
+    if key.parent:
+        found = conn.execute(
+            select(Message.thread_id)
+            .where(Message.message_id == _clean(key.parent), Message.thread_id.is_not(None))
+            .limit(1)
+        ).scalar()
+    elif key.by_subject_only and key.subject:
+        found = conn.execute(
+            select(Message.thread_id)
+            .where(Message.thread_subject == _clean(key.subject))
+            .order_by(Message.id)
+            .limit(1)
+        ).scalar()
+    return {
+        "thread_id": _clean(found or key.thread_id),
+        "thread_subject": _clean(key.subject),
+    }
+
+
 def _message_values(sha256: str, size: int, parsed: ParsedMessage) -> dict[str, object]:
     return {
         "sha256": sha256,
@@ -281,7 +328,27 @@ def _message_values(sha256: str, size: int, parsed: ParsedMessage) -> dict[str, 
         "body_text": _clean_required(parsed.body_text),
         "defects": [_clean_required(defect) for defect in parsed.defects],
         "part_count": parsed.part_count,
+        "parser_version": PARSER_VERSION,
     }
+
+
+def replace_parse(conn: Connection, message_id: int, parsed: ParsedMessage) -> None:
+    """Rewrite everything derived from parsing one message (reindex), in the caller's
+    transaction: the message row's columns, then its addresses, attachments, headers and
+    text chunks. The row keeps its id, so deliveries and the ledger are untouched."""
+    for table in (Address, Attachment, HeaderField, TextChunk):
+        conn.execute(table.__table__.delete().where(table.message_id == message_id))
+    row = conn.execute(select(Message.sha256, Message.size).where(Message.id == message_id)).one()
+    values = _message_values(row.sha256, row.size, parsed)
+    # Without this row's old values, thread lookups find what the first write found.
+    conn.execute(
+        update(Message)
+        .where(Message.id == message_id)
+        .values(thread_id=None, thread_subject=None, message_id=None)
+    )
+    values.update(_thread(conn, parsed))
+    conn.execute(update(Message).where(Message.id == message_id).values(**values))
+    _insert_children(conn, message_id, parsed)
 
 
 def _insert_children(conn: Connection, message_id: int, parsed: ParsedMessage) -> None:
@@ -315,6 +382,21 @@ def _insert_children(conn: Connection, message_id: int, parsed: ParsedMessage) -
                     "sha256": a.sha256,
                 }
                 for n, a in enumerate(parsed.attachments)
+            ],
+        )
+    chunks = text_chunks(parsed)
+    if chunks:
+        conn.execute(
+            _INSERT_CHUNK,
+            [
+                {
+                    "message_id": message_id,
+                    "ordinal": n,
+                    "part_path": c.part_path,
+                    "start_char": c.start_char,
+                    "content": _clean_required(c.content),
+                }
+                for n, c in enumerate(chunks)
             ],
         )
     if parsed.headers:

@@ -9,9 +9,15 @@ messages) are in the docstring of `archive.mime.parse`.
 from archive.mime.model import Address, Attachment, HeaderField, ParsedMessage, ParseLimits
 from archive.mime.parse import parse_message
 
+# Bumped whenever parsing changes what is indexed; `mailarchive reindex` re-parses every
+# message indexed by an older version. 1: up to migration 0003; 2: attachment text,
+# TNEF, uuencode in bodies.
+PARSER_VERSION = 2
+
 __all__ = [
     "Address",
     "Attachment",
+    "PARSER_VERSION",
     "HeaderField",
     "ParseLimits",
     "ParsedMessage",

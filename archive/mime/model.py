@@ -53,6 +53,8 @@ class Attachment:
     disposition: str | None
     content_id: str | None
     data: bytes = field(repr=False)
+    # Searchable text of a text attachment or a delivery report, decoded; None otherwise.
+    text: str | None = field(default=None, repr=False)
     _sha256: str = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -79,7 +81,7 @@ class ParseLimits:
     max_parts: int = 1000
     max_depth: int = 32
     max_header_bytes: int = 256 * 1024
-    max_text_chars: int = 2_000_000
+    max_text_chars: int = 10_000_000
 
     def __post_init__(self) -> None:
         for name in ("max_parts", "max_header_bytes", "max_text_chars"):
@@ -104,3 +106,8 @@ class ParsedMessage:
     attachments: tuple[Attachment, ...]
     defects: tuple[str, ...]
     part_count: int
+    # Every leaf part is one of: read as body text (`body_parts`), an alternative
+    # rendering of the body that was not read (`skipped_parts`, RFC 2046 §5.1.4), or an
+    # attachment. Paths as in `Attachment.path`.
+    body_parts: tuple[str, ...] = ()
+    skipped_parts: tuple[str, ...] = ()

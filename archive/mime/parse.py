@@ -12,7 +12,15 @@ How a message is read (the rules the index and its searches rely on):
   multipart; the text parts of the other alternatives are skipped, their other leaves
   (the images of a multipart/related) are attachments.
 * Every other leaf is an attachment: inline images, text parts with a file name, the
-  signature of a multipart/signed, message/delivery-status and the like.
+  signature of a multipart/signed, the payload of a multipart/encrypted,
+  message/delivery-status and the like. The text of text/* attachments and of delivery,
+  disposition and feedback reports is kept in `Attachment.text`, so it is searchable.
+* Files inside a part are attachments of their own (see `extras`): those of a TNEF
+  winmail.dat ("2~tnef1"), and uuencoded blocks in plain body text ("1~uu1"), which are
+  replaced in the body text by a "[uuencoded file NAME]" note.
+* Every leaf is accounted for: in `body_parts` (read as body text), `skipped_parts` (an
+  alternative not chosen, or an empty body), or `attachments`. Parts after a multipart's
+  closing boundary (a nested multipart that reused the outer boundary) are recovered.
 * An enclosed message (message/rfc822, message/global, message/news) is one attachment
   holding its original bytes, cut from the raw message by offset rather than
   re-generated, and its parts are walked as well. Its readable text is appended to
@@ -35,31 +43,21 @@ MAX_DEFECTS of them.
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 
-from archive.mime import charsets, envelope, params, parts
-from archive.mime.htmltext import html_to_text, meta_charset
+from archive.mime import envelope, extras, params, parts
 from archive.mime.model import Attachment, ParsedMessage, ParseLimits
+from archive.mime.text import TextBudget
 from archive.mime.transfer import decode_transfer, mechanism
 from archive.mime.tree import Entity, Tree, describe, parse_tree
 
 DEFAULT_LIMITS = ParseLimits()
 
-# Markup opened by "<" (start and end tags, comments) that bs4 may parse per message:
-# about half a second of tree building in the worst case (~12 µs each, measured on
-# CPython 3.11), and about ten times what a large newsletter (150 KB of HTML) needs.
-HTML_TAGS_PER_MESSAGE = 40_000
-
-# charset_normalizer costs 0.2 ms on a few bytes and tens of ms on a large body; after
-# this many guesses in one message, undeclared text is read as windows-1252 instead.
-CHARSET_GUESSES_PER_MESSAGE = 32
 # Past this, further defects are counted, not listed: a message of 100,000 bad header
 # lines should not become 100,000 index entries.
 MAX_DEFECTS = 500
 
 _ENCLOSED = frozenset({"message/rfc822", "message/global", "message/news"})
-_NEWLINES = re.compile(r"\r\n?")
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,12 +85,10 @@ class _Walker:
     def __init__(self, limits: ParseLimits, defects: list[str]) -> None:
         self.limits = limits
         self.defects = defects
-        self.texts: list[str] = []
-        self.text_chars = 0
-        self.text_full = False
-        self.html_tags_left = HTML_TAGS_PER_MESSAGE
-        self.guesses_left = CHARSET_GUESSES_PER_MESSAGE
+        self.text = TextBudget(limits, defects)
         self.attachments: list[Attachment] = []
+        self.body_parts: list[str] = []
+        self.skipped_parts: list[str] = []
         self.count = 0
 
     def walk(self, tree: Tree) -> None:
@@ -141,7 +137,7 @@ class _Walker:
         chosen = None
         if content_type == "multipart/alternative":
             chosen = parts.choose_alternative(children, item.raw)
-        return [
+        items = [
             _Item(
                 child,
                 item.raw,
@@ -150,6 +146,39 @@ class _Walker:
                 item.body_ok and (chosen is None or chosen == index - 1),
             )
             for index, child in enumerate(children, 1)
+        ]
+        return items + self._after_closing(item, len(children))
+
+    def _after_closing(self, item: _Item, count: int) -> list[_Item]:
+        """Parts after the closing delimiter, in what RFC 2046 §5.1.1 calls the epilogue.
+
+        Mailers that reuse the outer boundary for a nested multipart close the outer one
+        early, and the parts after it (often the attachment) land there.
+        """
+        epilogue, boundary = item.entity.epilogue, item.entity.get_boundary()
+        room = self.limits.max_parts - self.count
+        if not epilogue or not boundary or room <= 0:
+            return []
+        data = epilogue.encode("utf-8", "surrogateescape")
+        start = parts.find_part_start(data, boundary.encode("utf-8", "surrogateescape"))
+        if start is None:
+            return []
+        header = f'Content-Type: multipart/mixed; boundary="{boundary}"\r\n\r\n'
+        tree = parse_tree(
+            header.encode("utf-8", "surrogateescape") + data[start:],
+            max_depth=max(self.limits.max_depth - item.depth, 0),
+            max_parts=room + 1,
+        )
+        payload = tree.root.get_payload()
+        found = [c for c in payload if isinstance(c, Entity)] if isinstance(payload, list) else []
+        if not found:
+            return []
+        self.defects.append(
+            f"{_label(item.path)}: {len(found)} parts after the closing boundary, recovered"
+        )
+        return [
+            _Item(child, tree.raw, _child(item.path, count + index), item.depth + 1, item.body_ok)
+            for index, child in enumerate(found, 1)
         ]
 
     def _broken_multipart(self, item: _Item, content_type: str) -> list[_Item]:
@@ -178,6 +207,8 @@ class _Walker:
         if data.strip():
             self.defects.append(f"{label}: {content_type} without usable boundary, read as text")
             self._leaf(item, "text/plain")
+        else:
+            self.skipped_parts.append(item.path)  # an empty body: nothing to keep
         return []
 
     def _enclosed(self, item: _Item, content_type: str) -> list[_Item]:
@@ -220,7 +251,10 @@ class _Walker:
             self.defects.append(f"{_label(item.path)}: {problem}")
         if content_type in parts.BODY_TYPES and not parts.is_attachment(item.entity):
             if item.body_ok:
+                self.body_parts.append(item.path)
                 self._add_text(item, content_type)
+            else:
+                self.skipped_parts.append(item.path)
             return
         self._attach(item, content_type, self._decoded(item))
 
@@ -231,61 +265,60 @@ class _Walker:
         return data
 
     def _attach(self, item: _Item, content_type: str, data: bytes) -> None:
+        filename = parts.filename(item.entity)
+        text = None
+        derived: list[extras.Extracted] = []
+        problems: list[str] = []
+        if extras.is_tnef(content_type, filename):
+            derived, tnef_body = extras.tnef_files(item.path, data, problems)
+            text = self.text.attachment_text(
+                _label(item.path), "text/plain", (tnef_body or "").encode(), "utf-8"
+            )
+        elif content_type in _ENCLOSED:
+            headers = extras.enclosed_headers(data, self.limits.max_header_bytes)
+            text = self.text.attachment_text(
+                _label(item.path), "text/plain", (headers or "").encode(), "utf-8"
+            )
+        else:
+            field = item.entity.field("content-type")
+            declared = field.params.get("charset") if field else None
+            text = self.text.attachment_text(_label(item.path), content_type, data, declared)
+        self.defects.extend(f"{_label(item.path)}: {problem}" for problem in problems)
         self.attachments.append(
             Attachment(
                 path=item.path,
-                filename=parts.filename(item.entity),
+                filename=filename,
                 content_type=content_type,
                 disposition=parts.disposition(item.entity)[0],
                 content_id=parts.content_id(item.entity),
                 data=data,
+                text=text,
             )
+        )
+        self._add_extracted(derived)
+
+    def _add_extracted(self, files: list[extras.Extracted]) -> None:
+        self.attachments.extend(
+            Attachment(f.path, f.filename, f.content_type, "attachment", None, f.data)
+            for f in files
         )
 
     def _add_text(self, item: _Item, content_type: str) -> None:
-        if self.text_full:
+        if self.text.full:
             return
         label = _label(item.path)
-        data = self._decoded(item)
         field = item.entity.field("content-type")
         declared = field.params.get("charset") if field else None
-        is_html = content_type == "text/html"
-        hint = meta_charset(data) if is_html else None
-        detect = self.guesses_left > 0
-        decoded = charsets.decode(data, declared, fallback_hint=hint, detect=detect)
-        if decoded.problem:
-            self.guesses_left -= 1
-            self.defects.append(f"{label}: {decoded.problem}")
-        if is_html:
-            if self.html_tags_left <= 0:
-                self.defects.append(f"{label}: HTML not converted, tag budget used up")
-                return
-            converted = html_to_text(decoded.text, self.html_tags_left)
-            self.html_tags_left -= converted.tags
-            if converted.cut:
-                self.defects.append(f"{label}: HTML too large, only its start converted")
-            text = converted.text
-        else:
-            text = _NEWLINES.sub("\n", decoded.text)
-        self._append_text(text.strip())
-
-    def _append_text(self, text: str) -> None:
-        if not text:
+        html = content_type == "text/html"
+        text = self.text.decode(label, self._decoded(item), declared, html=html, body=True)
+        if text is None:
             return
-        separator = 2 if self.texts else 0
-        room = self.limits.max_text_chars - self.text_chars - separator
-        if len(text) > room:
-            self.text_full = True
-            self.defects.append(f"body text cut at {self.limits.max_text_chars} characters")
-            text = text[: max(room, 0)]
-            if not text:
-                return
-        self.texts.append(text)
-        self.text_chars += separator + len(text)
-
-    @property
-    def body_text(self) -> str:
-        return "\n\n".join(self.texts)
+        if not html:
+            problems: list[str] = []
+            files, text = extras.uuencoded_files(item.path, text, problems)
+            self.defects.extend(f"{label}: {problem}" for problem in problems)
+            self._add_extracted(files)
+        self.text.append_body(text.strip())
 
 
 def parse_message(raw: bytes, limits: ParseLimits = DEFAULT_LIMITS) -> ParsedMessage:
@@ -319,10 +352,12 @@ def parse_message(raw: bytes, limits: ParseLimits = DEFAULT_LIMITS) -> ParsedMes
         subject=head.subject,
         sent_at=head.sent_at,
         addresses=head.addresses,
-        body_text=walker.body_text,
+        body_text=walker.text.body_text,
         attachments=tuple(walker.attachments),
         defects=_summarised(defects),
         part_count=walker.count,
+        body_parts=tuple(walker.body_parts),
+        skipped_parts=tuple(walker.skipped_parts),
     )
 
 

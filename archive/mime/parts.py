@@ -130,6 +130,15 @@ def find_delimiter(data: bytes) -> bytes | None:
     return match.group(1).removesuffix(b"--") or match.group(1)
 
 
+def find_part_start(data: bytes, boundary: bytes) -> int | None:
+    """Offset of the first "--boundary" line in `data` that a header line follows."""
+    line = re.compile(b"^--" + re.escape(boundary) + rb"[ \t]*\r?$", re.MULTILINE)
+    for match in line.finditer(data):
+        if _HEADER_LINE.match(data, match.end()):
+            return match.start()
+    return None
+
+
 def subtree_size(entity: Entity) -> int:
     """Entities in the subtree, counted iteratively (the tree may be deep)."""
     size, pending = 0, [entity]

@@ -1,0 +1,46 @@
+"""Searchable text cut into pieces that PostgreSQL can index without limits.
+
+A tsvector may not exceed 1 MB, so no single vector covers a 5 MB body. The message row's
+vector covers the subject and the first SEARCH_CHUNK_CHARS characters of the body; each
+further SEARCH_CHUNK_CHARS of the body, and the text of each text attachment, is one
+`text_chunk` row with its own vector. Neighbouring chunks overlap by SEARCH_CHUNK_OVERLAP
+characters, so a word cut by a boundary is whole in one of them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from archive.index.models import SEARCH_CHUNK_CHARS, SEARCH_CHUNK_OVERLAP
+from archive.mime import ParsedMessage
+
+
+@dataclass(frozen=True, slots=True)
+class Chunk:
+    """`part_path` None: the body, from `start_char`; else that attachment's text."""
+
+    part_path: str | None
+    start_char: int
+    content: str
+
+
+def _pieces(text: str, first: int) -> list[tuple[int, str]]:
+    return [
+        (start, text[start : start + SEARCH_CHUNK_CHARS + SEARCH_CHUNK_OVERLAP])
+        for start in range(first, len(text), SEARCH_CHUNK_CHARS)
+    ]
+
+
+def text_chunks(parsed: ParsedMessage) -> list[Chunk]:
+    """The chunks of one message, in order: the body's rest, then attachment texts."""
+    chunks = [
+        Chunk(None, start, content)
+        for start, content in _pieces(parsed.body_text, SEARCH_CHUNK_CHARS)
+    ]
+    for attachment in parsed.attachments:
+        if attachment.text:
+            chunks.extend(
+                Chunk(attachment.path, start, content)
+                for start, content in _pieces(attachment.text, 0)
+            )
+    return chunks
