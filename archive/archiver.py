@@ -16,28 +16,23 @@ per-session and per-run limits and the server's LOGIN-DELAY.
 
 from __future__ import annotations
 
-import dataclasses
-import io
 import logging
 import time
 from collections.abc import Callable
 from contextlib import ExitStack
 from dataclasses import asdict, dataclass, field
-from typing import IO
 
 from archive.config import MailboxConfig, SecretLookup, resolve_password
 from archive.deletion import Candidate, plan_deletions
 from archive.errors import ArchiveError, MessageError, Pop3ServerError, is_transient
 from archive.index.writer import IndexWriter, LedgerEntry, LedgerKey, MailboxIndex, Recorded
-from archive.mime import ParsedMessage, ParseLimits, parse_message
+from archive.mime import ParsedMessage, ParseLimits
+from archive.parsing import DEFAULT_MAX_BYTES, parse_original, store_attachments
 from archive.plan import Plan, SessionOutcome, cap_session, wants_another_session
 from archive.pop3.client import Endpoint, Pop3Client, RetrievedMessage
-from archive.store import ObjectStore, part_key, put_verified, raw_key
+from archive.store import ObjectStore, put_verified, raw_key
 
 log = logging.getLogger(__name__)
-
-# Headers of a message too large to parse whole are read up to this many bytes.
-HEADER_ONLY_LIMIT = 1 << 20
 
 
 @dataclass
@@ -103,7 +98,7 @@ class Archiver:
     default_timeout: float = 60.0
     retr_window: int = 8
     max_message_bytes: int = 1 << 30
-    parse_max_bytes: int = 64 << 20
+    parse_max_bytes: int = DEFAULT_MAX_BYTES
     host_slot_wait_seconds: float = 3600.0
     sleep: Callable[[float], None] = field(default=time.sleep, repr=False)
 
@@ -301,28 +296,11 @@ class Archiver:
         )
         parsed: ParsedMessage | None = None
         if index.find_message(message.sha256) is None:
-            parsed = self._parse(message)
-            for attachment in parsed.attachments:
-                put_verified(
-                    self.store,
-                    part_key(attachment.sha256),
-                    io.BytesIO(attachment.data),
-                    attachment.sha256,
-                    attachment.size,
-                )
+            parsed = parse_original(
+                message.file, message.size, self.parse_limits, self.parse_max_bytes
+            )
+            store_attachments(self.store, parsed)
         return index.record(key, message.sha256, message.size, parsed, stale)
-
-    def _parse(self, message: RetrievedMessage) -> ParsedMessage:
-        if message.size <= self.parse_max_bytes:
-            return parse_message(message.read(), self.parse_limits)
-        # Memory stays flat for huge messages: only the header block is read and parsed.
-        header = _header_block(message.file, HEADER_ONLY_LIMIT)
-        parsed = parse_message(header, self.parse_limits)
-        defect = (
-            f"message is {message.size} bytes, over the parse limit of {self.parse_max_bytes}: "
-            "only its header is indexed (the raw message is archived whole)"
-        )
-        return dataclasses.replace(parsed, defects=(*parsed.defects, defect))
 
     def _reconcile(
         self,
@@ -373,17 +351,3 @@ def _quit_keeping(client: Pop3Client) -> None:
     except Pop3ServerError as exc:
         # Nothing was marked for deletion, so a failed QUIT loses nothing.
         log.warning("%s", exc)
-
-
-def _header_block(file: IO[bytes], limit: int) -> bytes:
-    """The header section (up to the first empty line), read line by line, at most `limit`."""
-    file.seek(0)
-    lines: list[bytes] = []
-    total = 0
-    while total < limit:
-        line = file.readline(limit - total)
-        if not line or line in (b"\r\n", b"\n"):
-            break
-        lines.append(line)
-        total += len(line)
-    return b"".join(lines) + b"\r\n"

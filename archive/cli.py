@@ -341,6 +341,7 @@ def reindex(
             open_store(settings.resolved_store_url),
             settings.parse_limits(),
             batch_size=batch_size,
+            max_bytes=settings.parse_max_bytes,
             progress=lambda done: err.print(f"reindexed {done}", highlight=False),
         )
     finally:

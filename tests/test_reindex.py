@@ -10,7 +10,7 @@ from typer.testing import CliRunner
 
 from archive.index.reindex import mark_all_stale, reindex, stale_count
 from archive.mime import PARSER_VERSION, ParseLimits
-from archive.store import MemoryStore, raw_key
+from archive.store import MemoryStore, part_key, raw_key
 from tests.support import archive_data
 
 # Everything derived from parsing, without surrogate keys and timestamps.
@@ -42,7 +42,9 @@ def _snapshot(engine: Engine) -> dict[str, list[tuple[object, ...]]]:
 SMALL = tuple(mail for mail in archive_data.MAILS if mail.uidl != "a1")
 
 
-def _loaded(engine: Engine, mails: tuple[archive_data.Mail, ...] = archive_data.MAILS) -> MemoryStore:
+def _loaded(
+    engine: Engine, mails: tuple[archive_data.Mail, ...] = archive_data.MAILS
+) -> MemoryStore:
     store = MemoryStore()
     for mail in mails:
         digest = hashlib.sha256(mail.raw).hexdigest()
@@ -98,3 +100,31 @@ def test_cli_reindex(fresh_db_url: str, tmp_path, monkeypatch):
     result = CliRunner().invoke(app, ["reindex", "--all", "--batch-size", "2"])
     assert result.exit_code == 0, result.output
     assert "reindexed 3 messages, 0 left" in result.stdout
+
+
+def test_reindex_stores_the_parts_it_finds(fresh_engine: Engine):
+    # The store holds only the originals, as after an older parser that extracted nothing.
+    store = _loaded(fresh_engine, SMALL)
+    with fresh_engine.connect() as conn:
+        parts = conn.execute(text("SELECT DISTINCT sha256 FROM mailarchive.attachment")).scalars()
+        expected = set(parts)
+    assert expected and not any(store.exists(part_key(sha)) for sha in expected)
+    mark_all_stale(fresh_engine)
+    reindex(fresh_engine, store, ParseLimits())
+    for sha in expected:
+        assert hashlib.sha256(store.get(part_key(sha))).hexdigest() == sha
+
+
+def test_reindex_parses_huge_originals_by_header_only(fresh_engine: Engine):
+    store = _loaded(fresh_engine, SMALL)
+    mark_all_stale(fresh_engine)
+    reindex(fresh_engine, store, ParseLimits(), max_bytes=300)
+    with fresh_engine.connect() as conn:
+        rows = conn.execute(
+            text("SELECT size, defects, has_attachments FROM mailarchive.message")
+        ).all()
+    big = [r for r in rows if r.size > 300]
+    assert big and all(
+        any("over the parse limit of 300" in d for d in r.defects) and not r.has_attachments
+        for r in big
+    )

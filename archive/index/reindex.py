@@ -10,6 +10,7 @@ forever within one run.
 from __future__ import annotations
 
 import logging
+import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -17,7 +18,8 @@ from sqlalchemy import Engine, func, select, update
 
 from archive.index.models import Message
 from archive.index.writer import replace_parse
-from archive.mime import PARSER_VERSION, ParseLimits, parse_message
+from archive.mime import PARSER_VERSION, ParsedMessage, ParseLimits
+from archive.parsing import DEFAULT_MAX_BYTES, parse_original, store_attachments
 from archive.store import ObjectNotFound, ObjectStore, raw_key
 
 log = logging.getLogger(__name__)
@@ -52,6 +54,7 @@ def reindex(
     *,
     batch_size: int = 200,
     max_messages: int | None = None,
+    max_bytes: int = DEFAULT_MAX_BYTES,
     progress: Callable[[int], None] | None = None,
 ) -> ReindexResult:
     """Re-parse messages with parser_version < PARSER_VERSION, oldest id first."""
@@ -73,16 +76,28 @@ def reindex(
             for message_id, sha256 in batch:
                 after = message_id
                 try:
-                    with store.open(raw_key(sha256)) as stream:
-                        raw = stream.read()
+                    parsed = _parse_stored(store, sha256, limits, max_bytes)
                 except ObjectNotFound:
                     failed.append(f"{sha256}: original not in {store.url}")
                     log.warning("reindex: message %s: original not in %s", sha256, store.url)
                     continue
-                parsed = parse_message(raw, limits)
+                # New parsers find new parts (TNEF contents, uuencoded files): store them
+                # before the rows that point at them commit.
+                store_attachments(store, parsed)
                 with conn.begin():
                     replace_parse(conn, message_id, parsed)
                 done += 1
             if progress is not None:
                 progress(done)
     return ReindexResult(done, tuple(failed), stale_count(engine))
+
+
+def _parse_stored(
+    store: ObjectStore, sha256: str, limits: ParseLimits, max_bytes: int
+) -> ParsedMessage:
+    with store.open(raw_key(sha256)) as stream, tempfile.SpooledTemporaryFile(8 << 20) as spool:
+        size = 0
+        while chunk := stream.read(1 << 20):
+            spool.write(chunk)
+            size += len(chunk)
+        return parse_original(spool, size, limits, max_bytes)

@@ -60,9 +60,11 @@ def normalise_subject(subject: str | None) -> str | None:
 
 def is_reply_subject(subject: str | None) -> bool:
     """Whether the subject carried a reply or forward prefix."""
-    return bool(subject) and normalise_subject(subject) != _SPACE.sub(
-        " ", str(subject)
-    ).strip().lower()[:MAX_SUBJECT]
+    return (
+        bool(subject)
+        and normalise_subject(subject)
+        != _SPACE.sub(" ", str(subject)).strip().lower()[:MAX_SUBJECT]
+    )
 
 
 def thread_key(parsed: ParsedMessage) -> ThreadKey:

@@ -54,9 +54,7 @@ class TextBudget:
     ) -> str | None:
         """Text of one part (HTML converted), or None when the HTML budget is used up."""
         hint = meta_charset(data) if html else None
-        decoded = charsets.decode(
-            data, declared, fallback_hint=hint, detect=self.guesses_left > 0
-        )
+        decoded = charsets.decode(data, declared, fallback_hint=hint, detect=self.guesses_left > 0)
         if decoded.problem:
             self.guesses_left -= 1
             self.defects.append(f"{label}: {decoded.problem}")
