@@ -29,7 +29,7 @@ from prefect.tasks import exponential_backoff
 
 from archive.archiver import MailboxFailed, MailboxResult
 from archive.config import MailboxConfig, Settings, load_mailbox_file
-from archive.errors import ArchiveError, is_transient
+from archive.errors import ArchiveError, ConfigError, is_transient
 from archive.report import RESULT_COLUMNS
 from archive.runtime import get_archiver
 
@@ -58,6 +58,22 @@ class MailboxesFailed(ArchiveError):
         failed = [r["name"] for r in results if r["error"]]
         super().__init__(f"{len(failed)} of {len(results)} mailbox(es) failed: {', '.join(failed)}")
         self.results = results
+
+
+def check_secrets(boxes: tuple[MailboxConfig, ...]) -> None:
+    """Fail before any mailbox runs if a `password_secret` names no Secret block."""
+    missing = []
+    for box in boxes:
+        if box.password_secret is None:
+            continue
+        try:
+            Secret.load(box.password_secret)
+        except ValueError:
+            missing.append(
+                f"mailbox {box.name!r}: Prefect Secret block {box.password_secret!r} not found"
+            )
+    if missing:
+        raise ConfigError("; ".join(missing))
 
 
 def read_secret(name: str) -> str:
@@ -155,6 +171,7 @@ def archive_mailboxes(config_path: str, mailboxes: list[str] | None = None) -> l
     logger = get_run_logger()
     settings = Settings()
     boxes = load_mailbox_file(Path(config_path)).select(mailboxes)
+    check_secrets(boxes)
     logger.info("archiving %d mailbox(es) from %s", len(boxes), config_path)
     # Exponential backoff with jitter, for transient errors only (retry_if_transient).
     task_with_retries = archive_mailbox.with_options(

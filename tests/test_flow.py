@@ -84,6 +84,29 @@ def test_flow_archives_each_mailbox_and_isolates_failures(
         assert conn.execute(text("SELECT count(*) FROM archive.messages")).scalar_one() == 5
 
 
+def test_missing_secret_block_fails_before_any_mailbox(archive_env: Path, monkeypatch):
+    from prefect.blocks.system import Secret
+
+    from flows.archive_flow import archive_mailboxes
+
+    Secret(value="secret").save("flow-present-secret", overwrite=True)
+    with FakePop3Server({"ok": FakeMailbox("secret", [make_message("s")])}) as server:
+        config = archive_env / "secrets.toml"
+        config.write_text(
+            "".join(
+                f'[[mailbox]]\nname = "{name}"\nhost = "{server.host}"\nport = {server.port}\n'
+                f'tls = "none"\nusername = "ok"\npassword_secret = "{secret}"\n'
+                for name, secret in (("present", "flow-present-secret"), ("absent", "no-such"))
+            )
+        )
+        state = archive_mailboxes(config_path=str(config), return_state=True)
+        sent = list(server.commands)
+    assert state.is_failed()
+    with pytest.raises(Exception, match="'absent': Prefect Secret block 'no-such' not found"):
+        state.result()
+    assert sent == []  # no mailbox ran, not even the one whose secret exists
+
+
 def test_transient_login_error_is_retried(archive_env: Path, monkeypatch):
     from flows.archive_flow import run_archive
 
@@ -234,7 +257,9 @@ def test_progress_moves_and_no_secret_reaches_logs_or_artifacts(
                 log_filter=LogFilter(flow_run_id=LogFilterFlowRunId(any_=[flow_run_id]))
             )
             artifacts = await client.read_artifacts(
-                artifact_filter=ArtifactFilter(flow_run_id=ArtifactFilterFlowRunId(any_=[flow_run_id]))
+                artifact_filter=ArtifactFilter(
+                    flow_run_id=ArtifactFilterFlowRunId(any_=[flow_run_id])
+                )
             )
             run = await client.read_flow_run(flow_run_id)
             assert run.name == "archive boxes.toml"
@@ -271,7 +296,10 @@ def test_cron_check_agrees_with_prefect():
             return False
         return True
 
-    verdicts = {cron: (accepts(validate_cron, cron), accepts(validate_cron_string, cron)) for cron in samples}
+    verdicts = {
+        cron: (accepts(validate_cron, cron), accepts(validate_cron_string, cron))
+        for cron in samples
+    }
     assert {cron: v for cron, v in verdicts.items() if v[0] != v[1]} == {}
 
 
@@ -310,7 +338,9 @@ def _wait_until(check, process: subprocess.Popen, what: str):
         value = check()
         if value:
             return value
-        assert process.poll() is None, f"mailarchive serve exited ({process.returncode}) before {what}"
+        assert process.poll() is None, (
+            f"mailarchive serve exited ({process.returncode}) before {what}"
+        )
         time.sleep(0.5)
 
 
