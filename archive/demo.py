@@ -25,10 +25,9 @@ EXAMPLE_QUERIES = (
         "GROUP BY mailbox ORDER BY mailbox;",
     ),
     (
-        "Full-text search (subject weighted above body)",
-        "SELECT mailbox, sent_at, subject FROM archive.messages\n"
-        "  WHERE search @@ websearch_to_tsquery('simple', 'invoice')\n"
-        "  ORDER BY ts_rank(search, websearch_to_tsquery('simple', 'invoice')) DESC LIMIT 10;",
+        "Search (words, \"phrases\", OR, -word, from: subject: has:attachment after: …)",
+        "SELECT mailbox, sent_at, from_address, subject, snippet\n"
+        "  FROM archive.search('invoice', 10);",
     ),
     (
         "Largest attachments, with who sent them",
