@@ -44,7 +44,7 @@ ConfigOption = Annotated[
     typer.Option(
         "--config",
         "-c",
-        help="Mailbox file: [[mailbox]] tables (see README).",
+        help="Mailbox file: \\[\\[mailbox]] tables; every key is in docs/mailboxes.md.",
         exists=False,
         dir_okay=False,
     ),
