@@ -269,7 +269,7 @@ class Pop3Client:
         digest = hashlib.sha256()
         size = 0
         try:
-            for chunk in self._multiline_chunks(f"RETR {number}"):
+            for chunk in self._wire.multiline_blocks(f"RETR {number}"):
                 spool.write(chunk)
                 digest.update(chunk)
                 size += len(chunk)
