@@ -25,7 +25,7 @@ EXAMPLE_QUERIES = (
         "GROUP BY mailbox ORDER BY mailbox;",
     ),
     (
-        "Search (words, \"phrases\", OR, -word, from: subject: has:attachment after: …)",
+        'Search (words, "phrases", OR, -word, from: subject: has:attachment after: …)',
         "SELECT mailbox, sent_at, from_address, subject, snippet\n"
         "  FROM archive.search('invoice', 10);",
     ),
