@@ -241,3 +241,37 @@ def test_enclosed_message_headers_are_searchable_text():
     enclosed = next(a for a in parsed.attachments if a.content_type == "message/rfc822")
     assert enclosed.text == "From: Jürgen <j@example.de>\nSubject: Original report"
     assert "inner body" in parsed.body_text
+
+
+def test_enclosed_message_headers_are_rows_linked_to_the_outer_message(fresh_engine: Engine):
+    inner = (
+        b"From: =?utf-8?q?J=C3=BCrgen?= <j@example.de>\r\nTo: team@example.org\r\n"
+        b"Subject: Original report\r\nX-Trace: 42\r\n\r\ninner body\r\n"
+    )
+    raw = _multipart(
+        ("Content-Type: text/plain", b"forwarded"), ("Content-Type: message/rfc822", inner)
+    )
+    parsed = parse_message(raw)
+    path = next(a.path for a in parsed.attachments if a.content_type == "message/rfc822")
+    assert [(h.part_path, h.name, h.value) for h in parsed.enclosed_headers] == [
+        (path, "from", "Jürgen <j@example.de>"),
+        (path, "to", "team@example.org"),
+        (path, "subject", "Original report"),
+        (path, "x-trace", "42"),
+    ]
+    _record(fresh_engine, raw)
+    with fresh_engine.connect() as conn:
+        rows = conn.execute(
+            text(
+                "SELECT h.part_path, h.name, h.value FROM archive.headers h "
+                "JOIN archive.messages m ON m.id = h.message_id "
+                "WHERE m.sha256 = :s AND h.name IN ('subject', 'x-trace') ORDER BY h.ordinal"
+            ),
+            {"s": hashlib.sha256(raw).hexdigest()},
+        ).all()
+    # The outer message's own subject (part_path NULL), then the enclosed message's fields.
+    assert [tuple(r) for r in rows][-2:] == [
+        (path, "subject", "Original report"),
+        (path, "x-trace", "42"),
+    ]
+    assert rows[0].part_path is None

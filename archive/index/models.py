@@ -230,6 +230,8 @@ class HeaderField(Base):
         ForeignKey("message.id", ondelete="CASCADE"), index=True
     )
     ordinal: Mapped[int] = mapped_column(Integer)
+    # NULL for the message's own fields; the enclosure's part path for an enclosed message's.
+    part_path: Mapped[str | None] = mapped_column(String(200))
     name: Mapped[str] = mapped_column(Text)
     value: Mapped[str] = mapped_column(Text)
 

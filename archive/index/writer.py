@@ -399,16 +399,21 @@ def _insert_children(conn: Connection, message_id: int, parsed: ParsedMessage) -
                 for n, c in enumerate(chunks)
             ],
         )
-    if parsed.headers:
+    # The top-level fields (part_path NULL), then those of each enclosed message.
+    fields = [(None, h.name, h.value) for h in parsed.headers] + [
+        (h.part_path, h.name, h.value) for h in parsed.enclosed_headers
+    ]
+    if fields:
         conn.execute(
             insert(HeaderField),
             [
                 {
                     "message_id": message_id,
                     "ordinal": n,
-                    "name": _clean_required(h.name.lower()),
-                    "value": _clean_required(h.value),
+                    "part_path": part_path,
+                    "name": _clean_required(name.lower()),
+                    "value": _clean_required(value),
                 }
-                for n, h in enumerate(parsed.headers)
+                for n, (part_path, name, value) in enumerate(fields)
             ],
         )

@@ -11,8 +11,8 @@ from archive.mime.parse import parse_message
 
 # Bumped whenever parsing changes what is indexed; `mailarchive reindex` re-parses every
 # message indexed by an older version. 1: up to migration 0003; 2: attachment text,
-# TNEF, uuencode in bodies.
-PARSER_VERSION = 2
+# TNEF, uuencode in bodies; 3: header fields of enclosed messages.
+PARSER_VERSION = 3
 
 __all__ = [
     "Address",

@@ -119,21 +119,24 @@ _SHOWN_FIELDS = ("from", "to", "cc", "date", "subject", "message-id")
 _HEADER_END = re.compile(rb"\r?\n\r?\n")
 
 
-def enclosed_headers(data: bytes, max_bytes: int) -> str | None:
-    """The main header fields of an enclosed message (message/rfc822), decoded, as text.
+def enclosed_header_fields(data: bytes, max_bytes: int) -> list[tuple[str, str]] | None:
+    """Every header field of an enclosed message (message/rfc822), unfolded and decoded.
 
-    Kept as the searchable text of its attachment row, so a forwarded or bounced message
-    is found by its original sender or subject, linked to the message that carried it.
+    None when the header block cannot be read: the enclosure keeps its bytes, only these
+    rows are lost.
     """
     end = _HEADER_END.search(data, 0, max_bytes)
     block = data[: end.start() if end else max_bytes]
     try:
         fields = BytesHeaderParser(policy=POLICY).parsebytes(block + b"\r\n\r\n").items()
-        lines = [
-            f"{name}: {decode_header_text(unfold(str(value)))[0].strip()}"
-            for name, value in fields
-            if name.lower() in _SHOWN_FIELDS
-        ]
-    except Exception:  # a damaged enclosure keeps its bytes; only this text is lost
+        return [(name, decode_header_text(unfold(str(value)))[0].strip()) for name, value in fields]
+    except Exception:  # a damaged enclosure keeps its bytes; only its header rows are lost
         return None
+
+
+def enclosed_headers(fields: list[tuple[str, str]] | None) -> str | None:
+    """The main fields of an enclosed message as text: the searchable text of its
+    attachment row, so a forwarded or bounced message is found by its original sender or
+    subject, linked to the message that carried it."""
+    lines = [f"{name}: {value}" for name, value in fields or () if name.lower() in _SHOWN_FIELDS]
     return "\n".join(lines) or None

@@ -111,3 +111,15 @@ class ParsedMessage:
     # attachment. Paths as in `Attachment.path`.
     body_parts: tuple[str, ...] = ()
     skipped_parts: tuple[str, ...] = ()
+    # The header fields of each enclosed message (message/rfc822 and kin), in order, keyed
+    # by the enclosure's part path: a forwarded or bounced message's own headers.
+    enclosed_headers: tuple[EnclosedHeader, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class EnclosedHeader:
+    """One header field of an enclosed message; `part_path` is the enclosure's path."""
+
+    part_path: str
+    name: str
+    value: str

@@ -24,8 +24,9 @@ How a message is read (the rules the index and its searches rely on):
 * An enclosed message (message/rfc822, message/global, message/news) is one attachment
   holding its original bytes, cut from the raw message by offset rather than
   re-generated, and its parts are walked as well. Its readable text is appended to
-  body_text, so a forwarded or bounced message can be found by what it says; its headers
-  are not in `headers` or `addresses`, which describe the top-level message only.
+  body_text, so a forwarded or bounced message can be found by what it says; its header
+  fields are in `enclosed_headers` under the enclosure's part path (`headers` and
+  `addresses` describe the top-level message only).
 * A multipart whose declared boundary never occurs is split at the boundary its body does
   use (a "--" line followed by a header line), if there is one; otherwise its body is
   read as text/plain (RFC 2045 §5.2).
@@ -46,7 +47,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from archive.mime import envelope, extras, params, parts
-from archive.mime.model import Attachment, ParsedMessage, ParseLimits
+from archive.mime.model import Attachment, EnclosedHeader, ParsedMessage, ParseLimits
 from archive.mime.text import TextBudget
 from archive.mime.transfer import decode_transfer, mechanism
 from archive.mime.tree import Entity, Tree, describe, parse_tree
@@ -89,6 +90,7 @@ class _Walker:
         self.attachments: list[Attachment] = []
         self.body_parts: list[str] = []
         self.skipped_parts: list[str] = []
+        self.enclosed_headers: list[EnclosedHeader] = []
         self.count = 0
 
     def walk(self, tree: Tree) -> None:
@@ -275,7 +277,13 @@ class _Walker:
                 _label(item.path), "text/plain", (tnef_body or "").encode(), "utf-8"
             )
         elif content_type in _ENCLOSED:
-            headers = extras.enclosed_headers(data, self.limits.max_header_bytes)
+            fields = extras.enclosed_header_fields(data, self.limits.max_header_bytes)
+            if fields is None:
+                problems.append("enclosed message: header block unreadable")
+            self.enclosed_headers.extend(
+                EnclosedHeader(item.path, name.lower(), value) for name, value in fields or ()
+            )
+            headers = extras.enclosed_headers(fields)
             text = self.text.attachment_text(
                 _label(item.path), "text/plain", (headers or "").encode(), "utf-8"
             )
@@ -358,6 +366,7 @@ def parse_message(raw: bytes, limits: ParseLimits = DEFAULT_LIMITS) -> ParsedMes
         part_count=walker.count,
         body_parts=tuple(walker.body_parts),
         skipped_parts=tuple(walker.skipped_parts),
+        enclosed_headers=tuple(walker.enclosed_headers),
     )
 
 

@@ -291,5 +291,9 @@ def downgrade() -> None:
     op.execute("DROP FUNCTION mailarchive.cjk_text(text)")
     op.execute("DROP FUNCTION mailarchive.fold(text)")
     op.execute("DROP TEXT SEARCH CONFIGURATION archive.mail")
-    if op.get_bind().execute(sa.text("SELECT 1 FROM pg_roles WHERE rolname = 'archive_reader'")).scalar():
+    if (
+        op.get_bind()
+        .execute(sa.text("SELECT 1 FROM pg_roles WHERE rolname = 'archive_reader'"))
+        .scalar()
+    ):
         op.execute("GRANT SELECT ON ALL TABLES IN SCHEMA archive TO archive_reader")
