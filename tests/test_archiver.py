@@ -120,30 +120,6 @@ def test_corrupted_store_deletes_nothing(fresh_engine: Engine, monkeypatch):
         assert server.mailbox("cor").messages == messages
 
 
-def test_quit_error_leaves_deletion_unconfirmed_then_reconciles(
-    archiver: Archiver, fresh_engine: Engine, monkeypatch
-):
-    messages = [make_message("quit fails")]
-    mailboxes = {"q": FakeMailbox("secret", list(messages))}
-    options = FakeServerOptions(quit_error=True)
-    with FakePop3Server(mailboxes, options=options) as server:
-        with pytest.raises(MailboxFailed) as failure:
-            archiver.run(_box(monkeypatch, server, "q", delete_after_archive=True))
-    assert "QUIT" in str(failure.value)
-    assert (
-        _rows(
-            fresh_engine,
-            "SELECT count(*) FROM archive.messages WHERE deleted_from_server_at IS NULL",
-        )[0][0]
-        == 1
-    )
-    # Next run: nothing new to fetch, but the earlier, verified copy is deleted now.
-    with FakePop3Server(mailboxes) as server:
-        result = archiver.run(_box(monkeypatch, server, "q", delete_after_archive=True))
-        assert server.mailbox("q").messages == []
-    assert (result.new, result.deleted) == (0, 1)
-
-
 def test_dropped_connection_mid_retr_is_transient_and_deletes_nothing(
     archiver: Archiver, monkeypatch
 ):

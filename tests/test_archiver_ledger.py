@@ -103,6 +103,24 @@ def test_failed_quit_is_reconciled_next_run(archiver: Archiver, fresh_engine: En
     )
 
 
+@pytest.mark.parametrize("damage", ["corrupt", "missing"])
+def test_earlier_copy_is_verified_again_before_deletion(
+    archiver: Archiver, local_store, monkeypatch, damage
+):
+    raws = [make_message("kept 0"), make_message("kept 1")]
+    box = FakeMailbox("secret", list(raws))
+    with FakePop3Server({"v": box}) as server:
+        archiver.run(fake_box(monkeypatch, server, "v"))  # archived, kept on the server
+        stored = local_store.root / raw_key(_sha(raws[0]))
+        if damage == "corrupt":
+            stored.write_bytes(b"bit rot")
+        else:
+            stored.unlink()
+        result = archiver.run(fake_box(monkeypatch, server, "v", delete_after_archive=True))
+    # Only the message whose stored copy still hashes right was deleted.
+    assert result.deleted == 1 and box.messages == [raws[0]]
+
+
 def test_deletion_gone_before_next_run_is_confirmed(
     archiver: Archiver, fresh_engine: Engine, monkeypatch
 ):

@@ -222,10 +222,6 @@ class Pop3Client:
             listing.append((int(parts[0]), parts[1].decode("ascii", "replace")))
         return listing
 
-    def list_sizes(self) -> dict[int, int]:
-        self._send("LIST")
-        return self._read_list()
-
     def _read_list(self) -> dict[int, int]:
         self._expect_ok("LIST")
         sizes: dict[int, int] = {}
@@ -340,9 +336,6 @@ class Pop3Client:
             error = Pop3TemporaryError if code in TRANSIENT_CODES else Pop3ServerError
             raise error(f"{self.endpoint.describe()}: {context} failed: {server_text(status)}")
         return status
-
-    def _multiline_chunks(self, context: str) -> Iterator[bytes]:
-        return self._wire.multiline_chunks(context)
 
     def _multiline_lines(self, context: str) -> Iterator[bytes]:
         return self._wire.multiline_lines(context)
