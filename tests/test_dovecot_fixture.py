@@ -314,9 +314,11 @@ def capped_dovecot(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Dovecot
 def test_max_userip_connections_refuses_a_second_session(capped_dovecot: Dovecot):
     capped_dovecot.add_user("capped", "pw", [_message("c")])
     first = _session(capped_dovecot, "capped", "pw")
+    capped_dovecot.wait_sessions("capped", 1)
     with pytest.raises(poplib.error_proto, match="Maximum number of connections"):
         _session(capped_dovecot, "capped", "pw")
     first.quit()
+    capped_dovecot.wait_sessions("capped", 0)
     after = _session(capped_dovecot, "capped", "pw")
     assert after.stat()[0] == 1
     after.quit()

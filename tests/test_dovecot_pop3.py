@@ -76,6 +76,7 @@ def test_per_ip_connection_cap_is_transient(tmp_path, archiver: Archiver, monkey
             client = Pop3Client.connect(endpoint)
             client.login("capped", "pw-capped")
             held.append(client)
+        dovecot.wait_sessions("capped", 2)
         third = Pop3Client.connect(endpoint)
         with pytest.raises(Pop3TemporaryError, match="IN-USE"):
             third.login("capped", "pw-capped")
@@ -94,6 +95,7 @@ def test_per_ip_connection_cap_is_transient(tmp_path, archiver: Archiver, monkey
         assert failure.value.transient
         for client in held:
             client.quit()
+        dovecot.wait_sessions("capped", 0)
         assert archiver.run(box).archived == 1
 
 

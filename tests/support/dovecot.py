@@ -282,6 +282,27 @@ class Dovecot:
             if entry.is_file() and not entry.name.startswith(".")
         )
 
+    def wait_sessions(self, user: str, count: int, timeout: float = 15.0) -> None:
+        """Wait until Dovecot's anvil counts exactly `count` sessions of `user`.
+
+        Dovecot registers a login with anvil asynchronously, and forgets a closed session a
+        moment after it ended; its per-user+IP cap acts on anvil's count, not on ours.
+        """
+        deadline = time.monotonic() + timeout
+        while True:
+            listing = subprocess.run(
+                ["doveadm", "-c", str(self.config_path), "who", "-1"],
+                capture_output=True,
+                text=True,
+                check=True,
+            ).stdout
+            seen = sum(1 for line in listing.splitlines()[1:] if line.split()[:1] == [user])
+            if seen == count:
+                return
+            if time.monotonic() > deadline:
+                raise AssertionError(f"dovecot counts {seen} sessions of {user}, not {count}")
+            time.sleep(0.05)
+
     def _prepare_root(self) -> None:
         self.root.mkdir(parents=True, exist_ok=True)
         if os.geteuid() == 0:
