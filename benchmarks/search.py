@@ -82,7 +82,7 @@ def _rows(total: int, words: list[str]):  # type: ignore[no-untyped-def]
             hashlib.sha256(f"bench{i}".encode()).hexdigest(),
             1500 + (i * 7919) % 400_000,
             f"bench-{i}@example.com",
-            " ".join(pick[:3 + i % 5]),
+            " ".join(pick[: 3 + i % 5]),
             start + timedelta(minutes=13 * i),
             i % 5 == 0,
             " ".join(pick[3 + i % 5 :]),
@@ -119,8 +119,10 @@ def generate(engine: Engine, total: int, words: list[str]) -> None:
             for number, row in enumerate(_rows(total, words), 1):
                 copy.write_row(row)
                 if number % 20_000 == 0:
-                    print(f"  {number:>8} messages  {time.perf_counter() - started:5.0f} s",
-                          file=sys.stderr)
+                    print(
+                        f"  {number:>8} messages  {time.perf_counter() - started:5.0f} s",
+                        file=sys.stderr,
+                    )
         for statement in CHILDREN.format(people=PEOPLE).split(";"):
             cursor.execute(statement)
         cursor.execute("SET maintenance_work_mem = '512MB'")

@@ -51,7 +51,9 @@ def test_upgrade_is_idempotent_and_views_exist(fresh_db_url: str, fresh_engine: 
         } <= set(columns)
 
 
-def test_migrations_downgrade_to_the_first_and_upgrade_again(fresh_db_url: str, fresh_engine: Engine):
+def test_migrations_downgrade_to_the_first_and_upgrade_again(
+    fresh_db_url: str, fresh_engine: Engine
+):
     config = _config(fresh_db_url)
     command.downgrade(config, "0001")
     with fresh_engine.connect() as conn:

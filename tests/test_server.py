@@ -32,7 +32,16 @@ def test_prefect_gets_its_own_database_beside_the_archive(fresh_db_url: str, mon
     with engine.connect() as conn:
         assert conn.execute(text("SELECT current_database()")).scalar_one() == "prefect"
     engine.dispose()
-    assert plan.argv[1:] == ["-m", "prefect", "server", "start", "--host", "0.0.0.0", "--port", "4321"]
+    assert plan.argv[1:] == [
+        "-m",
+        "prefect",
+        "server",
+        "start",
+        "--host",
+        "0.0.0.0",
+        "--port",
+        "4321",
+    ]
     assert (plan.ui_url, plan.api_url) == ("http://127.0.0.1:4321", "http://127.0.0.1:4321/api")
     assert "PREFECT_API_URL" not in plan.env
     assert plan.env["PREFECT_UI_API_URL"] == "http://127.0.0.1:4321/api"
@@ -88,7 +97,10 @@ def test_run_and_serve_say_so_when_the_prefect_server_is_down(tmp_path: Path):
     # A missing password is found before Prefect is even asked.
     env.pop("DOWN_PW")
     done = subprocess.run(
-        [BIN / "mailarchive", "run", "--config", str(config)], env=env, capture_output=True, text=True
+        [BIN / "mailarchive", "run", "--config", str(config)],
+        env=env,
+        capture_output=True,
+        text=True,
     )
     assert done.returncode == 2
     assert "environment variable DOWN_PW is not set" in done.stderr

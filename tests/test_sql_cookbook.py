@@ -64,7 +64,11 @@ EXPECTED: dict[str, Expectation] = {
         ],
         True,
     ),
-    "Everyone a person has written to": ((0,), [("carol@example.net",), ("juergen@example.de",)], True),
+    "Everyone a person has written to": (
+        (0,),
+        [("carol@example.net",), ("juergen@example.de",)],
+        True,
+    ),
 }
 
 

@@ -34,7 +34,9 @@ def _key(headers: str):
 
 
 def test_thread_key_prefers_the_first_reference():
-    key = _key("Message-ID: <c@x>\r\nIn-Reply-To: <b@x>\r\nReferences: <a@x> <b@x>\r\nSubject: Re: s")
+    key = _key(
+        "Message-ID: <c@x>\r\nIn-Reply-To: <b@x>\r\nReferences: <a@x> <b@x>\r\nSubject: Re: s"
+    )
     assert (key.thread_id, key.parent) == ("a@x", None)
 
 
@@ -55,9 +57,7 @@ def test_a_reply_without_headers_is_threaded_by_subject():
 
 def test_thread_ids_in_the_archive(loaded_archive: Engine):
     with loaded_archive.connect() as conn:
-        rows = dict(
-            conn.execute(text("SELECT uidl, thread_id FROM archive.messages")).all()
-        )
+        rows = dict(conn.execute(text("SELECT uidl, thread_id FROM archive.messages")).all())
     # s3 has only In-Reply-To (s2), and joins s2's thread through the parent's row.
     assert rows["s1"] == rows["s2"] == rows["s3"] == "budget-1@example.com"
     # a2 and a3 have no References and differ in case and spacing of "Re:".
