@@ -26,11 +26,11 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-from archive.archiver import Archiver, MailboxFailed
 from archive.config import MailboxConfig, Settings
 from archive.index.database import make_engine, migrate, start_embedded, stop_embedded
-from archive.index.writer import IndexWriter
-from archive.pop3.fakeserver import FakeMailbox, FakePop3Server
+from archive.index.ledger import IndexWriter
+from archive.pipeline.archiver import Archiver, MailboxFailed
+from archive.pop3.fake.server import FakeMailbox, FakePop3Server
 from archive.store import LocalStore
 from tests.support.counting import counted_connections
 

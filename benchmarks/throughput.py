@@ -30,11 +30,11 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-from archive.archiver import Archiver
+from archive.app.demo_data import generate_mailboxes
 from archive.config import MailboxConfig, Settings
-from archive.demo_data import generate_mailboxes
 from archive.index.database import make_engine, migrate, start_embedded, stop_embedded
-from archive.index.writer import IndexWriter
+from archive.index.ledger import IndexWriter
+from archive.pipeline.archiver import Archiver
 from archive.pop3.client import Endpoint, Pop3Client
 from archive.store import LocalStore
 

@@ -27,11 +27,11 @@ from prefect.states import State
 from prefect.task_runners import ThreadPoolTaskRunner
 from prefect.tasks import exponential_backoff
 
-from archive.archiver import MailboxFailed, MailboxResult
+from archive.app.report import RESULT_COLUMNS
 from archive.config import MailboxConfig, Settings, load_mailbox_file
 from archive.errors import ArchiveError, ConfigError, is_transient
-from archive.report import RESULT_COLUMNS
-from archive.runtime import get_archiver
+from archive.pipeline.archiver import MailboxFailed, MailboxResult
+from archive.pipeline.build import get_archiver
 
 
 def _archive_logs_to_prefect() -> None:

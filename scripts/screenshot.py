@@ -47,9 +47,9 @@ def archive_demo(api_url: str, data_dir: Path) -> str:
     """Run archive-mailboxes on generated mail; return the flow run id."""
     os.environ["PREFECT_API_URL"] = api_url
     os.environ["MAILARCHIVE_DATA_DIR"] = str(data_dir)
-    from archive.demo import write_demo_config
-    from archive.demo_data import generate_mailboxes
-    from archive.pop3.fakeserver import FakeMailbox, FakePop3Server
+    from archive.app.demo import write_demo_config
+    from archive.app.demo_data import generate_mailboxes
+    from archive.pop3.fake.server import FakeMailbox, FakePop3Server
 
     generated = generate_mailboxes(3, 120)
     boxes = {}

@@ -7,9 +7,9 @@ from pathlib import Path
 import pytest
 from sqlalchemy import Engine
 
-from archive.archiver import Archiver
 from archive.index.database import make_engine
-from archive.index.writer import IndexWriter
+from archive.index.ledger import IndexWriter
+from archive.pipeline.archiver import Archiver
 from archive.store import LocalStore
 from tests.support.postgres import DatabaseFactory, admin_url
 

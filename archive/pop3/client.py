@@ -17,7 +17,7 @@ import tempfile
 from collections import deque
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import IO, Literal, NoReturn
+from typing import IO, NoReturn
 
 from archive.errors import (
     Pop3AuthError,
@@ -28,9 +28,9 @@ from archive.errors import (
     Pop3TLSError,
 )
 from archive.pop3 import auth
+from archive.pop3.types import AuthMethod, TlsMode
 from archive.pop3.wire import (
     Endpoint,
-    TlsMode,
     Wire,
     os_reason,
     response_code,
@@ -38,14 +38,13 @@ from archive.pop3.wire import (
     wrap_tls,
 )
 
-__all__ = ["Endpoint", "Listed", "Pop3Client", "RetrievedMessage", "TlsMode"]
+__all__ = ["AuthMethod", "Endpoint", "Listed", "Pop3Client", "RetrievedMessage", "TlsMode"]
 
 log = logging.getLogger(__name__)
 
 SPOOL_IN_MEMORY = 8 * 1024 * 1024
 # RFC 2449 §8 / RFC 3206: response codes after which a later attempt may succeed.
 TRANSIENT_CODES = frozenset({"IN-USE", "LOGIN-DELAY", "SYS/TEMP"})
-AuthMethod = Literal["auto", "user", "plain", "login", "xoauth2", "oauthbearer", "apop"]
 _SASL_MECHANISMS = {
     "plain": "PLAIN",
     "login": "LOGIN",

@@ -13,9 +13,9 @@ import ssl
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
 
 from archive.errors import Pop3ConnectionError, Pop3ProtocolError, Pop3TLSError
+from archive.pop3.types import TlsMode
 
 log = logging.getLogger(__name__)
 
@@ -25,8 +25,6 @@ MAX_STATUS_LINE = 4096
 MAX_COMMAND = 255  # RFC 2449 §4
 CHUNK = 64 * 1024
 _RESP_CODE = re.compile(rb"^-ERR \[([A-Za-z0-9/-]+)")
-
-TlsMode = Literal["implicit", "starttls", "none"]
 
 
 @dataclass(frozen=True, slots=True)

@@ -11,7 +11,7 @@ from hashlib import sha256
 
 from sqlalchemy import Engine
 
-from archive.index.writer import IndexWriter
+from archive.index.ledger import IndexWriter
 from archive.mime import parse_message
 
 

@@ -11,7 +11,7 @@ import pytest
 from sqlalchemy import Engine, text
 
 from archive.config import MailboxConfig
-from archive.pop3.fakeserver import FakePop3Server
+from archive.pop3.fake.server import FakePop3Server
 
 _ids = itertools.count()
 

@@ -1,0 +1,382 @@
+"""`mailarchive`: the one command-line entry point (typer + rich).
+
+Commands that run the archive go through the Prefect flow in `flows/`, imported only when
+such a command runs, so `cat`, `psql` and `--help` stay fast and the core stays Prefect-free.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import shutil
+import sys
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.markup import escape
+
+from archive.app.report import summary_table
+from archive.config import MailboxFile, Settings, check_password_sources, load_mailbox_file
+from archive.errors import ArchiveError, ConfigError
+
+app = typer.Typer(
+    name="mailarchive",
+    help=(
+        "Archive POP3 mailboxes byte for byte into object storage, indexed in PostgreSQL.\n\n"
+        "With no configuration, the archive lives under the user data dir: an embedded "
+        "PostgreSQL and a local object folder. Set MAILARCHIVE_DATABASE_URL and "
+        "MAILARCHIVE_STORE_URL (file:///path or s3://bucket) to use your own."
+    ),
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+db_app = typer.Typer(help="The archive database (embedded PostgreSQL unless a URL is set).")
+app.add_typer(db_app, name="db")
+err = Console(stderr=True)
+out = Console()
+
+ConfigOption = Annotated[
+    Path,
+    typer.Option(
+        "--config",
+        "-c",
+        help="Mailbox file: \\[\\[mailbox]] tables; every key is in docs/mailboxes.md.",
+        exists=False,
+        dir_okay=False,
+    ),
+]
+
+
+def _prefect_defaults() -> None:
+    """Set before Prefect is imported: library logs in the UI, a patient temporary server."""
+    os.environ.setdefault("PREFECT_LOGGING_EXTRA_LOGGERS", "archive")
+    # Without PREFECT_API_URL Prefect starts a temporary server; cold, that takes >20 s here.
+    os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "180")
+    # The archive works offline; do not try to phone home from the temporary server.
+    os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+
+
+def _fail(message: str, code: int = 2) -> None:
+    err.print(f"[bold red]error:[/] {escape(message)}", highlight=False, soft_wrap=True)
+    raise typer.Exit(code)
+
+
+def run_flow(config: Path, mailboxes: list[str] | None) -> tuple[bool, list[dict[str, Any]]]:
+    _prefect_defaults()
+    from flows.archive_flow import run_archive
+
+    settings = Settings()
+    return run_archive(config, mailboxes, settings.max_parallel_mailboxes)
+
+
+PREFECT_UNREACHABLE = 3
+
+
+def _prefect_api_url() -> str | None:
+    """The API URL Prefect will use (environment or active profile); None: a temporary server."""
+    _prefect_defaults()
+    from flows.archive_flow import prefect_api_url
+
+    return prefect_api_url()
+
+
+def _require_prefect_api(api_url: str | None, *, needed: bool) -> None:
+    """Fail fast, exit 3, when the Prefect server we are pointed at does not answer."""
+    from archive.app.prefect_server import api_unreachable
+
+    if api_url is None:
+        if needed:
+            _fail(
+                "no Prefect server: start one with `mailarchive server` and "
+                "export PREFECT_API_URL=http://127.0.0.1:4200/api",
+                PREFECT_UNREACHABLE,
+            )
+        return
+    problem = api_unreachable(api_url)
+    if problem is not None:
+        _fail(
+            f"the Prefect server at PREFECT_API_URL={api_url} is not reachable ({problem}); "
+            "start it (`mailarchive server`) or unset PREFECT_API_URL to run without one",
+            PREFECT_UNREACHABLE,
+        )
+
+
+def _load_checked(config: Path, mailbox: list[str] | None) -> MailboxFile:
+    """Everything that can be checked before a run: the file, names, password sources."""
+    try:
+        archive_file = load_mailbox_file(config)
+        check_password_sources(archive_file.select(mailbox))
+    except ConfigError as exc:
+        _fail(str(exc))
+    return archive_file
+
+
+@app.command()
+def run(
+    config: ConfigOption,
+    mailbox: Annotated[
+        list[str] | None,
+        typer.Option("--mailbox", "-m", help="Only this mailbox (repeatable)."),
+    ] = None,
+    as_json: Annotated[
+        bool, typer.Option("--json", help="Print one JSON object on stdout.")
+    ] = False,
+) -> None:
+    """Archive the mailboxes in a mailbox file through the Prefect flow `archive-mailboxes`.
+
+    Runs in this process, reporting to PREFECT_API_URL if set (else a temporary Prefect
+    server). Exits 1 if any mailbox failed, 2 on a configuration error, 3 if the Prefect
+    server is unreachable.
+    """
+    _load_checked(config, mailbox)
+    _require_prefect_api(_prefect_api_url(), needed=False)
+    ok, results = run_flow(config, mailbox)
+    if as_json:
+        sys.stdout.write(json.dumps({"mailboxes": results}) + "\n")
+    else:
+        out.print(summary_table(results))
+    if not ok:
+        raise typer.Exit(1)
+
+
+@app.command()
+def serve(
+    config: ConfigOption,
+    name: Annotated[
+        str | None,
+        typer.Option(help="Deployment name: archive-mailboxes/NAME (default: the file's stem)."),
+    ] = None,
+) -> None:
+    """Register `archive-mailboxes/NAME` and run its flow runs until stopped (Ctrl-C, SIGTERM).
+
+    The schedule is the file's top-level `schedule` (cron) and `timezone`. One run at a time:
+    a run that would overlap is cancelled. Stopping does not pause the schedule. Trigger a
+    run from the UI, with `prefect deployment run archive-mailboxes/NAME`, or `mailarchive
+    run`. Needs PREFECT_API_URL (see `mailarchive server`); exits 3 if it does not answer.
+    """
+    archive_file = _load_checked(config, None)
+    _require_prefect_api(_prefect_api_url(), needed=True)
+    from flows.deployments import serve_mailbox_file
+
+    deployment = name or config.stem
+    schedule = archive_file.schedule or "no schedule (trigger runs by hand)"
+    err.print(f"serving archive-mailboxes/{deployment}: {escape(schedule)}", highlight=False)
+    serve_mailbox_file(config, archive_file, deployment)
+
+
+@app.command()
+def server(
+    host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port of the UI and API.")] = 4200,
+    database_url: Annotated[
+        str | None,
+        typer.Option(
+            "--database-url",
+            help=(
+                "PostgreSQL URL of Prefect's own database (also "
+                "PREFECT_SERVER_DATABASE_CONNECTION_URL). Default: database `prefect` beside "
+                "the archive's, created if missing."
+            ),
+        ),
+    ] = None,
+) -> None:
+    """Start a local Prefect server with its UI, on PostgreSQL; Ctrl-C or SIGTERM stops it."""
+    from archive.app.prefect_server import plan_server
+
+    try:
+        plan = plan_server(Settings(), host, port, database_url)
+    except ConfigError as exc:
+        _fail(str(exc))
+    err.print(f"Prefect database: {escape(plan.database)}", highlight=False, soft_wrap=True)
+    err.print(f"Prefect UI:       {plan.ui_url}", highlight=False)
+    err.print(f"For other shells: export PREFECT_API_URL={plan.api_url}", highlight=False)
+    sys.stderr.flush()
+    # Replace this process: Ctrl-C and SIGTERM reach the server itself, which shuts down cleanly.
+    os.execve(plan.argv[0], plan.argv, plan.env)
+
+
+@app.command()
+def demo(
+    mailboxes: Annotated[int, typer.Option(help="How many demo mailboxes.")] = 3,
+    messages: Annotated[int, typer.Option(help="Messages per mailbox.")] = 100,
+) -> None:
+    """Archive generated mail from a local POP3 server: no mail account needed.
+
+    Starts the project's own POP3 test server on 127.0.0.1, seeded with realistic generated
+    mail (HTML, attachments, non-ASCII names), runs the real Prefect flow against it, and
+    prints what was archived and SQL to try in psql. Run it twice: the second run finds
+    nothing new.
+    """
+    from archive.app.demo import run_demo
+
+    try:
+        run_demo(Settings(), mailboxes, messages, out, run_flow)
+    except ArchiveError as exc:
+        _fail(str(exc), 1)
+
+
+@app.command()
+def cat(
+    sha256: Annotated[str, typer.Argument(help="SHA-256 (hex) of the original message.")],
+) -> None:
+    """Write the original message with this hash to stdout, byte for byte."""
+    from archive.store import ObjectNotFound, open_store, raw_key
+
+    try:
+        key = raw_key(sha256.lower())
+    except ValueError:
+        _fail(f"{sha256!r} is not a SHA-256 hex digest")
+    store = open_store(Settings().resolved_store_url)
+    try:
+        with store.open(key) as stream:
+            shutil.copyfileobj(stream, sys.stdout.buffer, 1 << 20)
+    except ObjectNotFound:
+        _fail(f"no message with SHA-256 {sha256} in {store.url}", 1)
+    sys.stdout.buffer.flush()
+
+
+@app.command()
+def psql(
+    args: Annotated[
+        list[str] | None,
+        typer.Argument(help="Extra psql arguments, after --: mailarchive psql -- -c 'SELECT 1'"),
+    ] = None,
+) -> None:
+    """Open psql on the archive database (the bundled psql when embedded)."""
+    from archive.index.database import database_url, psql_binary
+
+    url = database_url(Settings())
+    binary = psql_binary()
+    os.execv(binary, [binary, url, *(args or [])])
+
+
+@app.command()
+def migrate() -> None:
+    """Bring the archive schema to the current version (runs by itself on first use)."""
+    from archive.index.database import database_url, redact_url
+    from archive.index.database import migrate as upgrade
+
+    url = database_url(Settings())
+    upgrade(url)
+    out.print(f"schema is current in {redact_url(url)}")
+
+
+@app.command()
+def search(
+    query: Annotated[str, typer.Argument(help='Words, "phrases", OR, -word, from:, subject:, …')],
+    limit: Annotated[int, typer.Option("--limit", "-n", help="At most this many results.")] = 20,
+    as_json: Annotated[
+        bool, typer.Option("--json", help="Print one JSON object on stdout.")
+    ] = False,
+) -> None:
+    """Search the archive with archive.search(), the same SQL function psql users call.
+
+    Fields: from: to: cc: bcc: subject: filename: mailbox: has:attachment
+    before:YYYY-MM-DD after:YYYY-MM-DD larger:5M smaller:200K. Exits 2 on a malformed query.
+    """
+    from archive.index.database import open_database
+    from archive.index.search import QueryError
+    from archive.index.search import search as run_search
+
+    _, engine = open_database(Settings(), pool_size=1)
+    try:
+        hits = run_search(engine, query, limit)
+    except QueryError as exc:
+        _fail(str(exc))
+    finally:
+        engine.dispose()
+    if as_json:
+        payload = {"query": query, "results": [hit.as_json() for hit in hits]}
+        sys.stdout.write(json.dumps(payload, ensure_ascii=False) + "\n")
+    else:
+        out.print(_search_table(query, hits))
+
+
+def _search_table(query: str, hits: list[Any]) -> Any:
+    from rich.table import Table
+
+    table = Table(title=f"{len(hits)} results for {query[:60]!r}", show_lines=True, expand=True)
+    table.add_column("sent", no_wrap=True)
+    for column, ratio in (("mailbox", 1), ("from", 2), ("subject", 2), ("snippet", 4)):
+        table.add_column(column, overflow="fold", ratio=ratio)
+    for hit in hits:
+        table.add_row(
+            hit.sent_at.strftime("%Y-%m-%d %H:%M") if hit.sent_at else "",
+            escape(hit.mailbox),
+            escape(hit.from_address or ""),
+            escape(hit.subject or ""),
+            escape(hit.snippet or ""),
+        )
+    return table
+
+
+@app.command()
+def reindex(
+    all_messages: Annotated[
+        bool, typer.Option("--all", help="Re-parse every message, not only outdated ones.")
+    ] = False,
+    batch_size: Annotated[int, typer.Option(help="Messages per batch.", min=1)] = 200,
+) -> None:
+    """Rebuild the index of messages parsed by an older parser, from the stored originals.
+
+    Resumable: each message is rewritten in its own transaction and marked with the parser
+    version, so an interrupted run goes on where it stopped. Exits 1 if an original is missing.
+    """
+    from archive.index.database import open_database
+    from archive.pipeline.reindex import mark_all_stale
+    from archive.pipeline.reindex import reindex as run_reindex
+    from archive.store import open_store
+
+    settings = Settings()
+    _, engine = open_database(settings, pool_size=1)
+    try:
+        if all_messages:
+            mark_all_stale(engine)
+        result = run_reindex(
+            engine,
+            open_store(settings.resolved_store_url),
+            settings.parse_limits(),
+            batch_size=batch_size,
+            max_bytes=settings.parse_max_bytes,
+            progress=lambda done: err.print(f"reindexed {done}", highlight=False),
+        )
+    finally:
+        engine.dispose()
+    out.print(f"reindexed {result.reindexed} messages, {result.remaining} left")
+    for problem in result.failed:
+        err.print(f"[red]failed:[/] {escape(problem)}", highlight=False)
+    if result.failed:
+        raise typer.Exit(1)
+
+
+@db_app.command("url")
+def db_url() -> None:
+    """Print the connection URL of the archive database (starts the embedded server)."""
+    from archive.index.database import database_url
+
+    sys.stdout.write(database_url(Settings()) + "\n")
+
+
+@db_app.command("stop")
+def db_stop() -> None:
+    """Stop the embedded PostgreSQL server."""
+    from archive.index.database import stop_embedded
+
+    settings = Settings()
+    if settings.database_url:
+        _fail("MAILARCHIVE_DATABASE_URL is set: that server is not ours to stop")
+    stopped = stop_embedded(settings)
+    out.print("embedded PostgreSQL stopped" if stopped else "embedded PostgreSQL was not running")
+
+
+def main() -> None:
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    app()
+
+
+if __name__ == "__main__":
+    main()

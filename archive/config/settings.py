@@ -1,0 +1,63 @@
+"""Process-wide settings from `MAILARCHIVE_*` environment variables, built once at the entry
+point (a CLI command or a flow) and passed down."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import platformdirs
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from archive.mime.model import ParseLimits
+
+_PARSE_DEFAULTS = ParseLimits()
+
+
+def default_data_dir() -> Path:
+    return Path(platformdirs.user_data_dir("mailarchive", appauthor=False))
+
+
+class Settings(BaseSettings):
+    """Process-wide settings, from `MAILARCHIVE_*` environment variables.
+
+    With nothing set, the archive uses an embedded PostgreSQL and a local folder, both under
+    `data_dir`.
+    """
+
+    model_config = SettingsConfigDict(env_prefix="MAILARCHIVE_", extra="ignore", frozen=True)
+
+    data_dir: Path = Field(default_factory=default_data_dir)
+    database_url: str | None = None
+    store_url: str | None = None
+    max_parallel_mailboxes: int = Field(default=8, ge=1, le=256)
+    timeout_seconds: float = Field(default=60.0, gt=0)
+    retries: int = Field(default=3, ge=0, le=20)
+    retry_delay_seconds: float = Field(default=10.0, ge=0)
+    # A response larger than this (one message, one listing) fails the mailbox: a server that
+    # never ends a response must not fill the disk.
+    max_message_bytes: int = Field(default=1 << 30, ge=1024)
+    # Messages larger than this are archived raw but only their header is parsed and
+    # indexed, so memory stays flat whatever the size (the defect is recorded).
+    parse_max_bytes: int = Field(default=64 << 20, ge=1024)
+    # How long a mailbox run may wait for one of its server's `max_connections` slots.
+    host_slot_wait_seconds: float = Field(default=3600.0, ge=0)
+    # Parsing limits (archive.mime.ParseLimits): past one, the raw message is still stored
+    # and indexed as far as it was parsed, and a defect says which limit was hit.
+    parse_max_parts: int = Field(default=_PARSE_DEFAULTS.max_parts, ge=1, le=1_000_000)
+    # The stdlib parser recurses per level; well below the interpreter's recursion limit.
+    parse_max_depth: int = Field(default=_PARSE_DEFAULTS.max_depth, ge=0, le=200)
+    parse_max_header_bytes: int = Field(default=_PARSE_DEFAULTS.max_header_bytes, ge=1)
+    parse_max_text_chars: int = Field(default=_PARSE_DEFAULTS.max_text_chars, ge=1)
+
+    def parse_limits(self) -> ParseLimits:
+        return ParseLimits(
+            max_parts=self.parse_max_parts,
+            max_depth=self.parse_max_depth,
+            max_header_bytes=self.parse_max_header_bytes,
+            max_text_chars=self.parse_max_text_chars,
+        )
+
+    @property
+    def resolved_store_url(self) -> str:
+        return self.store_url or (self.data_dir / "objects").as_uri()

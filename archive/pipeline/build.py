@@ -1,0 +1,41 @@
+"""Build what a run needs from the settings, once per process."""
+
+from __future__ import annotations
+
+import threading
+
+from archive.config import Settings
+from archive.index.database import open_database
+from archive.index.ledger import IndexWriter
+from archive.pipeline.archiver import Archiver
+from archive.store import open_store
+
+_lock = threading.Lock()
+_archivers: dict[Settings, Archiver] = {}
+
+
+def get_archiver(settings: Settings) -> Archiver:
+    """One Archiver (engine pool + store client) per settings, shared by worker threads."""
+    with _lock:
+        archiver = _archivers.get(settings)
+        if archiver is None:
+            _, engine = open_database(settings, pool_size=settings.max_parallel_mailboxes)
+            archiver = Archiver(
+                writer=IndexWriter(engine),
+                store=open_store(settings.resolved_store_url),
+                default_timeout=settings.timeout_seconds,
+                max_message_bytes=settings.max_message_bytes,
+                parse_max_bytes=settings.parse_max_bytes,
+                host_slot_wait_seconds=settings.host_slot_wait_seconds,
+                parse_limits=settings.parse_limits(),
+            )
+            _archivers[settings] = archiver
+        return archiver
+
+
+def reset() -> None:
+    """Dispose of cached engines (tests, and the CLI before it exits)."""
+    with _lock:
+        for archiver in _archivers.values():
+            archiver.writer.engine.dispose()
+        _archivers.clear()

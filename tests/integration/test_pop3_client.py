@@ -1,0 +1,228 @@
+"""The POP3 client against the scriptable fake server: SASL and OAuth, APOP, response codes,
+and servers that misbehave in ways Dovecot cannot show."""
+
+from __future__ import annotations
+
+import pytest
+
+from archive.errors import (
+    Pop3AuthError,
+    Pop3ConnectionError,
+    Pop3ProtocolError,
+    Pop3ServerError,
+    Pop3TemporaryError,
+)
+from archive.pop3.client import Endpoint, Pop3Client
+from archive.pop3.fake.server import FakeMailbox, FakePop3Server, FakeServerOptions
+from tests.support.mail import make_message
+
+OAUTH_CAPS = (
+    "TOP",
+    "UIDL",
+    "USER",
+    "RESP-CODES",
+    "PIPELINING",
+    "SASL PLAIN LOGIN XOAUTH2 OAUTHBEARER",
+)
+TOKEN = "ya29." + "t" * 1500  # real access tokens run to kilobytes
+
+
+def _server(options: FakeServerOptions | None = None, **boxes: FakeMailbox) -> FakePop3Server:
+    return FakePop3Server(boxes or {"u": FakeMailbox("pw", [make_message("x")])}, options=options)
+
+
+def _connect(server: FakePop3Server, timeout: float = 10, **endpoint) -> Pop3Client:
+    return Pop3Client.connect(
+        Endpoint(server.host, server.port, "none", None, timeout, "mailbox 'fake'", **endpoint)
+    )
+
+
+def _oauth_box() -> FakeMailbox:
+    return FakeMailbox("pw", [make_message("oauth")], oauth_token=TOKEN)
+
+
+@pytest.mark.parametrize("method", ["xoauth2", "oauthbearer"])
+@pytest.mark.parametrize("two_step_only", [False, True])
+def test_oauth_login(method, two_step_only):
+    options = FakeServerOptions(capabilities=OAUTH_CAPS, oauth_two_step_only=two_step_only)
+    with _server(options, u=_oauth_box()) as server:
+        client = _connect(server)
+        client.login("u", TOKEN, method)
+        assert len(client.uidl()) == 1
+        client.quit()
+        logged = [command for _, command in server.commands]
+    assert not any(TOKEN in command for command in logged)
+
+
+@pytest.mark.parametrize("method", ["xoauth2", "oauthbearer"])
+def test_bad_token_challenge_is_a_failure(method):
+    with _server(FakeServerOptions(capabilities=OAUTH_CAPS), u=_oauth_box()) as server:
+        client = _connect(server)
+        with pytest.raises(Pop3AuthError) as refused:
+            client.login("u", "expired-token", method)
+        client.close()
+    message = str(refused.value)
+    assert "401" in message and "mailbox 'fake'" in message
+    assert "expired-token" not in message and not refused.value.transient
+
+
+@pytest.mark.parametrize("method", ["login", "plain", "user"])
+def test_password_methods(method):
+    options = FakeServerOptions(capabilities=OAUTH_CAPS)
+    with _server(options) as server:
+        client = _connect(server)
+        client.login("u", "pw", method)
+        client.quit()
+        client = _connect(server)
+        with pytest.raises(Pop3AuthError):
+            client.login("u", "wrong", method)
+        client.close()
+
+
+def test_apop_only_when_asked():
+    with _server(FakeServerOptions(apop=True)) as server:
+        client = _connect(server)
+        client.login("u", "pw", "apop")
+        client.quit()
+        client = _connect(server)
+        client.login("u", "pw")  # auto never picks APOP
+        client.quit()
+        verbs = [command.split()[0] for _, command in server.commands]
+    assert verbs.count("APOP") == 1
+    with _server() as server:
+        client = _connect(server)
+        with pytest.raises(Pop3AuthError, match="no APOP timestamp"):
+            client.login("u", "pw", "apop")
+        client.close()
+
+
+@pytest.mark.parametrize("bad", ["pw\r\nDELE 1", "pw\nx", "p\0w"])
+def test_line_breaks_in_credentials_never_sent(bad):
+    with _server() as server:
+        client = _connect(server)
+        with pytest.raises(Pop3AuthError, match="CR, LF or NUL"):
+            client.login("u", bad)
+        with pytest.raises(Pop3AuthError, match="CR, LF or NUL"):
+            client.login("u\r\nQUIT", "pw")
+        client.close()
+        sent = [command for _, command in server.commands]
+    assert sent == ["CAPA"]
+
+
+@pytest.mark.parametrize(
+    ("code", "error", "transient"),
+    [
+        ("IN-USE", Pop3TemporaryError, True),
+        ("LOGIN-DELAY", Pop3TemporaryError, True),
+        ("SYS/TEMP", Pop3TemporaryError, True),
+        ("SYS/PERM", Pop3ServerError, False),
+        ("AUTH", Pop3AuthError, False),
+    ],
+)
+def test_response_codes_become_error_classes(code, error, transient):
+    with _server(FakeServerOptions(login_error_code=code)) as server:
+        client = _connect(server)
+        with pytest.raises(error) as raised:
+            client.login("u", "pw")
+        client.close()
+    assert raised.value.transient is transient and code in str(raised.value)
+
+
+def test_capabilities_login_delay_and_expire():
+    options = FakeServerOptions(login_delay=300, expire="0")
+    with _server(options) as server:
+        client = _connect(server)
+        client.login("u", "pw")
+        assert (client.login_delay, client.expires_on_retrieval) == (300, True)
+        client.quit()
+
+
+def test_listing_uses_real_sizes_on_retrieval():
+    raw = make_message("sized", "body\r\n" * 100)
+    with _server(FakeServerOptions(list_size_delta=-50), u=FakeMailbox("pw", [raw])) as server:
+        client = _connect(server)
+        client.login("u", "pw")
+        (listed,) = client.listing()
+        (message,) = list(client.retrieve([listed.number]))
+        client.quit()
+    assert listed.size == len(raw) - 50
+    assert (message.size, message.read()) == (len(raw), raw)
+
+
+def test_trickling_server_still_gives_exact_bytes():
+    raws = [make_message(f"slow {i}", ".dot\r\n" + "s" * 3000) for i in range(3)]
+    options = FakeServerOptions(trickle=(7, 0.0))
+    with _server(options, u=FakeMailbox("pw", raws)) as server:
+        client = _connect(server)
+        client.login("u", "pw")
+        got = [m.read() for m in client.retrieve([item.number for item in client.listing()])]
+        client.quit()
+    assert got == raws
+
+
+@pytest.mark.parametrize(
+    ("fault", "error", "match"),
+    [
+        ("garbage_status", Pop3ProtocolError, "unexpected response to RETR"),
+        ("oversized_status", Pop3ProtocolError, "longer than"),
+        ("endless_retr", Pop3ProtocolError, "exceeds"),
+        ("stall_retr", Pop3ConnectionError, "timed out"),
+    ],
+)
+def test_broken_retrieval_fails_clearly(fault, error, match):
+    with _server(FakeServerOptions(fault=fault, timeout=5)) as server:
+        client = _connect(server, timeout=1, max_response_bytes=1 << 20)
+        client.login("u", "pw")
+        with pytest.raises(error, match=match) as raised:
+            for message in client.retrieve([1]):
+                message.close()
+        client.close()
+    assert "mailbox 'fake'" in str(raised.value)
+
+
+def test_oversized_listing_line_fails_clearly():
+    with _server(FakeServerOptions(fault="oversized_listing_line")) as server:
+        client = _connect(server)
+        client.login("u", "pw")
+        with pytest.raises(Pop3ProtocolError, match="too long"):
+            client.listing()
+        client.close()
+
+
+def _unstuff_in_pieces(wire: bytes, cuts: list[int]) -> tuple[bytes, int]:
+    """Feed `wire` to `unstuff` in pieces cut at `cuts`, as Wire.multiline_blocks does."""
+    from archive.pop3.wire import unstuff
+
+    out, carry, at_start, consumed = b"", b"", True, 0
+    edges = [0, *sorted(set(cuts)), len(wire)]
+    for start, stop in zip(edges, edges[1:], strict=False):
+        data = wire[start:stop]
+        if not data:
+            continue
+        block, end, carry_next, at_start = unstuff(carry + data, at_start)
+        out += block
+        if end is not None:
+            return out, consumed + end - len(carry)
+        consumed += len(data)
+        carry = carry_next
+    raise AssertionError("no terminator found")
+
+
+@pytest.mark.parametrize("seed", range(40))
+def test_block_unstuffing_matches_line_unstuffing(seed):
+    import random
+
+    rng = random.Random(seed)
+    lines = [
+        rng.choice([b".", b"..", b".x", b"x.", b"", b"\r", b"line", b".\r", b"...", b"a" * 300])
+        + rng.choice([b"\r\n", b"\n"])
+        for _ in range(rng.randint(0, 30))
+    ]
+    body = b"".join(lines)
+    stuffed = b"".join(b"." + line if line.startswith(b".") else line for line in lines)
+    trailer = b"+OK next pipelined response\r\n"
+    wire = stuffed + b".\r\n" + trailer
+    cuts = [rng.randint(0, len(wire)) for _ in range(rng.randint(0, 12))]
+    out, consumed = _unstuff_in_pieces(wire, cuts)
+    assert out == body
+    assert wire[consumed:] == trailer  # the next response stays unread

@@ -1,0 +1,266 @@
+from __future__ import annotations
+
+import hashlib
+import io
+import os
+import random
+import socket
+import traceback
+from collections.abc import Iterator
+from pathlib import Path
+
+import boto3
+import pytest
+from moto.server import ThreadedMotoServer
+
+from archive.errors import StoreError, is_transient
+from archive.store import (
+    ObjectNotFound,
+    S3Store,
+    open_store,
+    part_key,
+    put_verified,
+    raw_key,
+    sha256_of_stream,
+)
+
+MiB = 1 << 20
+BUCKET = "mail-archive"
+SECRET = "s3cr3t-V4lue-that-must-never-leak"
+
+
+def sha(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def files_under(root: Path) -> list[str]:
+    return sorted(str(p.relative_to(root)) for p in root.rglob("*") if p.is_file())
+
+
+class GeneratedStream(io.RawIOBase):
+    """`size` pseudo-random bytes, produced 1 MiB at a time: never held whole in memory."""
+
+    def __init__(self, size: int, seed: int = 7) -> None:
+        self._left = size
+        self._rng = random.Random(seed)
+        self._buffer = b""
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer) -> int:
+        if not self._buffer and self._left:
+            self._buffer = self._rng.randbytes(min(MiB, self._left))
+            self._left -= len(self._buffer)
+        n = min(len(buffer), len(self._buffer))
+        buffer[:n] = self._buffer[:n]
+        self._buffer = self._buffer[n:]
+        return n
+
+
+class FailingStream(io.RawIOBase):
+    """Gives `good` bytes, then fails like a dropped connection."""
+
+    def __init__(self, good: bytes) -> None:
+        self._good = io.BytesIO(good)
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer) -> int:
+        n = self._good.readinto(buffer)
+        if n == 0:
+            raise OSError(104, "Connection reset by peer")
+        return n
+
+
+class UnreadableStream(io.RawIOBase):
+    """A source that must not be read at all."""
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer) -> int:
+        raise AssertionError("the source was read although an intact copy exists")
+
+
+# S3Store against moto's S3 server
+
+
+@pytest.fixture(scope="module")
+def moto_endpoint() -> Iterator[str]:
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    host, port = server.get_host_and_port()
+    endpoint = f"http://{host}:{port}"
+    boto3.session.Session().client(
+        "s3",
+        endpoint_url=endpoint,
+        region_name="us-east-1",
+        aws_access_key_id="testing",
+        aws_secret_access_key=SECRET,
+    ).create_bucket(Bucket=BUCKET)
+    yield endpoint
+    server.stop()
+
+
+@pytest.fixture
+def s3_env(moto_endpoint: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> str:
+    """The AWS_* environment of a deployment against an S3-compatible server."""
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", SECRET)
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
+    monkeypatch.setenv("AWS_ENDPOINT_URL", moto_endpoint)
+    # Nothing from the developer's own AWS setup may leak in.
+    for name in ["AWS_ENDPOINT_URL_S3", "AWS_PROFILE", "AWS_SESSION_TOKEN", "AWS_REGION"]:
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "no-aws-config"))
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "no-aws-credentials"))
+    return moto_endpoint
+
+
+@pytest.fixture
+def s3_store(s3_env: str) -> S3Store:
+    return S3Store(BUCKET, "pfx")
+
+
+def bucket_keys(endpoint: str, prefix: str) -> list[str]:
+    client = boto3.session.Session().client("s3", endpoint_url=endpoint)
+    listing = client.list_objects_v2(Bucket=BUCKET, Prefix=prefix)
+    return sorted(item["Key"] for item in listing.get("Contents", []))
+
+
+def test_s3_roundtrip(s3_store: S3Store, s3_env: str):
+    data = os.urandom(100_000)
+    key = raw_key(sha(data))
+    assert not s3_store.exists(key)
+
+    s3_store.put(key, io.BytesIO(data), len(data))
+
+    assert s3_store.exists(key)
+    assert s3_store.get(key) == data
+    with s3_store.open(key) as stream:
+        pieces = iter(lambda: stream.read(7000), b"")
+        assert b"".join(pieces) == data
+    assert f"pfx/{key}" in bucket_keys(s3_env, "pfx/")
+
+
+def test_s3_url_names_bucket_prefix_and_endpoint_only(s3_store: S3Store, s3_env: str):
+    assert s3_store.url == f"s3://{BUCKET}/pfx (endpoint {s3_env})"
+    assert SECRET not in s3_store.url and "testing" not in s3_store.url
+
+
+def test_s3_client_retries_and_path_style(s3_store: S3Store):
+    config = s3_store._client.meta.config
+    # Five requests in all: the first try and four retries.
+    assert config.retries == {"mode": "standard", "total_max_attempts": 5}
+    assert config.s3 == {"addressing_style": "path"}
+    assert (config.connect_timeout, config.read_timeout) == (10.0, 60.0)
+
+
+def test_s3_missing_object(s3_store: S3Store):
+    key = raw_key(sha(b"not in the bucket"))
+    assert s3_store.exists(key) is False
+    with pytest.raises(ObjectNotFound) as caught:
+        s3_store.open(key)
+    assert key in str(caught.value) and BUCKET in str(caught.value)
+    assert not is_transient(caught.value)
+
+
+def test_s3_put_verified_and_heal(s3_store: S3Store, s3_env: str):
+    data = b"Subject: s3\r\n\r\nbody\r\n"
+    key = raw_key(sha(data))
+    assert put_verified(s3_store, key, io.BytesIO(data), sha(data), len(data)) is True
+    assert put_verified(s3_store, key, UnreadableStream(), sha(data), len(data)) is False
+
+    raw = boto3.session.Session().client("s3", endpoint_url=s3_env)
+    raw.put_object(Bucket=BUCKET, Key=f"pfx/{key}", Body=b"bit rot")
+    assert put_verified(s3_store, key, io.BytesIO(data), sha(data), len(data)) is True
+    assert s3_store.get(key) == data
+
+
+def test_s3_large_object_goes_multipart(s3_store: S3Store, s3_env: str, tmp_path: Path):
+    size = 20 * MiB
+    spool = tmp_path / "spool"
+    with spool.open("wb") as out:
+        source = GeneratedStream(size, seed=3)
+        while block := source.read(MiB):
+            out.write(block)
+    with spool.open("rb") as f:
+        digest, _ = sha256_of_stream(f)
+    key = raw_key(digest)
+
+    with spool.open("rb") as src:
+        assert put_verified(s3_store, key, src, digest, size) is True
+
+    raw = boto3.session.Session().client("s3", endpoint_url=s3_env)
+    head = raw.head_object(Bucket=BUCKET, Key=f"pfx/{key}")
+    assert head["ContentLength"] == size
+    # A multipart upload's ETag is "<md5 of part md5s>-<number of parts>".
+    assert "-" in head["ETag"]
+
+
+def test_open_store_s3_uses_the_environment(s3_env: str):
+    store = open_store(f"s3://{BUCKET}/via/open_store")
+    data = b"from the environment"
+    key = part_key(sha(data))
+    assert put_verified(store, key, io.BytesIO(data), sha(data), len(data)) is True
+    assert store.get(key) == data
+    assert bucket_keys(s3_env, "via/") == [f"via/open_store/{key}"]
+
+
+def test_s3_unreachable_endpoint_is_a_store_error_without_secrets(
+    s3_env: str, monkeypatch: pytest.MonkeyPatch
+):
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        closed_port = probe.getsockname()[1]
+    monkeypatch.setenv("AWS_ENDPOINT_URL", f"http://127.0.0.1:{closed_port}")
+    store = S3Store(BUCKET, "pfx", max_attempts=2, connect_timeout=1, read_timeout=1)
+    sent: list[str] = []
+    store._client.meta.events.register(
+        "before-send.s3", lambda request, **_: sent.append(request.method)
+    )
+    key = raw_key(sha(b"unreachable"))
+
+    failures = []
+    for attempt in [
+        lambda: store.exists(key),
+        lambda: store.open(key),
+        lambda: store.put(key, io.BytesIO(b"unreachable"), 11),
+    ]:
+        with pytest.raises(StoreError) as caught:
+            attempt()
+        failures.append(caught.value)
+    # max_attempts counts every request: one try and one retry per call.
+    assert sent == ["HEAD", "HEAD", "GET", "GET", "PUT", "PUT"]
+
+    for failure in failures:
+        assert is_transient(failure)
+        message = str(failure)
+        assert BUCKET in message and key in message and str(closed_port) in message
+        everything = "".join(traceback.format_exception(failure))
+        assert SECRET not in everything
+
+
+def test_archiver_keeps_originals_and_attachments_in_s3(
+    s3_store: S3Store, s3_env: str, fresh_engine, monkeypatch
+):
+    from archive.index.ledger import IndexWriter
+    from archive.pipeline.archiver import Archiver
+    from archive.pop3.fake.server import FakeMailbox, FakePop3Server
+    from tests.support.mail import mailbox_config, make_message
+
+    csv = b"a,b\r\n1,2\r\n"
+    raw = make_message("to s3", attachments=(("r.csv", csv, "text/csv"),))
+    archiver = Archiver(writer=IndexWriter(fresh_engine), store=s3_store, default_timeout=10)
+    with FakePop3Server({"s3box": FakeMailbox("pw", [raw])}) as server:
+        box = mailbox_config(
+            monkeypatch, "s3box", server.host, server.port, "s3box", "pw", tls="none"
+        )
+        result = archiver.run(box)
+    assert result.archived == 1
+    keys = bucket_keys(s3_env, "pfx/")
+    assert f"pfx/{raw_key(sha(raw))}" in keys
+    assert f"pfx/{part_key(sha(csv))}" in keys
+    assert s3_store.get(raw_key(sha(raw))) == raw
