@@ -95,15 +95,22 @@ def test_public_api_is_pinned():
     assert sorted(archive.store.__all__) == [
         "LocalStore",
         "MemoryStore",
+        "ObjectCheck",
         "ObjectNotFound",
+        "ObjectState",
         "ObjectStore",
         "S3Store",
+        "StoredObject",
         "check_key",
+        "check_object",
         "open_store",
+        "open_verified",
         "part_key",
         "put_verified",
         "raw_key",
+        "read_verified",
         "sha256_of_stream",
+        "spool_verified",
     ]
 
 
