@@ -76,7 +76,7 @@ def message_values(sha256: str, size: int, parsed: ParsedMessage) -> dict[str, o
         "sent_at": parsed.sent_at,
         "has_attachments": bool(parsed.attachments),
         "body_text": clean_required(parsed.body_text),
-        "defects": [clean_required(defect) for defect in parsed.defects],
+        "defects": [clean_required(str(defect)) for defect in parsed.defects],
         "part_count": parsed.part_count,
         "parser_version": PARSER_VERSION,
     }
