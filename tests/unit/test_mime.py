@@ -11,6 +11,7 @@ import binascii
 import hashlib
 import os
 import random
+import re
 from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 
@@ -703,3 +704,29 @@ def test_random_damage_never_raises():
         parsed = parse_message(bytes(damaged))
         assert isinstance(parsed, ParsedMessage)
         assert not _defects(parsed, DefectKind.PARSE_FAILED)
+
+
+def test_every_defect_kind_is_documented():
+    doc = (Path(__file__).resolve().parents[2] / "docs" / "sql.md").read_text(encoding="utf-8")
+    table = doc.split("## Defect kinds", 1)[1]
+    documented = re.findall(r"^\| `([a-z0-9_]+)` \|", table, re.M)
+    assert documented == [kind.value for kind in DefectKind]
+
+
+def test_stdlib_defects_are_mapped_to_kinds_and_named():
+    from email import errors
+
+    from archive.mime.defects import from_stdlib
+
+    assert from_stdlib(errors.CloseBoundaryNotFoundDefect(), "2") == Defect(
+        DefectKind.MISSING_FINAL_BOUNDARY, "2", "CloseBoundaryNotFoundDefect"
+    )
+    assert from_stdlib(errors.MessageDefect(), None).kind is DefectKind.MIME_MALFORMED
+
+
+def test_a_defect_reads_as_its_kind_place_and_detail():
+    assert str(Defect(DefectKind.BAD_BASE64, "2.1", "padding missing")) == (
+        "bad_base64 (part 2.1): padding missing"
+    )
+    assert str(Defect(DefectKind.BAD_DATE, "", "x")) == "bad_date (message): x"
+    assert str(Defect(DefectKind.PART_LIMIT, None, "x")) == "part_limit: x"
