@@ -11,6 +11,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import StrEnum
 
+# Past this, further defects are counted, not listed: a message of 100,000 bad header
+# lines should not become 100,000 index entries.
+MAX_DEFECTS = 500
+
 
 class DefectKind(StrEnum):
     """Why a message, or one of its parts, was not read cleanly."""
@@ -108,3 +112,14 @@ def from_stdlib(defect: BaseException, part_path: str | None) -> Defect:
     """A defect the stdlib parser recorded; the detail is its class name."""
     name = type(defect).__name__
     return Defect(_STDLIB.get(name, DefectKind.MIME_MALFORMED), part_path, name)
+
+
+def summarised(defects: list[Defect]) -> tuple[Defect, ...]:
+    """Defects in order of discovery, each once, at most MAX_DEFECTS of them listed."""
+    unique = list(dict.fromkeys(defects))
+    if len(unique) <= MAX_DEFECTS:
+        return tuple(unique)
+    more = Defect(
+        DefectKind.DEFECT_LIMIT, None, f"{len(unique) - MAX_DEFECTS} more defects not listed"
+    )
+    return (*unique[:MAX_DEFECTS], more)

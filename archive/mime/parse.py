@@ -40,7 +40,7 @@ Limits: the parser stops at `max_parts` parts and parses deeper levels than `max
 as opaque leaves (see `tree`); body text stops at `max_text_chars`. Two costs have their
 own per-message budgets: HTML tags (bs4 tree building dominates a big HTML body) and
 charset guesses (charset_normalizer); the defects list keeps each entry once and at most
-MAX_DEFECTS of them.
+`defects.MAX_DEFECTS` of them.
 """
 
 from __future__ import annotations
@@ -48,17 +48,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from archive.mime import envelope, extras, params, parts
-from archive.mime.defects import Defect, DefectKind, from_stdlib
+from archive.mime.defects import Defect, DefectKind, from_stdlib, summarised
 from archive.mime.model import Attachment, Envelope, HeaderField, ParsedMessage, ParseLimits
 from archive.mime.text import TextBudget
 from archive.mime.transfer import decode_transfer, mechanism
 from archive.mime.tree import Entity, Tree, describe, parse_tree
 
 DEFAULT_LIMITS = ParseLimits()
-
-# Past this, further defects are counted, not listed: a message of 100,000 bad header
-# lines should not become 100,000 index entries.
-MAX_DEFECTS = 500
 
 _ENCLOSED = frozenset({"message/rfc822", "message/global", "message/news"})
 
@@ -374,7 +370,7 @@ def parse_message(raw: bytes, limits: ParseLimits = DEFAULT_LIMITS) -> ParsedMes
         envelope=head,
         body_text=walker.text.body_text,
         attachments=tuple(walker.attachments),
-        defects=_summarised(defects),
+        defects=summarised(defects),
         part_count=walker.count,
         body_parts=tuple(walker.body_parts),
         skipped_parts=tuple(walker.skipped_parts),
@@ -390,14 +386,3 @@ def _too_deep(path: str, max_depth: int) -> Defect:
 
 def _failed(detail: str) -> Defect:
     return Defect(DefectKind.PARSE_FAILED, None, detail)
-
-
-def _summarised(defects: list[Defect]) -> tuple[Defect, ...]:
-    """Defects in order of discovery, each once, at most MAX_DEFECTS of them listed."""
-    unique = list(dict.fromkeys(defects))
-    if len(unique) <= MAX_DEFECTS:
-        return tuple(unique)
-    more = Defect(
-        DefectKind.DEFECT_LIMIT, None, f"{len(unique) - MAX_DEFECTS} more defects not listed"
-    )
-    return (*unique[:MAX_DEFECTS], more)
