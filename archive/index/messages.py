@@ -4,7 +4,7 @@ transaction that records a delivery, `archive.pipeline.reindex` for a re-parse).
 
 from __future__ import annotations
 
-from sqlalchemy import Connection, select, text, update
+from sqlalchemy import Connection, delete, select, text, update
 from sqlalchemy.dialects.postgresql import insert
 
 from archive.index.chunks import text_chunks
@@ -88,7 +88,7 @@ def replace_parse(conn: Connection, message_id: int, parsed: ParsedMessage) -> N
     defects and text chunks. The row keeps its id, so deliveries and the ledger are
     untouched."""
     for table in (Address, Attachment, HeaderField, Defect, TextChunk):
-        conn.execute(table.__table__.delete().where(table.message_id == message_id))
+        conn.execute(delete(table).where(table.message_id == message_id))
     row = conn.execute(select(Message.sha256, Message.size).where(Message.id == message_id)).one()
     values = message_values(row.sha256, row.size, parsed)
     # Without this row's old values, thread lookups find what the first write found.

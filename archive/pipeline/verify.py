@@ -113,7 +113,7 @@ def verify(
         total = count_references(conn, mailbox)
         chosen: Iterator[Reference] | list[Reference] = references(conn, mailbox)
         if sample is not None:
-            chosen = _reservoir(chosen, sample)
+            chosen = _reservoir(references(conn, mailbox), sample)
             total = len(chosen)
         referenced: set[str] = set()
         for done, ref in enumerate(chosen, 1):

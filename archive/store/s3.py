@@ -8,11 +8,11 @@ from collections.abc import Iterator
 from typing import IO, Any, BinaryIO
 from urllib.parse import urlsplit
 
-import boto3  # type: ignore[import-untyped]
-from boto3.exceptions import S3UploadFailedError  # type: ignore[import-untyped]
-from boto3.s3.transfer import TransferConfig  # type: ignore[import-untyped]
-from botocore.config import Config  # type: ignore[import-untyped]
-from botocore.exceptions import BotoCoreError, ClientError  # type: ignore[import-untyped]
+import boto3
+from boto3.exceptions import S3UploadFailedError
+from boto3.s3.transfer import TransferConfig
+from botocore.config import Config
+from botocore.exceptions import BotoCoreError, ClientError
 
 from archive.errors import StoreError
 from archive.store.base import ObjectNotFound, StoredObject, check_key

@@ -68,7 +68,7 @@ def open_verified(store: ObjectStore, key: str, sha256: str) -> BinaryIO:
     bytes do not hash to `sha256` (lower-case hex). Raises `ObjectNotFound` if there is no
     object. Consumers must read to the end (EOF) for the check to run."""
     raw = _Verifying(store.open(key), store, key, sha256)
-    return io.BufferedReader(raw, buffer_size=1 << 16)  # type: ignore[return-value]
+    return io.BufferedReader(raw, buffer_size=1 << 16)
 
 
 def spool_verified(store: ObjectStore, key: str, sha256: str) -> IO[bytes]:
@@ -83,7 +83,7 @@ def spool_verified(store: ObjectStore, key: str, sha256: str) -> IO[bytes]:
     except BaseException:
         spool.close()
         raise
-    return spool  # type: ignore[return-value]
+    return spool
 
 
 def read_verified(store: ObjectStore, key: str, sha256: str) -> bytes:

@@ -15,15 +15,14 @@ from sqlalchemy import Engine, text
 from archive.config import Settings
 from archive.index.ledger import IndexWriter
 from archive.mime import Defect, DefectKind, ParseLimits, parse_message
-from tests.conftest import CORPUS
+from tests.support.corpus import CORPUS_FILES, corpus_params
 
-CORPUS_FILES = sorted(CORPUS.rglob("*.eml")) if CORPUS.is_dir() else []
 _ENCLOSED = {"message/rfc822", "message/global", "message/news"}
 
 
-def test_the_corpus_is_there():
-    # Not a skip: CI copies shared/ beside the checkout, so a missing corpus is a failure.
-    assert len(CORPUS_FILES) >= 70, f"corpus not found at {CORPUS}"
+def test_the_corpus_is_there(corpus: Path):
+    # A corpus that is there must be whole (71 messages), not only non-empty.
+    assert len(CORPUS_FILES) >= 70, f"only {len(CORPUS_FILES)} .eml files under {corpus}"
 
 
 def stdlib_leaves(raw: bytes) -> int:
@@ -41,7 +40,8 @@ def stdlib_leaves(raw: bytes) -> int:
     return count
 
 
-@pytest.mark.parametrize("path", CORPUS_FILES, ids=lambda p: p.name)
+@pytest.mark.usefixtures("corpus")
+@pytest.mark.parametrize("path", corpus_params())
 def test_corpus_every_leaf_is_accounted_for(path: Path):
     raw = path.read_bytes()
     first, second = parse_message(raw), parse_message(raw)

@@ -9,7 +9,6 @@ from __future__ import annotations
 import base64
 import binascii
 import hashlib
-import os
 import random
 import re
 from datetime import UTC, datetime, timedelta, timezone
@@ -28,27 +27,13 @@ from archive.mime import (
     ParseLimits,
     parse_message,
 )
+from tests.support.corpus import CORPUS, CORPUS_FILES, corpus_params
 
-
-def _corpus_dir() -> Path | None:
-    beside = Path(__file__).resolve().parents[3] / "shared" / "corpus"
-    if beside.is_dir():
-        return beside
-    configured = os.environ.get("MAILARCHIVE_CORPUS")
-    if configured and Path(configured).is_dir():
-        return Path(configured)
-    return None
-
-
-CORPUS = _corpus_dir()
-CORPUS_FILES = sorted(CORPUS.rglob("*.eml")) if CORPUS else []
-NO_CORPUS = pytest.mark.skipif(
-    CORPUS is None, reason="no corpus: neither ../shared/corpus nor $MAILARCHIVE_CORPUS exists"
-)
+# Skips without the corpus, or fails when MAILARCHIVE_REQUIRE_CORPUS is set (CI).
+NO_CORPUS = pytest.mark.usefixtures("corpus")
 
 
 def _corpus(name: str) -> bytes:
-    assert CORPUS is not None
     return (CORPUS / name).read_bytes()
 
 
@@ -130,9 +115,8 @@ def test_corpus_has_messages():
     assert CORPUS_FILES, f"{CORPUS} holds no .eml files"
 
 
-@pytest.mark.parametrize(
-    "path", CORPUS_FILES, ids=[str(p.relative_to(CORPUS)) for p in CORPUS_FILES] if CORPUS else []
-)
+@NO_CORPUS
+@pytest.mark.parametrize("path", corpus_params())
 def test_corpus_message_parses_stably(path: Path):
     raw = path.read_bytes()
     first = parse_message(raw)

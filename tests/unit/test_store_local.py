@@ -323,6 +323,9 @@ def test_open_store_memory():
 
 def test_open_store_s3_urls(monkeypatch: pytest.MonkeyPatch):
     monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
+    # Credentials in the environment: without them botocore asks the EC2 metadata endpoint.
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
     bare = open_store("s3://bucket")
     assert isinstance(bare, S3Store)
     assert (bare.bucket, bare.prefix) == ("bucket", "")
