@@ -268,42 +268,84 @@ def migrate() -> None:
 @app.command()
 def search(
     query: Annotated[str, typer.Argument(help='Words, "phrases", OR, -word, from:, subject:, …')],
-    limit: Annotated[int, typer.Option("--limit", "-n", help="At most this many results.")] = 20,
+    limit: Annotated[
+        int, typer.Option("--limit", "-n", help="At most this many results (a page).")
+    ] = 20,
+    offset: Annotated[
+        int, typer.Option("--offset", help="Skip this many results (the next page).", min=0)
+    ] = 0,
+    relevance: Annotated[
+        bool,
+        typer.Option(
+            "--relevance",
+            help="Best first, ranked among the 1,000 most recent matches (default: every "
+            "match, newest first).",
+        ),
+    ] = False,
     as_json: Annotated[
         bool, typer.Option("--json", help="Print one JSON object on stdout.")
     ] = False,
 ) -> None:
     """Search the archive with archive.search(), the same SQL function psql users call.
 
+    Every match, newest first, a page at a time (--limit, --offset), and how many there are.
     Fields: from: to: cc: bcc: subject: filename: mailbox: has:attachment
     before:YYYY-MM-DD after:YYYY-MM-DD larger:5M smaller:200K. Exits 2 on a malformed query.
     """
     from archive.index.database import open_database
-    from archive.index.search import QueryError
-    from archive.index.search import search as run_search
+    from archive.index.search import QueryError, search_page
 
     _, engine = open_database(Settings(), pool_size=1)
     try:
-        hits = run_search(engine, query, limit)
+        page = search_page(engine, query, limit, offset, "relevance" if relevance else "newest")
     except QueryError as exc:
         _fail(str(exc))
     finally:
         engine.dispose()
     if as_json:
-        payload = {"query": query, "results": [hit.as_json() for hit in hits]}
+        payload = {
+            "query": query,
+            "total": page.total,
+            "offset": page.offset,
+            "order": page.order,
+            "ranked_a_window": page.ranked_a_window,
+            "results": [hit.as_json() for hit in page.hits],
+        }
         sys.stdout.write(json.dumps(payload, ensure_ascii=False) + "\n")
     else:
-        out.print(_search_table(query, hits))
+        out.print(_search_table(query, page))
 
 
-def _search_table(query: str, hits: list[Any]) -> Any:
+def _search_summary(page: Any) -> str:
+    """ "showing 1–20 of 2,184, newest first": what the page is, and that it is not all."""
+    from archive.index.search import RANK_WINDOW
+
+    shown = page.offset + len(page.hits)
+    if page.offset == 0:
+        span = f"showing {len(page.hits):,}"
+    elif page.hits:
+        span = f"showing {page.offset + 1:,}–{shown:,}"
+    else:
+        span = f"showing none after {page.offset:,}"
+    more = f"; --offset {shown} for more" if page.hits and shown < page.total else ""
+    order = "newest first"
+    if page.order == "relevance":
+        order = (
+            f"best first among the {RANK_WINDOW:,} most recent matches"
+            if page.ranked_a_window
+            else "best first"
+        )
+    return f"{span} of {page.total:,}, {order}{more}"
+
+
+def _search_table(query: str, page: Any) -> Any:
     from rich.table import Table
 
-    table = Table(title=f"{len(hits)} results for {query[:60]!r}", show_lines=True, expand=True)
+    table = Table(title=f"{query[:60]!r}: {_search_summary(page)}", show_lines=True, expand=True)
     table.add_column("sent", no_wrap=True)
     for column, ratio in (("mailbox", 1), ("from", 2), ("subject", 2), ("snippet", 4)):
         table.add_column(column, overflow="fold", ratio=ratio)
-    for hit in hits:
+    for hit in page.hits:
         table.add_row(
             hit.sent_at.strftime("%Y-%m-%d %H:%M") if hit.sent_at else "",
             escape(hit.mailbox),

@@ -9,7 +9,7 @@ from sqlalchemy.dialects.postgresql import insert
 
 from archive.index.chunks import text_chunks
 from archive.index.models import (
-    TEXT_CONFIG,
+    TEXT_VECTOR,
     Address,
     Attachment,
     Defect,
@@ -20,14 +20,16 @@ from archive.index.models import (
 from archive.index.threads import thread_key
 from archive.mime import PARSER_VERSION, ParsedMessage
 
-# The vector of a chunk: the message's subject (so "subject word + body word" queries
-# match in any chunk) and the chunk's text, computed by PostgreSQL from the stored subject.
+# The vector of a chunk: the message's subject and file names (so "subject word + body
+# word" queries match in any chunk) and the chunk's text, computed by PostgreSQL from the
+# stored message row.
 _INSERT_CHUNK = text(
     "INSERT INTO mailarchive.text_chunk "
     "(message_id, ordinal, part_path, start_char, content, search) "
     "SELECT m.id, :ordinal, :part_path, :start_char, :content, "
-    f"setweight(to_tsvector('{TEXT_CONFIG}', coalesce(m.subject, '')), 'A') || "
-    f"setweight(to_tsvector('{TEXT_CONFIG}', :content), 'B') "
+    f"setweight({TEXT_VECTOR}(coalesce(m.subject, '')), 'A') || "
+    f"setweight({TEXT_VECTOR}(coalesce(m.attachment_names, '')), 'C') || "
+    f"setweight({TEXT_VECTOR}(:content), 'B') "
     "FROM mailarchive.message m WHERE m.id = :message_id"
 )
 
@@ -76,6 +78,9 @@ def message_values(sha256: str, size: int, parsed: ParsedMessage) -> dict[str, o
         "subject": clean(parsed.subject),
         "sent_at": parsed.sent_at,
         "has_attachments": bool(parsed.attachments),
+        "attachment_names": clean(
+            "\n".join(a.filename for a in parsed.attachments if a.filename) or None
+        ),
         "body_text": clean_required(parsed.body_text),
         "part_count": parsed.part_count,
         "parser_version": PARSER_VERSION,

@@ -43,6 +43,10 @@ SCHEMA = "mailarchive"
 # The text search configuration of every vector and query: `simple` (no stemming, so any
 # language) behind `unaccent`, so "grusse" finds "Grüße". Created by migration 0003.
 TEXT_CONFIG = "archive.mail"
+# The vector of a text (migration 0006): its words with separators such as @ . / - < >
+# made spaces, so the parts of addresses, URLs, paths and file names are words, plus those
+# whole tokens as PostgreSQL's parser sees them.
+TEXT_VECTOR = "mailarchive.text_vector"
 # The message row's vector covers the subject and the first SEARCH_CHUNK_CHARS (+ overlap)
 # characters of the body; the rest of a long body and the text of text attachments go to
 # `text_chunk` rows of the same size. PostgreSQL refuses tsvectors over 1 MB, which a
@@ -132,12 +136,15 @@ class Message(Base):
     # archive.mime.PARSER_VERSION that produced these rows; `mailarchive reindex` redoes
     # the older ones.
     parser_version: Mapped[int] = mapped_column(Integer, server_default="1")
+    # The attachments' file names, one a line: searched by plain words (weight C).
+    attachment_names: Mapped[str | None] = mapped_column(Text)
     # Written by PostgreSQL in the same statement as the row: the index cannot drift.
     search: Mapped[str] = mapped_column(
         TSVECTOR,
         Computed(
-            f"setweight(to_tsvector('{TEXT_CONFIG}'::regconfig, coalesce(subject, '')), 'A') || "
-            f"setweight(to_tsvector('{TEXT_CONFIG}'::regconfig, "
+            f"setweight({TEXT_VECTOR}(coalesce(subject, '')), 'A') || "
+            f"setweight({TEXT_VECTOR}(coalesce(attachment_names, '')), 'C') || "
+            f"setweight({TEXT_VECTOR}("
             f"left(coalesce(body_text, ''), {SEARCH_CHUNK_CHARS + SEARCH_CHUNK_OVERLAP})), 'B')",
             persisted=True,
         ),

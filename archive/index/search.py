@@ -1,27 +1,35 @@
-"""Python access to `archive.search(query, max_rows)`, the SQL function of migration 0003.
+"""Python access to `archive.search` and `archive.search_count`, the SQL functions of
+migration 0006 (0003 before it).
 
-The query language lives in the database (migrations/sql/search_0003.sql), so psql and the
+The query language lives in the database (migrations/sql/search_0006.sql), so psql and the
 command line answer the same way; this module only calls it and turns a malformed query,
 which the function reports as SQLSTATE 22023, into `QueryError`.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, Literal
 
-from sqlalchemy import Engine, text
+from sqlalchemy import Connection, Engine, text
 from sqlalchemy.exc import DBAPIError
 
 from archive.errors import ArchiveError
 
 INVALID_PARAMETER_VALUE = "22023"
 DEFAULT_LIMIT = 50
+# order_by 'relevance' ranks the best among this many most recent matches (per source:
+# message rows, text chunks); 'newest' returns every match.
+RANK_WINDOW = 1000
+Order = Literal["newest", "relevance"]
 _SEARCH = text(
     "SELECT id, mailbox, uidl, sent_at, from_address, subject, rank, snippet, thread_id, sha256 "
-    "FROM archive.search(:query, :max_rows)"
+    "FROM archive.search(:query, :max_rows, :row_offset, :order_by)"
 )
+_COUNT = text("SELECT archive.search_count(:query)")
 
 
 class QueryError(ArchiveError):
@@ -49,13 +57,66 @@ class SearchHit:
         return data
 
 
-def search(engine: Engine, query: str, limit: int = DEFAULT_LIMIT) -> list[SearchHit]:
-    """Run `archive.search`; raises QueryError for a malformed query or limit."""
+@dataclass(frozen=True, slots=True)
+class SearchPage:
+    """One page of results and the number of all of them (rows: a message per mailbox)."""
+
+    hits: list[SearchHit]
+    total: int
+    offset: int
+    order: Order
+
+    @property
+    def ranked_a_window(self) -> bool:
+        """Relevance order ranked only the most recent RANK_WINDOW matches."""
+        return self.order == "relevance" and self.total > RANK_WINDOW
+
+
+def search(
+    engine: Engine,
+    query: str,
+    limit: int = DEFAULT_LIMIT,
+    offset: int = 0,
+    order: Order = "newest",
+) -> list[SearchHit]:
+    """Run `archive.search`; raises QueryError for a malformed query, limit or offset."""
+    with _connection(engine, query) as conn:
+        return _hits(conn, query, limit, offset, order)
+
+
+def count(engine: Engine, query: str) -> int:
+    """Run `archive.search_count`: how many rows `search` returns over all its pages."""
+    with _connection(engine, query) as conn:
+        return int(conn.execute(_COUNT, {"query": query}).scalar_one())
+
+
+def search_page(
+    engine: Engine,
+    query: str,
+    limit: int = DEFAULT_LIMIT,
+    offset: int = 0,
+    order: Order = "newest",
+) -> SearchPage:
+    """A page of `search` and the exact `count`, in one snapshot."""
+    with _connection(engine, query) as conn:
+        conn.execute(text("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY"))
+        hits = _hits(conn, query, limit, offset, order)
+        total = int(conn.execute(_COUNT, {"query": query}).scalar_one())
+    return SearchPage(hits=hits, total=total, offset=offset, order=order)
+
+
+def _hits(conn: Connection, query: str, limit: int, offset: int, order: Order) -> list[SearchHit]:
+    params = {"query": query, "max_rows": limit, "row_offset": offset, "order_by": order}
+    return [SearchHit(**row._asdict()) for row in conn.execute(_SEARCH, params)]
+
+
+@contextmanager
+def _connection(engine: Engine, query: str) -> Iterator[Connection]:
     if "\x00" in query:  # PostgreSQL text cannot hold NUL; the driver would refuse it
         raise QueryError("search query contains a NUL character")
     try:
         with engine.connect() as conn:
-            rows = conn.execute(_SEARCH, {"query": query, "max_rows": limit}).all()
+            yield conn
     except DBAPIError as exc:
         sqlstate = getattr(exc.orig, "sqlstate", None)
         if sqlstate == INVALID_PARAMETER_VALUE:
@@ -64,4 +125,3 @@ def search(engine: Engine, query: str, limit: int = DEFAULT_LIMIT) -> list[Searc
             hint = getattr(diag, "message_hint", None)
             raise QueryError(f"{message} ({hint})" if hint else message) from None
         raise
-    return [SearchHit(**row._asdict()) for row in rows]

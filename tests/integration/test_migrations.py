@@ -71,11 +71,15 @@ def test_migrations_downgrade_to_the_first_and_upgrade_again(
         assert conn.execute(text("SELECT count(*) FROM archive.search('x')")).scalar() == 0
         privileges = conn.execute(
             text(
-                "SELECT has_function_privilege('archive_reader', 'archive.search(text, integer)', "
-                "'EXECUTE'), has_table_privilege('archive_reader', 'mailarchive.message', 'SELECT')"
+                "SELECT has_function_privilege('archive_reader', "
+                "'archive.search(text, integer, integer, text)', 'EXECUTE'), "
+                "has_function_privilege('archive_reader', 'archive.search_count(text)', "
+                "'EXECUTE'), "
+                "has_table_privilege('archive_reader', 'mailarchive.message', 'SELECT'), "
+                "has_table_privilege('archive_reader', 'archive.messages', 'SELECT')"
             )
         ).one()
-    assert tuple(privileges) == (True, False)
+    assert tuple(privileges) == (True, True, False, True)
 
 
 def test_0005_moves_free_text_defects_into_typed_rows_and_back(
@@ -127,3 +131,21 @@ def test_0005_moves_free_text_defects_into_typed_rows_and_back(
         "something no parser wrote",
     ]
     command.upgrade(config, "head")
+
+
+def test_downgrade_below_0006_restores_the_search_of_0003(fresh_db_url: str, fresh_engine: Engine):
+    config = _config(fresh_db_url)
+    command.downgrade(config, "0005")
+    with fresh_engine.connect() as conn:
+        assert conn.execute(text("SELECT to_regproc('archive.search_count')")).scalar() is None
+        assert conn.execute(text("SELECT count(*) FROM archive.search('x', 5)")).scalar() == 0
+        reader = conn.execute(
+            text(
+                "SELECT has_function_privilege('archive_reader', "
+                "'archive.search(text, integer)', 'EXECUTE'), "
+                "has_table_privilege('archive_reader', 'archive.messages', 'SELECT')"
+            )
+        ).one()
+    assert tuple(reader) == (True, True)
+    command.upgrade(config, "head")
+    command.check(config)
