@@ -7,8 +7,11 @@ words drawn from a 30,000-word vocabulary with a Zipf-like skew, 40-160 words a 
 From/To among 2,000 people, 8 mailboxes, one message in five with a PDF attachment, dates
 over five years, and reply chains of four messages. Then, for each query class, `--queries`
 different queries are run once each (after a warm-up of the same class) through
-`archive.search(q, 20)`, timed from the client, and reported as p50/p95. One
-`archive.search_explain` per class shows the plan: which indexes the query used.
+`archive.search(q, 20)` (the first page, newest first; one class in relevance order) and
+`archive.search_count(q)`, timed from the client, and reported as p50/p95. One
+`archive.search_explain` per class shows the plan: which indexes the query used. Against a
+schema before migration 0006 (no paging, no count) the same classes run through the old
+`archive.search(q, 20)`, which ranked by relevance.
 
 Without --database-url an embedded PostgreSQL is started in a temporary folder and removed.
 """
@@ -87,6 +90,8 @@ def _rows(total: int, words: list[str]):  # type: ignore[no-untyped-def]
             i % 5 == 0,
             " ".join(pick[3 + i % 5 :]),
             f"bench-{i - i % 4}@example.com",
+            # the file name of CHILDREN's attachment row (ids are 1, 2, … in a new table)
+            f"{pick[0]}-{i % 97}.pdf" if i % 5 == 0 else None,
         )
 
 
@@ -113,7 +118,8 @@ def generate(engine: Engine, total: int, words: list[str]) -> None:
             "SELECT 'box' || i, 'pop.example.com', 'u' || i FROM generate_series(0, 7) i"
         )
         columns = (
-            "sha256, size, message_id, subject, sent_at, has_attachments, body_text, thread_id"
+            "sha256, size, message_id, subject, sent_at, has_attachments, body_text, thread_id, "
+            "attachment_names"
         )
         with cursor.copy(f"COPY mailarchive.message ({columns}) FROM STDIN") as copy:
             for number, row in enumerate(_rows(total, words), 1):
@@ -135,7 +141,7 @@ def generate(engine: Engine, total: int, words: list[str]) -> None:
         conn.execute(text("VACUUM ANALYZE"))
 
 
-def query_classes(words: list[str], rng: random.Random) -> dict[str, Callable[[], str]]:
+def query_classes(words: list[str], rng: random.Random) -> dict[str, tuple[Callable[[], str], str]]:
     def mid() -> str:  # neither stop-word common nor unique: what people search for
         return words[rng.randint(50, 5000)]
 
@@ -149,11 +155,17 @@ def query_classes(words: list[str], rng: random.Random) -> dict[str, Callable[[]
         year, m = rng.randint(2021, 2025), rng.randint(1, 11)
         return f"after:{year}-{m:02d}-01 before:{year}-{m + 1:02d}-01"
 
-    return {
+    def address() -> str:
+        p = rng.randint(0, PEOPLE - 1)
+        return f"person{p}@example{p % 50}.com"
+
+    classes: dict[str, Callable[[], str]] = {
         "two words": lambda: f"{mid()} {mid()}",
         "two common words": lambda: f"{common()} {common()}",
+        "common OR common": lambda: f"{common()} OR {common()}",
         '"phrase"': lambda: f'"{mid()} {mid()}"',
         "word OR word -word": lambda: f"{mid()} OR {mid()} -{mid()}",
+        "address": address,
         "from:": lambda: f"from:{person()}",
         "from: + word": lambda: f"from:{person()} {mid()}",
         "subject:": lambda: f"subject:{mid()}",
@@ -162,6 +174,9 @@ def query_classes(words: list[str], rng: random.Random) -> dict[str, Callable[[]
         "after: before: + word": lambda: f"{month()} {mid()}",
         "mailbox: larger: + word": lambda: f"mailbox:box{rng.randint(0, 7)} larger:100K {mid()}",
     }
+    ordered = {name: (make, "newest") for name, make in classes.items()}
+    ordered["two common words, relevance"] = (lambda: f"{common()} {common()}", "relevance")
+    return ordered
 
 
 def percentile(values: list[float], fraction: float) -> float:
@@ -169,27 +184,52 @@ def percentile(values: list[float], fraction: float) -> float:
     return ordered[min(len(ordered) - 1, int(round(fraction * (len(ordered) - 1))))]
 
 
-def measure(engine: Engine, classes: dict[str, Callable[[], str]], count: int) -> None:
-    search = text("SELECT count(*) FROM archive.search(:q, 20)")
-    explain = text("SELECT * FROM archive.search_explain(:q, 20)")
-    print("| query class | example | p50 ms | p95 ms | mean hits |\n|---|---|---|---|---|")
+def measure(engine: Engine, classes: dict[str, tuple[Callable[[], str], str]], count: int) -> None:
+    with engine.connect() as conn:
+        paged = conn.execute(
+            text("SELECT to_regprocedure('archive.search(text, integer, integer, text)')")
+        ).scalar()
+    if paged:
+        search = text("SELECT count(*) FROM archive.search(:q, 20, 0, :order)")
+        explain = text("SELECT * FROM archive.search_explain(:q, 20, 0, :order)")
+        counter = text("SELECT archive.search_count(:q)")
+    else:  # before migration 0006: relevance order only, no count
+        search = text("SELECT count(*) FROM archive.search(:q, 20)")
+        explain = text("SELECT * FROM archive.search_explain(:q, 20)")
+    print(
+        "| query class | example | p50 ms | p95 ms | hits | count p50 ms | count p95 ms "
+        "| mean count |\n|---|---|---|---|---|---|---|---|"
+    )
     plans: list[str] = []
     with engine.connect() as conn:
-        for name, make in classes.items():
+        for name, (make, order) in classes.items():
+            if order != "newest" and not paged:
+                continue
             for _ in range(3):  # warm-up: caches, plans
-                conn.execute(search, {"q": make()}).scalar_one()
-            times, hits = [], []
+                conn.execute(search, {"q": make(), "order": order}).scalar_one()
+            times, hits, count_times, counts = [], [], [], []
             example = make()
             for _ in range(count):
                 query = make()
                 started = time.perf_counter()
-                hits.append(conn.execute(search, {"q": query}).scalar_one())
+                hits.append(conn.execute(search, {"q": query, "order": order}).scalar_one())
                 times.append((time.perf_counter() - started) * 1000)
+                if paged and order == "newest":
+                    started = time.perf_counter()
+                    counts.append(conn.execute(counter, {"q": query}).scalar_one())
+                    count_times.append((time.perf_counter() - started) * 1000)
+            counted = (
+                f"{statistics.median(count_times):.1f} | {percentile(count_times, 0.95):.1f} | "
+                f"{statistics.mean(counts):,.0f}"
+                if counts
+                else "– | – | –"
+            )
             print(
                 f"| {name} | `{example}` | {statistics.median(times):.1f} | "
-                f"{percentile(times, 0.95):.1f} | {statistics.mean(hits):.1f} |"
+                f"{percentile(times, 0.95):.1f} | {statistics.mean(hits):.1f} | {counted} |",
+                flush=True,
             )
-            plan = conn.execute(explain, {"q": example}).scalars().all()
+            plan = conn.execute(explain, {"q": example, "order": order}).scalars().all()
             plans.append(f"-- {name}: {example}\n" + "\n".join(plan))
             conn.commit()
     print("\n" + "\n\n".join(plans))

@@ -45,6 +45,21 @@ OLD_SEARCH = (
     "setweight(to_tsvector('archive.mail'::regconfig, coalesce(subject, '')), 'A') || "
     "setweight(to_tsvector('archive.mail'::regconfig, left(coalesce(body_text, ''), 100100)), 'B')"
 )
+# A chunk's vector is written by the index writer (archive/index/messages.py), not
+# generated: the migration rewrites those already there the same way.
+NEW_CHUNK_SEARCH = """
+    UPDATE mailarchive.text_chunk c
+    SET search = setweight(mailarchive.text_vector(coalesce(m.subject, '')), 'A')
+        || setweight(mailarchive.text_vector(coalesce(m.attachment_names, '')), 'C')
+        || setweight(mailarchive.text_vector(c.content), 'B')
+    FROM mailarchive.message m WHERE m.id = c.message_id
+"""
+OLD_CHUNK_SEARCH = """
+    UPDATE mailarchive.text_chunk c
+    SET search = setweight(to_tsvector('archive.mail', coalesce(m.subject, '')), 'A')
+        || setweight(to_tsvector('archive.mail', c.content), 'B')
+    FROM mailarchive.message m WHERE m.id = c.message_id
+"""
 GRANTS = """
 DO $$
 BEGIN
@@ -153,8 +168,7 @@ def upgrade() -> None:
         op.execute(f"DROP FUNCTION {function}")
     op.execute("DROP FUNCTION mailarchive.search_statement(text, integer)")
     _run_sql(SEARCH_SQL, NEW_FUNCTIONS)
-    # Text chunks written before this revision keep their old vectors until
-    # `mailarchive reindex --all` rewrites them (the parser version is bumped elsewhere).
+    op.execute(NEW_CHUNK_SEARCH)
 
 
 def downgrade() -> None:
@@ -169,3 +183,4 @@ def downgrade() -> None:
     op.execute("DROP FUNCTION mailarchive.token_parts(text)")
     op.execute("DROP TEXT SEARCH CONFIGURATION archive.mail_whole")
     _run_sql(OLD_SEARCH_SQL, OLD_FUNCTIONS)
+    op.execute(OLD_CHUNK_SEARCH)

@@ -147,5 +147,31 @@ def test_downgrade_below_0006_restores_the_search_of_0003(fresh_db_url: str, fre
             )
         ).one()
     assert tuple(reader) == (True, True)
+    with fresh_engine.begin() as conn:
+        for statement in BEFORE_0006:
+            conn.execute(text(statement))
     command.upgrade(config, "head")
     command.check(config)
+    with fresh_engine.connect() as conn:
+        found = [
+            conn.execute(text("SELECT archive.search_count(:q)"), {"q": q}).scalar()
+            for q in ("zanzibar", "zorblatt", "quorvant", "nothing")
+        ]
+    assert found == [1, 1, 1, 0]  # file name, chunk, body: rewritten by the upgrade
+
+
+# Rows written under revision 0004: an attachment's name, a chunk with an address, a host.
+BEFORE_0006 = [
+    "INSERT INTO mailarchive.mailbox (id, name, host, username) VALUES (1, 'b', 'h', 'u')",
+    "INSERT INTO mailarchive.message (id, sha256, size, subject, has_attachments, body_text) "
+    "VALUES (1, repeat('a', 64), 1, 'one', true, 'see attached'), "
+    "(2, repeat('b', 64), 1, 'two', false, 'relay mx-7.quorvant.example down')",
+    "INSERT INTO mailarchive.delivery (mailbox_id, uidl, message_id) VALUES (1, 'u1', 1), "
+    "(1, 'u2', 2)",
+    "INSERT INTO mailarchive.attachment (message_id, ordinal, part_path, filename, "
+    "content_type, size, sha256) VALUES (1, 0, '2', 'Zanzibar_Forecast.xlsx', 'x/y', 1, "
+    "repeat('c', 64))",
+    "INSERT INTO mailarchive.text_chunk (message_id, ordinal, start_char, content, search) "
+    "VALUES (1, 0, 100000, 'ask ops@zorblatt.example', "
+    "to_tsvector('archive.mail', 'ask ops@zorblatt.example'))",
+]
