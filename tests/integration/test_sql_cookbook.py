@@ -29,6 +29,17 @@ EXAMPLES = _examples()
 Expectation = int | tuple[tuple[int, ...], list[tuple[object, ...]], bool]
 EXPECTED: dict[str, Expectation] = {
     "Search like a web search engine": 2,
+    "Every match, a page at a time, and how many there are": (
+        (0, 2, 3),
+        [(3, "sales", "Quarterly report budget")],  # the third and oldest of three
+        True,
+    ),
+    "Best matches first": 3,
+    "Addresses, URLs, paths and file names": (
+        (0,),
+        [("s1",), ("s2",), ("s3",)],
+        True,
+    ),
     "Words in Chinese, Japanese or Korean": 1,
     "Full text without the search language": 1,
     "Text in attachments and in very long bodies": 3,
