@@ -405,9 +405,13 @@ BEGIN
         -- Every match, newest first. A match is in the message row's vector or in one of
         -- its chunks: two branches, each of which an index answers (GIN, or the sent_at
         -- order), each cut at offset + limit; the page is the first rows of their union.
+        -- A branch is cut at 40 rows at least: the planner costs a row's @@ as almost
+        -- free, and for 20 rows walked the newest messages looking for a rare word
+        -- (mailbox:box6 larger:100K word: 165 ms, 26,000 vectors read; GIN: 15 ms).
         page := 'SELECT m.id, b.name::text AS mailbox, d.uidl::text AS uidl, d.id AS delivery, '
             'm.sent_at FROM mailarchive.message m' || deliveries || ' WHERE %s' || where_sql
-            || ' ORDER BY m.sent_at DESC NULLS LAST, m.id DESC, d.id LIMIT $3 + $6';
+            || ' ORDER BY m.sent_at DESC NULLS LAST, m.id DESC, d.id '
+            'LIMIT greatest($3 + $6, 40)';
         page := 'SELECT p.id, p.mailbox, p.uidl, p.delivery FROM (('
             || format(page, 'm.search @@ $4') || ') UNION (' || format(page, chunk_match)
             || ')) p ORDER BY p.sent_at DESC NULLS LAST, p.id DESC, p.delivery '
