@@ -56,6 +56,8 @@ class MemoryIndex:
     mailboxes: dict[str, _Mailbox] = field(default_factory=dict)
     locked: set[str] = field(default_factory=set)
     slots: dict[str, int] = field(default_factory=dict)
+    # How often a run read a mailbox's whole ledger (a test can hold the pipeline to once).
+    ledger_reads: int = 0
     _ids: Iterator[int] = field(default_factory=lambda: iter(range(1, 1 << 62)), repr=False)
     _guard: threading.Condition = field(default_factory=threading.Condition, repr=False)
 
@@ -134,6 +136,7 @@ class MemoryMailboxIndex:
         self.box.listing_limited = limited
 
     def ledger(self) -> list[LedgerEntry]:
+        self.index.ledger_reads += 1
         return [entry for owner, entry in self.index.deliveries.values() if owner == self.box.id]
 
     def find_message(self, sha256: str) -> int | None:

@@ -21,6 +21,7 @@ import time
 from collections.abc import Callable
 from contextlib import ExitStack
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 
 from archive.config import MailboxConfig, SecretLookup, resolve_password
 from archive.errors import ArchiveError, MessageError, Pop3ServerError, is_transient
@@ -39,6 +40,10 @@ from archive.store import ObjectStore, put_verified, raw_key
 __all__ = ["Archiver", "MailboxFailed", "MailboxResult"]
 
 log = logging.getLogger(__name__)
+
+
+def _utc_now() -> datetime:
+    return datetime.now(UTC)
 
 
 @dataclass
@@ -76,6 +81,8 @@ class Archiver:
     parse_max_bytes: int = DEFAULT_MAX_BYTES
     host_slot_wait_seconds: float = 3600.0
     sleep: Callable[[float], None] = field(default=time.sleep, repr=False)
+    # The time `delete_older_than_days` counts back from; the index stamps archived_at.
+    clock: Callable[[], datetime] = field(default=_utc_now, repr=False)
     connect: Connector = field(default=Pop3Client.connect, repr=False)
 
     def run(
@@ -281,7 +288,7 @@ class Archiver:
         session: SessionLedger,
         archived: dict[int, int],
     ) -> None:
-        targets = plan_deletions(run.box, self.store, session, archived)
+        targets = plan_deletions(run.box, self.store, session, archived, now=self.clock())
         acknowledged = source.delete(sorted(targets))
         requested = [targets[number] for number in acknowledged]
         run.ledger.stamp(run.index.mark_delete_requested(requested), "delete_requested_at")

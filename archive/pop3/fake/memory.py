@@ -200,9 +200,9 @@ class MemorySession:
             raise Pop3TemporaryError(f"{where}: login deferred by server: -ERR [IN-USE]")
         drop.locked = True
         self._drop = drop
-        visible = [copy for copy in drop._copies if not copy.downloaded]
+        visible = list(drop._copies)
         if self.server.max_listed is not None:
-            visible = visible[: self.server.max_listed]
+            visible = [copy for copy in visible if not copy.downloaded][: self.server.max_listed]
         self._view = visible
 
     def listing(self) -> list[Listed]:
