@@ -57,7 +57,6 @@ class _Run:
     ledger: Ledger
     progress: Callable[[MailboxResult], None] | None
     tally: Tally = field(default_factory=Tally)
-    note: str | None = None
 
     def report(self) -> None:
         if self.progress is not None:
