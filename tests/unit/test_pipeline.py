@@ -320,3 +320,16 @@ def test_wrong_password_is_permanent_and_never_in_the_error():
         rig.run(box("carol"))
     assert not failure.value.transient and "carol" in str(failure.value)
     assert "secret" not in str(failure.value)
+
+
+def test_a_maildrop_in_use_is_a_transient_failure_that_retrieves_nothing():
+    rig = Rig()
+    raws = [mail("busy 0")]
+    rig.maildrop("inuse", list(raws))
+    rig.server.faults = MemoryFaults(login_error_code="IN-USE", login_error_count=1)
+    with pytest.raises(MailboxFailed, match=r"\[IN-USE\]") as failure:
+        rig.run(box("inuse", delete_after_archive=True))
+    assert failure.value.transient and counts(failure.value.result) == (0, 0, 0, 0, 0, 0)
+    assert rig.server.commands("UIDL") == [] and rig.server.open_sessions == 0
+    retried = rig.run(box("inuse", delete_after_archive=True))
+    assert (retried.archived, retried.deleted) == (1, 1)
