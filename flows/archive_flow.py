@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 from uuid import UUID
 
-from prefect import flow, get_run_logger, task
+from prefect import State, flow, get_run_logger, task
 from prefect.artifacts import (
     create_markdown_artifact,
     create_progress_artifact,
@@ -23,7 +23,6 @@ from prefect.artifacts import (
 from prefect.blocks.system import Secret
 from prefect.context import get_run_context
 from prefect.settings import get_current_settings
-from prefect.states import State
 from prefect.task_runners import ThreadPoolTaskRunner
 from prefect.tasks import exponential_backoff
 
@@ -78,7 +77,7 @@ def check_secrets(boxes: tuple[MailboxConfig, ...]) -> None:
 
 def read_secret(name: str) -> str:
     """password_secret names a Prefect Secret block; its value is read only at login."""
-    value = Secret.load(name).get()
+    value = Secret.load(name).get()  # type: ignore[union-attr]  # sync call: not a coroutine
     return str(value)
 
 
@@ -117,12 +116,12 @@ class RunProgress:
             now = time.monotonic()
             due = force or now - self._sent_at >= PROGRESS_INTERVAL_SECONDS
             if percent != self._sent and due:
-                update_progress_artifact(self.artifact_id, percent)
+                update_progress_artifact(self.artifact_id, percent)  # type: ignore[arg-type]
                 self._sent, self._sent_at = percent, now
 
 
 # Task threads find their run's progress by flow run id (a lock is no task parameter).
-_progress: dict[UUID, RunProgress] = {}
+_progress: dict[UUID | None, RunProgress] = {}
 
 
 def _report(box: MailboxConfig, result: MailboxResult) -> None:
@@ -164,7 +163,7 @@ def _flow_run_name() -> str:
     name="archive-mailboxes",
     flow_run_name=_flow_run_name,
     # Prefect's thread pool is unbounded by default; the bound is the mailbox parallelism.
-    task_runner=ThreadPoolTaskRunner(max_workers=Settings().max_parallel_mailboxes),
+    task_runner=ThreadPoolTaskRunner(max_workers=Settings().max_parallel_mailboxes),  # type: ignore[arg-type]
 )
 def archive_mailboxes(config_path: str, mailboxes: list[str] | None = None) -> list[dict[str, Any]]:
     """Archive the mailboxes of a mailbox file (all of them, or those named)."""
@@ -239,7 +238,7 @@ def run_archive(
 ) -> tuple[bool, list[dict[str, Any]]]:
     """Run the flow in this process; returns (all ok, per-mailbox results)."""
     runner = archive_mailboxes.with_options(
-        task_runner=ThreadPoolTaskRunner(max_workers=max_workers)
+        task_runner=ThreadPoolTaskRunner(max_workers=max_workers)  # type: ignore[arg-type]
     )
     state = runner(config_path=str(config_path), mailboxes=mailboxes, return_state=True)
     outcome = state.result(raise_on_failure=False)

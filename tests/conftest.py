@@ -13,16 +13,12 @@ from archive.pipeline.archiver import Archiver
 from archive.store import LocalStore
 from tests.support.postgres import DatabaseFactory, admin_url
 
-pytest_plugins = ["tests.support.fixtures_dovecot"]
+pytest_plugins = ["tests.support.fixtures_dovecot", "tests.support.corpus"]
 
 # Unit tests must never start a Prefect server by accident (see shared/reference/prefect.md).
 os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_ENABLED", "false")
 # flows/ sends the `archive` logger to the API; tests also log from it outside any flow run.
 os.environ.setdefault("PREFECT_LOGGING_TO_API_WHEN_MISSING_FLOW", "ignore")
-
-CORPUS = Path(
-    os.environ.get("MAILARCHIVE_CORPUS", Path(__file__).resolve().parents[2] / "shared" / "corpus")
-)
 
 
 @pytest.fixture(autouse=True)

@@ -18,6 +18,7 @@ PASSWORD_COMMAND_TIMEOUT = 60.0
 
 def resolve_password(box: MailboxConfig, secret_lookup: SecretLookup | None = None) -> str:
     """Read the mailbox password (or OAuth token) at login time; errors never include it."""
+    value: str | None
     if box.password_command is not None:
         value = _run_password_command(box, box.password_command)
     elif box.password_env is not None:

@@ -32,6 +32,9 @@ log = logging.getLogger(__name__)
 # apart), so mailbox locks use the 64-bit form and host slots the (host, slot) form.
 _MAILBOX_NAMESPACE = "mailarchive:mailbox:"
 _HOST_NAMESPACE = "mailarchive:host:"
+# gc against every process that writes objects: writers hold this lock shared while they
+# store objects and record the rows that reference them; gc holds it exclusive.
+_STORE_WRITERS = "mailarchive:store-writers"
 _POLL_SECONDS = (0.05, 0.25)
 
 
@@ -106,3 +109,33 @@ def host_slot(conn: Connection, host: str, capacity: int, wait_seconds: float) -
             )
         log.debug("host %s: all %d connection slots busy, waiting", host, capacity)
         time.sleep(random.uniform(*_POLL_SECONDS))
+
+
+def store_writers_key() -> int:
+    return _key(_STORE_WRITERS, "", 64)
+
+
+@contextmanager
+def store_writer(conn: Connection) -> Iterator[None]:
+    """Held (shared) by every run that stores objects and then records rows for them, so gc,
+    which needs it exclusive, never removes an object such a run is about to reference."""
+    key = store_writers_key()
+    with conn.begin():
+        conn.execute(text("SELECT pg_advisory_lock_shared(CAST(:key AS bigint))"), {"key": key})
+    try:
+        yield
+    finally:
+        _unlock(conn, "SELECT pg_advisory_unlock_shared(CAST(:key AS bigint))", key=key)
+
+
+@contextmanager
+def store_collector(conn: Connection) -> Iterator[bool]:
+    """Yields True while this connection is the only one touching the store (gc may delete);
+    False while any writer holds `store_writer`."""
+    key = store_writers_key()
+    held = _try(conn, "SELECT pg_try_advisory_lock(CAST(:key AS bigint))", key=key)
+    try:
+        yield held
+    finally:
+        if held:
+            _unlock(conn, "SELECT pg_advisory_unlock(CAST(:key AS bigint))", key=key)

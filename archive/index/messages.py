@@ -1,10 +1,10 @@
 """Row inserts for one parsed message: the message row, its addresses, attachments, header
-fields, text chunks and thread, in the caller's transaction (`archive.index.ledger` for the
+fields, defects, text chunks and thread, in the caller's transaction (`archive.index.ledger` for the
 transaction that records a delivery, `archive.pipeline.reindex` for a re-parse)."""
 
 from __future__ import annotations
 
-from sqlalchemy import Connection, select, text, update
+from sqlalchemy import Connection, delete, select, text, update
 from sqlalchemy.dialects.postgresql import insert
 
 from archive.index.chunks import text_chunks
@@ -12,6 +12,7 @@ from archive.index.models import (
     TEXT_CONFIG,
     Address,
     Attachment,
+    Defect,
     HeaderField,
     Message,
     TextChunk,
@@ -76,7 +77,6 @@ def message_values(sha256: str, size: int, parsed: ParsedMessage) -> dict[str, o
         "sent_at": parsed.sent_at,
         "has_attachments": bool(parsed.attachments),
         "body_text": clean_required(parsed.body_text),
-        "defects": [clean_required(defect) for defect in parsed.defects],
         "part_count": parsed.part_count,
         "parser_version": PARSER_VERSION,
     }
@@ -85,9 +85,10 @@ def message_values(sha256: str, size: int, parsed: ParsedMessage) -> dict[str, o
 def replace_parse(conn: Connection, message_id: int, parsed: ParsedMessage) -> None:
     """Rewrite everything derived from parsing one message (reindex), in the caller's
     transaction: the message row's columns, then its addresses, attachments, headers and
-    text chunks. The row keeps its id, so deliveries and the ledger are untouched."""
-    for table in (Address, Attachment, HeaderField, TextChunk):
-        conn.execute(table.__table__.delete().where(table.message_id == message_id))
+    defects and text chunks. The row keeps its id, so deliveries and the ledger are
+    untouched."""
+    for table in (Address, Attachment, HeaderField, Defect, TextChunk):
+        conn.execute(delete(table).where(table.message_id == message_id))
     row = conn.execute(select(Message.sha256, Message.size).where(Message.id == message_id)).one()
     values = message_values(row.sha256, row.size, parsed)
     # Without this row's old values, thread lookups find what the first write found.
@@ -150,9 +151,7 @@ def insert_children(conn: Connection, message_id: int, parsed: ParsedMessage) ->
             ],
         )
     # The top-level fields (part_path NULL), then those of each enclosed message.
-    fields = [(None, h.name, h.value) for h in parsed.headers] + [
-        (h.part_path, h.name, h.value) for h in parsed.enclosed_headers
-    ]
+    fields = [*parsed.headers, *parsed.enclosed_headers]
     if fields:
         conn.execute(
             insert(HeaderField),
@@ -160,10 +159,24 @@ def insert_children(conn: Connection, message_id: int, parsed: ParsedMessage) ->
                 {
                     "message_id": message_id,
                     "ordinal": n,
-                    "part_path": part_path,
-                    "name": clean_required(name.lower()),
-                    "value": clean_required(value),
+                    "part_path": h.part_path,
+                    "name": clean_required(h.name.lower()),
+                    "value": clean_required(h.value),
                 }
-                for n, (part_path, name, value) in enumerate(fields)
+                for n, h in enumerate(fields)
+            ],
+        )
+    if parsed.defects:
+        conn.execute(
+            insert(Defect),
+            [
+                {
+                    "message_id": message_id,
+                    "ordinal": n,
+                    "kind": d.kind.value,
+                    "part_path": d.part_path,
+                    "detail": clean_required(d.detail),
+                }
+                for n, d in enumerate(parsed.defects)
             ],
         )

@@ -5,7 +5,8 @@ the views are the stable SQL surface, the tables may change between versions.
 
     mailbox ──< delivery >── message ──< address
                                       ├──< attachment
-                                      └──< header_field
+                                      ├──< header_field
+                                      └──< defect
 
 `message` holds one row per distinct raw message (unique SHA-256). `delivery` is the ledger:
 one row per (mailbox, UIDL) archived, pointing at the message it delivered. The same message
@@ -120,7 +121,6 @@ class Message(Base):
     sent_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     has_attachments: Mapped[bool] = mapped_column(Boolean)
     body_text: Mapped[str] = mapped_column(Text, server_default="")
-    defects: Mapped[list[str]] = mapped_column(ARRAY(Text), server_default="{}")
     part_count: Mapped[int] = mapped_column(Integer, server_default="0")
     archived_at: Mapped[datetime] = mapped_column(
         DateTime(timezone=True), server_default=func.now()
@@ -234,6 +234,23 @@ class HeaderField(Base):
     part_path: Mapped[str | None] = mapped_column(String(200))
     name: Mapped[str] = mapped_column(Text)
     value: Mapped[str] = mapped_column(Text)
+
+
+class Defect(Base):
+    """One `archive.mime.Defect` of a message: `kind` is a `DefectKind` value (the closed
+    set is kept in Python, so a new kind needs no migration); `part_path` is NULL for the
+    message as a whole."""
+
+    __tablename__ = "defect"
+    __table_args__ = (Index("ix_defect_kind", "kind"),)
+
+    message_id: Mapped[int] = mapped_column(
+        ForeignKey("message.id", ondelete="CASCADE"), primary_key=True
+    )
+    ordinal: Mapped[int] = mapped_column(Integer, primary_key=True)
+    kind: Mapped[str] = mapped_column(String(40))
+    part_path: Mapped[str | None] = mapped_column(String(200))
+    detail: Mapped[str] = mapped_column(Text)
 
 
 class TextChunk(Base):

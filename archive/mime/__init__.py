@@ -6,17 +6,29 @@ body text, which are attachments, how parts are numbered, what happens to enclos
 messages) are in the docstring of `archive.mime.parse`.
 """
 
-from archive.mime.model import Address, Attachment, HeaderField, ParsedMessage, ParseLimits
+from archive.mime.defects import Defect, DefectKind
+from archive.mime.model import (
+    Address,
+    Attachment,
+    Envelope,
+    HeaderField,
+    ParsedMessage,
+    ParseLimits,
+)
 from archive.mime.parse import parse_message
 
 # Bumped whenever parsing changes what is indexed; `mailarchive reindex` re-parses every
 # message indexed by an older version. 1: up to migration 0003; 2: attachment text,
-# TNEF, uuencode in bodies; 3: header fields of enclosed messages.
-PARSER_VERSION = 3
+# TNEF, uuencode in bodies; 3: header fields of enclosed messages; 4: typed defects
+# (rows in mailarchive.defect, migration 0005).
+PARSER_VERSION = 4
 
 __all__ = [
     "Address",
     "Attachment",
+    "Defect",
+    "DefectKind",
+    "Envelope",
     "PARSER_VERSION",
     "HeaderField",
     "ParseLimits",

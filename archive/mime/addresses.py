@@ -11,6 +11,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
+from archive.mime.defects import Defect, DefectKind
 from archive.mime.model import Address
 from archive.mime.words import decode_words
 
@@ -103,7 +104,7 @@ def _valid(address: str) -> bool:
     return 0 < at < len(address) - 1 and not any(char.isspace() for char in address[at:])
 
 
-def _finish(draft: _Draft, text: str, end: int, role: str) -> tuple[Address, str | None]:
+def _finish(draft: _Draft, text: str, end: int, role: str) -> tuple[Address, Defect | None]:
     raw = " ".join(text[draft.start : end].split())
     name = " ".join(" ".join(draft.words).split())
     if draft.angle is not None:
@@ -131,17 +132,19 @@ def _finish(draft: _Draft, text: str, end: int, role: str) -> tuple[Address, str
     address = address.strip("<>").lower()
     name, _ = decode_words(name)
     if not _valid(address):
-        return Address(role, raw, ""), f"{role}: no address in {raw[:80]!r}"
+        return Address(role, raw, ""), Defect(
+            DefectKind.BAD_ADDRESS, None, f"{role}: no address in {raw[:80]!r}"
+        )
     return Address(role, name.strip(), address), None
 
 
-def parse_addresses(text: str, role: str) -> tuple[list[Address], list[str]]:
+def parse_addresses(text: str, role: str) -> tuple[list[Address], list[Defect]]:
     """All mailboxes in one header value (unfolded, unescaped); returns (addresses, problems).
 
     Group names (RFC 5322 §3.4 "group") are dropped and their members kept.
     """
     addresses: list[Address] = []
-    problems: list[str] = []
+    problems: list[Defect] = []
     draft = _Draft(0)
 
     def finish(end: int) -> None:
@@ -155,7 +158,11 @@ def parse_addresses(text: str, role: str) -> tuple[list[Address], list[str]]:
 
     tokens, cut = _tokens(text)
     if cut:
-        problems.append(f"{role}: address list cut after {MAX_TOKENS} tokens")
+        problems.append(
+            Defect(
+                DefectKind.HEADER_LIMIT, None, f"{role}: address list cut after {MAX_TOKENS} tokens"
+            )
+        )
     for kind, value, position in tokens:
         if kind == "special":
             if value == ":" and draft.angle is None:
@@ -171,7 +178,13 @@ def parse_addresses(text: str, role: str) -> tuple[list[Address], list[str]]:
             if draft.angle is None:
                 draft.angle = value[1:-1]
             else:
-                problems.append(f"{role}: second <address> in one mailbox ignored")
+                problems.append(
+                    Defect(
+                        DefectKind.BAD_ADDRESS,
+                        None,
+                        f"{role}: second <address> in one mailbox ignored",
+                    )
+                )
         elif kind == "comment":
             draft.comments.append(value)
         else:

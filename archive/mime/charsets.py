@@ -23,6 +23,8 @@ from dataclasses import dataclass
 
 from charset_normalizer import from_bytes
 
+from archive.mime.defects import Defect, DefectKind
+
 # WHATWG Encoding Standard §4.2 labels that Python does not know, or maps to a narrower
 # codec than mail in the wild needs.
 _ALIASES = {
@@ -73,7 +75,7 @@ class Decoded:
     """Text plus, when the declared charset was not used as is, why and what was used."""
 
     text: str
-    problem: str | None = None
+    problem: Defect | None = None
 
 
 def clean_label(label: str | None) -> str | None:
@@ -180,19 +182,34 @@ def decode(
         codec = lookup(label)
         if codec is None:
             text, used = guess(data, detect=detect)
-            return Decoded(_strip_bom(text), f"unknown charset {label!r}, decoded as {used}")
+            return Decoded(
+                _strip_bom(text),
+                Defect(
+                    DefectKind.CHARSET_UNKNOWN,
+                    None,
+                    f"unknown charset {label!r}, decoded as {used}",
+                ),
+            )
         text_or_none = _strict(data, codec)
         if text_or_none is not None:
             return Decoded(_strip_bom(text_or_none))
         text_or_none = _strict(data, "utf-8")
         if text_or_none is not None:
-            return Decoded(_strip_bom(text_or_none), f"invalid {label!r} text, decoded as utf-8")
+            return Decoded(
+                _strip_bom(text_or_none),
+                Defect(
+                    DefectKind.CHARSET_INVALID, None, f"invalid {label!r} text, decoded as utf-8"
+                ),
+            )
         # A declared windows-1252 or ISO 8859-1 that failed only on windows-1252's five
         # undefined bytes is still best served by the real ISO 8859-1.
         if codec == "cp1252":
             return Decoded(data.decode("latin-1"))
         text, used = guess(data, detect=detect)
-        return Decoded(_strip_bom(text), f"invalid {label!r} text, decoded as {used}")
+        return Decoded(
+            _strip_bom(text),
+            Defect(DefectKind.CHARSET_INVALID, None, f"invalid {label!r} text, decoded as {used}"),
+        )
     if data.isascii():
         return Decoded(data.decode("ascii"))
     text_or_none = _strict(data, "utf-8")
@@ -204,7 +221,10 @@ def decode(
         if text_or_none is not None:
             return Decoded(_strip_bom(text_or_none))
     text, used = guess(data, detect=detect)
-    return Decoded(_strip_bom(text), f"no charset declared, decoded as {used}")
+    return Decoded(
+        _strip_bom(text),
+        Defect(DefectKind.CHARSET_MISSING, None, f"no charset declared, decoded as {used}"),
+    )
 
 
 def decode_header_bytes(data: bytes) -> tuple[str, str | None]:

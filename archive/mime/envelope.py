@@ -7,12 +7,12 @@ year 0, a To of 5 MB) costs a defect, never the rest of the envelope.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta, timezone
 from email.utils import parsedate_tz
 
 from archive.mime.addresses import parse_addresses
-from archive.mime.model import ADDRESS_ROLES, Address, HeaderField
+from archive.mime.defects import Defect, DefectKind
+from archive.mime.model import ADDRESS_ROLES, Address, Envelope, HeaderField
 from archive.mime.words import decode_header_text, unescape, unfold
 
 _MSG_ID = re.compile(r"<([^<>]*)>")
@@ -21,20 +21,6 @@ _MSG_ID = re.compile(r"<([^<>]*)>")
 MAX_DECODED_FIELDS = 10_000
 _NEEDED = frozenset({"subject", "date", "message-id", "in-reply-to", "references"})
 _MAX_DATE_CHARS = 200
-
-
-@dataclass(frozen=True, slots=True)
-class Envelope:
-    headers: tuple[HeaderField, ...]
-    message_id: str | None
-    in_reply_to: str | None
-    references: tuple[str, ...]
-    subject: str | None
-    sent_at: datetime | None
-    addresses: tuple[Address, ...]
-
-
-EMPTY = Envelope((), None, None, (), None, None, ())
 
 
 def _msg_ids(value: str) -> list[str]:
@@ -68,7 +54,7 @@ def parse_date(value: str) -> tuple[datetime | None, str | None]:
 
 
 def read_envelope(
-    items: list[tuple[str, str]], max_header_bytes: int, defects: list[str]
+    items: list[tuple[str, str]], max_header_bytes: int, defects: list[Defect]
 ) -> Envelope:
     """Decode the raw (name, value) pairs of the top-level message; problems go to `defects`."""
     headers: list[HeaderField] = []
@@ -81,19 +67,32 @@ def read_envelope(
         value = unfold(raw_value)
         if len(value) > max_header_bytes:
             defects.append(
-                f"header {name[:60]}: {len(value)} characters, cut to {max_header_bytes}"
+                Defect(
+                    DefectKind.HEADER_LIMIT,
+                    None,
+                    f"{name[:60]}: {len(value)} characters, cut to {max_header_bytes}",
+                )
             )
             value = value[:max_header_bytes]
         if len(headers) == MAX_DECODED_FIELDS:
-            defects.append(f"more than {MAX_DECODED_FIELDS} header fields, the rest not decoded")
+            defects.append(
+                Defect(
+                    DefectKind.HEADER_LIMIT,
+                    None,
+                    f"more than {MAX_DECODED_FIELDS} header fields, the rest not decoded",
+                )
+            )
         try:
             if len(headers) < MAX_DECODED_FIELDS or key in _NEEDED:
                 text, problems = decode_header_text(value)
             else:
                 text, problems = unescape(value)[0], []
         except Exception as exc:  # keep the raw text rather than lose the field
-            text, problems = value, [f"not decoded ({type(exc).__name__})"]
-        defects.extend(f"header {name[:60]}: {problem}" for problem in problems)
+            text = value
+            problems = [
+                Defect(DefectKind.HEADER_MALFORMED, None, f"not decoded ({type(exc).__name__})")
+            ]
+        defects.extend(problem.within(name[:60]) for problem in problems)
         text = text.strip()
         headers.append(HeaderField(name, text))
         first.setdefault(key, text)
@@ -106,13 +105,13 @@ def read_envelope(
         for value in address_values[role]:
             found, problems = parse_addresses(value, role)
             addresses.extend(found)
-            defects.extend(f"header {problem}" for problem in problems)
+            defects.extend(problems)
 
     sent_at = None
     if "date" in first:
         sent_at, problem = parse_date(first["date"])
         if problem:
-            defects.append(f"header {problem}")
+            defects.append(Defect(DefectKind.BAD_DATE, None, problem))
 
     # A Message-ID without "<>" (some scripts, some spam) is still the message's id.
     message_ids = _msg_ids(raw_first.get("message-id", "")) or [

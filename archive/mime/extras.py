@@ -15,6 +15,7 @@ import re
 from dataclasses import dataclass
 from email.parser import BytesHeaderParser
 
+from archive.mime.defects import Defect, DefectKind
 from archive.mime.transfer import decode_uuencode
 from archive.mime.tree import POLICY
 from archive.mime.words import decode_header_text, unfold
@@ -61,7 +62,9 @@ def _text(value: object) -> str | None:
     return value.strip("\x00").strip() or None
 
 
-def tnef_files(path: str, data: bytes, problems: list[str]) -> tuple[list[Extracted], str | None]:
+def tnef_files(
+    path: str, data: bytes, problems: list[Defect]
+) -> tuple[list[Extracted], str | None]:
     """The files inside a TNEF stream, and its plain-text body if it has one.
 
     tnefparse reads untrusted binary data; whatever it raises becomes a problem.
@@ -72,7 +75,13 @@ def tnef_files(path: str, data: bytes, problems: list[str]) -> tuple[list[Extrac
     try:
         tnef = TNEF(data, do_checksum=False)
     except Exception as exc:
-        problems.append(f"TNEF not decoded: {type(exc).__name__}: {str(exc)[:120]}")
+        problems.append(
+            Defect(
+                DefectKind.BAD_TNEF,
+                None,
+                f"TNEF not decoded: {type(exc).__name__}: {str(exc)[:120]}",
+            )
+        )
         return [], None
     files: list[Extracted] = []
     for index, attachment in enumerate(tnef.attachments[:MAX_TNEF_FILES], 1):
@@ -83,11 +92,13 @@ def tnef_files(path: str, data: bytes, problems: list[str]) -> tuple[list[Extrac
         payload = attachment.data if isinstance(attachment.data, bytes) else b""
         files.append(Extracted(derived_path(path, "tnef", index), name, guess_type(name), payload))
     if len(tnef.attachments) > MAX_TNEF_FILES:
-        problems.append(f"TNEF: only the first {MAX_TNEF_FILES} files kept")
+        problems.append(
+            Defect(DefectKind.PART_LIMIT, None, f"TNEF: only the first {MAX_TNEF_FILES} files kept")
+        )
     return files, _text(tnef.body)
 
 
-def uuencoded_files(path: str, text: str, problems: list[str]) -> tuple[list[Extracted], str]:
+def uuencoded_files(path: str, text: str, problems: list[Defect]) -> tuple[list[Extracted], str]:
     """uuencoded blocks in body text as files; the text with each block replaced by a note."""
     if "begin " not in text:
         return [], text
@@ -100,7 +111,13 @@ def uuencoded_files(path: str, text: str, problems: list[str]) -> tuple[list[Ext
         if not lines or not all(_UU_LINE.match(line) for line in lines):
             continue
         if len(files) >= MAX_UU_BLOCKS:
-            problems.append(f"uuencode: only the first {MAX_UU_BLOCKS} blocks extracted")
+            problems.append(
+                Defect(
+                    DefectKind.PART_LIMIT,
+                    None,
+                    f"uuencode: only the first {MAX_UU_BLOCKS} blocks extracted",
+                )
+            )
             break
         data, block_problems = decode_uuencode(match.group(2).encode("latin-1", "replace"))
         problems.extend(block_problems)

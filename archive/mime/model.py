@@ -11,19 +11,24 @@ import hashlib
 from dataclasses import dataclass, field
 from datetime import datetime
 
+from archive.mime.defects import Defect
+
 ADDRESS_ROLES = ("from", "sender", "reply-to", "to", "cc", "bcc")
 
 
 @dataclass(frozen=True, slots=True)
 class HeaderField:
-    """One header field of the top-level message, in message order.
+    """One header field, in message order.
 
     `value` is unfolded (RFC 5322 §2.2.3) and RFC 2047-decoded; where decoding fails the raw
-    text is kept, so no field is ever dropped from the index.
+    text is kept, so no field is ever dropped from the index. `part_path` is None for the
+    top-level message, else the path of the enclosure (message/rfc822 and kin) whose
+    enclosed message has this field; enclosed fields' names are lower-cased.
     """
 
     name: str
     value: str
+    part_path: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,34 +97,64 @@ class ParseLimits:
 
 
 @dataclass(frozen=True, slots=True)
-class ParsedMessage:
-    """Everything the index needs from one message; `defects` says what was wrong with it."""
+class Envelope:
+    """The top-level header block: every field, and those the index has columns for."""
 
-    headers: tuple[HeaderField, ...]
-    message_id: str | None
-    in_reply_to: str | None
-    references: tuple[str, ...]
-    subject: str | None
-    sent_at: datetime | None
-    addresses: tuple[Address, ...]
+    headers: tuple[HeaderField, ...] = ()
+    message_id: str | None = None
+    in_reply_to: str | None = None
+    references: tuple[str, ...] = ()
+    subject: str | None = None
+    sent_at: datetime | None = None
+    addresses: tuple[Address, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class ParsedMessage:
+    """Everything the index needs from one message; `defects` says what was wrong with it.
+
+    The envelope's fields are readable here too (`parsed.subject`), so callers need not
+    know where they live.
+    """
+
+    envelope: Envelope
     body_text: str
     attachments: tuple[Attachment, ...]
-    defects: tuple[str, ...]
+    defects: tuple[Defect, ...]
     part_count: int
     # Every leaf part is one of: read as body text (`body_parts`), an alternative
     # rendering of the body that was not read (`skipped_parts`, RFC 2046 §5.1.4), or an
     # attachment. Paths as in `Attachment.path`.
     body_parts: tuple[str, ...] = ()
     skipped_parts: tuple[str, ...] = ()
-    # The header fields of each enclosed message (message/rfc822 and kin), in order, keyed
-    # by the enclosure's part path: a forwarded or bounced message's own headers.
-    enclosed_headers: tuple[EnclosedHeader, ...] = ()
+    # The header fields of each enclosed message (message/rfc822 and kin), in order, with
+    # the enclosure's part path: a forwarded or bounced message's own headers.
+    enclosed_headers: tuple[HeaderField, ...] = ()
 
+    @property
+    def headers(self) -> tuple[HeaderField, ...]:
+        return self.envelope.headers
 
-@dataclass(frozen=True, slots=True)
-class EnclosedHeader:
-    """One header field of an enclosed message; `part_path` is the enclosure's path."""
+    @property
+    def message_id(self) -> str | None:
+        return self.envelope.message_id
 
-    part_path: str
-    name: str
-    value: str
+    @property
+    def in_reply_to(self) -> str | None:
+        return self.envelope.in_reply_to
+
+    @property
+    def references(self) -> tuple[str, ...]:
+        return self.envelope.references
+
+    @property
+    def subject(self) -> str | None:
+        return self.envelope.subject
+
+    @property
+    def sent_at(self) -> datetime | None:
+        return self.envelope.sent_at
+
+    @property
+    def addresses(self) -> tuple[Address, ...]:
+        return self.envelope.addresses

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from urllib.parse import unquote_to_bytes
 
 from archive.mime import charsets
+from archive.mime.defects import Defect, DefectKind
 from archive.mime.words import decode_words, unescape
 
 # Enough for any real parameter list, including RFC 2231 continuations of a long file name;
@@ -38,7 +39,7 @@ class ParamField:
 
     value: str
     params: dict[str, str] = field(default_factory=dict)
-    problems: tuple[str, ...] = ()
+    problems: tuple[Defect, ...] = ()
 
 
 def _unquote(text: str) -> str:
@@ -64,13 +65,25 @@ def parse(raw: str | None) -> ParamField | None:
     """Parse a raw (surrogate-escaped, possibly folded) header value; None if absent."""
     if raw is None:
         return None
-    problems: list[str] = []
+    problems: list[Defect] = []
     if len(raw) > MAX_PARAM_CHARS:
-        problems.append(f"parameters longer than {MAX_PARAM_CHARS} characters cut")
+        problems.append(
+            Defect(
+                DefectKind.HEADER_LIMIT,
+                None,
+                f"parameters longer than {MAX_PARAM_CHARS} characters cut",
+            )
+        )
         raw = raw[:MAX_PARAM_CHARS]
     text, guessed = unescape(raw.replace("\r", "").replace("\n", ""))
     if guessed:
-        problems.append(f"8-bit parameter text is not valid UTF-8, decoded as {guessed}")
+        problems.append(
+            Defect(
+                DefectKind.HEADER_8BIT,
+                None,
+                f"8-bit parameter text is not valid UTF-8, decoded as {guessed}",
+            )
+        )
     first, *rest = _segments(text)
     plain: dict[str, str] = {}
     extended: dict[str, list[tuple[int, str, bool]]] = {}
@@ -93,17 +106,17 @@ def parse(raw: str | None) -> ParamField | None:
     for name, value in plain.items():
         decoded, word_problems = decode_words(value)
         params[name] = decoded
-        problems.extend(f"parameter {name}: {problem}" for problem in word_problems)
+        problems.extend(problem.within(f"parameter {name}") for problem in word_problems)
     for name, sections in extended.items():
         # RFC 2231 §4.1: an extended parameter takes precedence over a plain one.
         decoded, problem = _join_rfc2231(sections)
         params[name] = decoded
         if problem:
-            problems.append(f"parameter {name}: {problem}")
+            problems.append(problem.within(f"parameter {name}"))
     return ParamField(first.strip().lower(), params, tuple(problems))
 
 
-def _join_rfc2231(sections: list[tuple[int, str, bool]]) -> tuple[str, str | None]:
+def _join_rfc2231(sections: list[tuple[int, str, bool]]) -> tuple[str, Defect | None]:
     """RFC 2231 §3-4: join the sections in order; percent-decode the encoded ones."""
     sections = sorted(sections[:_MAX_SECTIONS], key=lambda section: section[0])
     charset: str | None = None
@@ -124,7 +137,7 @@ def _join_rfc2231(sections: list[tuple[int, str, bool]]) -> tuple[str, str | Non
     return decoded.text, decoded.problem
 
 
-def content_type(field: ParamField | None, default: str) -> tuple[str, str | None]:
+def content_type(field: ParamField | None, default: str) -> tuple[str, Defect | None]:
     """The lower-case type/subtype, and a problem if the declared one was unusable.
 
     RFC 2045 §5.2: a missing Content-Type means text/plain (message/rfc822 inside a
@@ -135,4 +148,8 @@ def content_type(field: ParamField | None, default: str) -> tuple[str, str | Non
     value = "".join(field.value.split())
     if _TOKEN_TYPE.match(value):
         return value, None
-    return "text/plain", f"invalid Content-Type {value[:80]!r}, treated as text/plain"
+    return "text/plain", Defect(
+        DefectKind.BAD_CONTENT_TYPE,
+        None,
+        f"invalid Content-Type {value[:80]!r}, treated as text/plain",
+    )

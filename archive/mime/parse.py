@@ -32,14 +32,15 @@ How a message is read (the rules the index and its searches rely on):
   read as text/plain (RFC 2045 §5.2).
 * `part_count` counts every entity walked: containers, leaves, and for an enclosed
   message both the message/rfc822 part and the enclosed message's root.
-* Everything that was wrong is a defect, prefixed with the part ("part 2: ...", or
-  "message: ..." for the root), including the stdlib's defect classes by name.
+* Everything that was wrong is a `Defect`: a kind from `DefectKind`, the part it was found
+  in (None for the message as a whole) and a detail; the stdlib's defect classes are
+  mapped to kinds, their class name kept as the detail.
 
 Limits: the parser stops at `max_parts` parts and parses deeper levels than `max_depth`
 as opaque leaves (see `tree`); body text stops at `max_text_chars`. Two costs have their
 own per-message budgets: HTML tags (bs4 tree building dominates a big HTML body) and
 charset guesses (charset_normalizer); the defects list keeps each entry once and at most
-MAX_DEFECTS of them.
+`defects.MAX_DEFECTS` of them.
 """
 
 from __future__ import annotations
@@ -47,16 +48,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from archive.mime import envelope, extras, params, parts
-from archive.mime.model import Attachment, EnclosedHeader, ParsedMessage, ParseLimits
+from archive.mime.defects import Defect, DefectKind, from_stdlib, summarised
+from archive.mime.model import Attachment, Envelope, HeaderField, ParsedMessage, ParseLimits
 from archive.mime.text import TextBudget
 from archive.mime.transfer import decode_transfer, mechanism
 from archive.mime.tree import Entity, Tree, describe, parse_tree
 
 DEFAULT_LIMITS = ParseLimits()
-
-# Past this, further defects are counted, not listed: a message of 100,000 bad header
-# lines should not become 100,000 index entries.
-MAX_DEFECTS = 500
 
 _ENCLOSED = frozenset({"message/rfc822", "message/global", "message/news"})
 
@@ -76,21 +74,17 @@ def _child(path: str, index: int) -> str:
     return f"{path}.{index}" if path else str(index)
 
 
-def _label(path: str) -> str:
-    return f"part {path}" if path else "message"
-
-
 class _Walker:
     """Walks the entity tree iteratively (no recursion), collecting text and attachments."""
 
-    def __init__(self, limits: ParseLimits, defects: list[str]) -> None:
+    def __init__(self, limits: ParseLimits, defects: list[Defect]) -> None:
         self.limits = limits
         self.defects = defects
         self.text = TextBudget(limits, defects)
         self.attachments: list[Attachment] = []
         self.body_parts: list[str] = []
         self.skipped_parts: list[str] = []
-        self.enclosed_headers: list[EnclosedHeader] = []
+        self.enclosed_headers: list[HeaderField] = []
         self.count = 0
 
     def walk(self, tree: Tree) -> None:
@@ -98,30 +92,27 @@ class _Walker:
         while stack:
             item = stack.pop()
             if item.depth > self.limits.max_depth:
-                self.defects.append(
-                    f"{_label(item.path)}: nested deeper than {self.limits.max_depth} "
-                    "levels, not parsed"
-                )
+                self.defects.append(_too_deep(item.path, self.limits.max_depth))
                 continue
             if self.count >= self.limits.max_parts:
                 left = sum(parts.subtree_size(pending.entity) for pending in [item, *stack])
-                self.defects.append(f"part limit reached: {left} parts not parsed")
+                self.defects.append(Defect(DefectKind.PART_LIMIT, None, f"{left} parts not parsed"))
                 return
             self.count += 1
             stack.extend(reversed(self._visit(item)))
 
     def _visit(self, item: _Item) -> list[_Item]:
-        entity, label = item.entity, _label(item.path)
-        self.defects.extend(f"{label}: {type(defect).__name__}" for defect in entity.defects)
+        entity, path = item.entity, item.path
+        self.defects.extend(from_stdlib(defect, path) for defect in entity.defects)
         for header in ("content-type", "content-disposition"):
             field = entity.field(header)
             if field is not None:
-                self.defects.extend(f"{label}: {header}: {p}" for p in field.problems)
+                self.defects.extend(p.at(path).within(header) for p in field.problems)
         content_type, problem = params.content_type(
             entity.field("content-type"), entity.get_default_type()
         )
         if problem:
-            self.defects.append(f"{label}: {problem}")
+            self.defects.append(problem.at(path))
         if content_type.startswith("multipart/"):
             if entity.is_multipart():
                 return self._children(item, content_type)
@@ -176,7 +167,11 @@ class _Walker:
         if not found:
             return []
         self.defects.append(
-            f"{_label(item.path)}: {len(found)} parts after the closing boundary, recovered"
+            Defect(
+                DefectKind.PARTS_AFTER_CLOSE,
+                item.path,
+                f"{len(found)} parts after the closing boundary, recovered",
+            )
         )
         return [
             _Item(child, tree.raw, _child(item.path, count + index), item.depth + 1, item.body_ok)
@@ -184,7 +179,7 @@ class _Walker:
         ]
 
     def _broken_multipart(self, item: _Item, content_type: str) -> list[_Item]:
-        label = _label(item.path)
+        path = item.path
         data = parts.payload(item.entity, item.raw)
         boundary = parts.find_delimiter(data)
         room = self.limits.max_parts - self.count
@@ -196,39 +191,53 @@ class _Walker:
                 max_parts=room + 1,
             )
             if tree.problem:
-                self.defects.append(f"{label}: {tree.problem}")
+                self.defects.append(tree.problem.at(path))
             if tree.root.is_multipart():
-                self.defects.extend(f"{label}: {type(d).__name__}" for d in tree.root.defects)
+                self.defects.extend(from_stdlib(d, path) for d in tree.root.defects)
                 self.defects.append(
-                    f"{label}: declared boundary not found, split at {boundary.decode()!r}"
+                    Defect(
+                        DefectKind.MISSING_BOUNDARY,
+                        path,
+                        f"declared boundary not found, split at {boundary.decode()!r}",
+                    )
                 )
                 return self._children(
                     _Item(tree.root, tree.raw, item.path, item.depth, item.body_ok),
                     content_type,
                 )
         if data.strip():
-            self.defects.append(f"{label}: {content_type} without usable boundary, read as text")
+            self.defects.append(
+                Defect(
+                    DefectKind.MISSING_BOUNDARY,
+                    path,
+                    f"{content_type} without usable boundary, read as text",
+                )
+            )
             self._leaf(item, "text/plain")
         else:
             self.skipped_parts.append(item.path)  # an empty body: nothing to keep
         return []
 
     def _enclosed(self, item: _Item, content_type: str) -> list[_Item]:
-        entity, label = item.entity, _label(item.path)
+        entity, path = item.entity, item.path
         encoding = entity.raw_header("content-transfer-encoding")
         data, problems = decode_transfer(parts.payload(entity, item.raw), encoding)
-        self.defects.extend(f"{label}: {problem}" for problem in problems)
+        self.defects.extend(problem.at(path) for problem in problems)
         self._attach(item, content_type, data)
         if item.depth + 1 > self.limits.max_depth:
-            self.defects.append(
-                f"{label}: nested deeper than {self.limits.max_depth} levels, not parsed"
-            )
+            self.defects.append(_too_deep(path, self.limits.max_depth))
             return []
         raw, inner = item.raw, None
         if mechanism(encoding) in ("base64", "quoted-printable"):
             # RFC 2046 §5.2.1 allows only 7bit, 8bit and binary here, so the parser read
             # the encoded text as a message; parse the decoded bytes instead.
-            self.defects.append(f"{label}: {content_type} with {mechanism(encoding)} encoding")
+            self.defects.append(
+                Defect(
+                    DefectKind.ENCLOSED_ENCODED,
+                    path,
+                    f"{content_type} with {mechanism(encoding)} encoding",
+                )
+            )
             room = self.limits.max_parts - self.count
             if room <= 0:
                 return []
@@ -236,7 +245,7 @@ class _Walker:
                 data, max_depth=self.limits.max_depth - item.depth - 1, max_parts=room
             )
             if tree.problem:
-                self.defects.append(f"{label}: {tree.problem}")
+                self.defects.append(tree.problem.at(path))
             raw, inner = data, None if tree.headers_only else tree.root
         else:
             payload = entity.get_payload()
@@ -250,7 +259,7 @@ class _Walker:
     def _leaf(self, item: _Item, content_type: str) -> None:
         disposition, problem = parts.disposition(item.entity)
         if problem:
-            self.defects.append(f"{_label(item.path)}: {problem}")
+            self.defects.append(problem.at(item.path))
         if content_type in parts.BODY_TYPES and not parts.is_attachment(item.entity):
             if item.body_ok:
                 self.body_parts.append(item.path)
@@ -263,35 +272,41 @@ class _Walker:
     def _decoded(self, item: _Item) -> bytes:
         encoding = item.entity.raw_header("content-transfer-encoding")
         data, problems = decode_transfer(parts.payload(item.entity, item.raw), encoding)
-        self.defects.extend(f"{_label(item.path)}: {problem}" for problem in problems)
+        self.defects.extend(problem.at(item.path) for problem in problems)
         return data
 
     def _attach(self, item: _Item, content_type: str, data: bytes) -> None:
         filename = parts.filename(item.entity)
         text = None
         derived: list[extras.Extracted] = []
-        problems: list[str] = []
+        problems: list[Defect] = []
         if extras.is_tnef(content_type, filename):
             derived, tnef_body = extras.tnef_files(item.path, data, problems)
             text = self.text.attachment_text(
-                _label(item.path), "text/plain", (tnef_body or "").encode(), "utf-8"
+                item.path, "text/plain", (tnef_body or "").encode(), "utf-8"
             )
         elif content_type in _ENCLOSED:
             fields = extras.enclosed_header_fields(data, self.limits.max_header_bytes)
             if fields is None:
-                problems.append("enclosed message: header block unreadable")
+                problems.append(
+                    Defect(
+                        DefectKind.HEADER_MALFORMED,
+                        None,
+                        "enclosed message: header block unreadable",
+                    )
+                )
             self.enclosed_headers.extend(
-                EnclosedHeader(item.path, name.lower(), value) for name, value in fields or ()
+                HeaderField(name.lower(), value, item.path) for name, value in fields or ()
             )
             headers = extras.enclosed_headers(fields)
             text = self.text.attachment_text(
-                _label(item.path), "text/plain", (headers or "").encode(), "utf-8"
+                item.path, "text/plain", (headers or "").encode(), "utf-8"
             )
         else:
             field = item.entity.field("content-type")
             declared = field.params.get("charset") if field else None
-            text = self.text.attachment_text(_label(item.path), content_type, data, declared)
-        self.defects.extend(f"{_label(item.path)}: {problem}" for problem in problems)
+            text = self.text.attachment_text(item.path, content_type, data, declared)
+        self.defects.extend(problem.at(item.path) for problem in problems)
         self.attachments.append(
             Attachment(
                 path=item.path,
@@ -314,55 +329,48 @@ class _Walker:
     def _add_text(self, item: _Item, content_type: str) -> None:
         if self.text.full:
             return
-        label = _label(item.path)
         field = item.entity.field("content-type")
         declared = field.params.get("charset") if field else None
         html = content_type == "text/html"
-        text = self.text.decode(label, self._decoded(item), declared, html=html, body=True)
+        text = self.text.decode(item.path, self._decoded(item), declared, html=html, body=True)
         if text is None:
             return
         if not html:
-            problems: list[str] = []
+            problems: list[Defect] = []
             files, text = extras.uuencoded_files(item.path, text, problems)
-            self.defects.extend(f"{label}: {problem}" for problem in problems)
+            self.defects.extend(problem.at(item.path) for problem in problems)
             self._add_extracted(files)
         self.text.append_body(text.strip())
 
 
 def parse_message(raw: bytes, limits: ParseLimits = DEFAULT_LIMITS) -> ParsedMessage:
     """Parse one message. Never raises: whatever went wrong is listed in `defects`."""
-    defects: list[str] = []
-    head = envelope.EMPTY
+    defects: list[Defect] = []
+    head = Envelope()
     walker = _Walker(limits, defects)
     try:
         tree = parse_tree(bytes(raw), max_depth=limits.max_depth, max_parts=limits.max_parts)
         if tree.problem:
             defects.append(tree.problem)
     except Exception as exc:
-        defects.append(f"parse failed: {describe(exc)}")
+        defects.append(_failed(describe(exc)))
         tree = None
     if tree is not None:
         try:
             items = [(name, str(value)) for name, value in tree.root.raw_items()]
             head = envelope.read_envelope(items, limits.max_header_bytes, defects)
         except Exception as exc:
-            defects.append(f"parse failed: headers: {describe(exc)}")
+            defects.append(_failed(f"headers: {describe(exc)}"))
         if not tree.headers_only:
             try:
                 walker.walk(tree)
             except Exception as exc:
-                defects.append(f"parse failed: {describe(exc)}")
+                defects.append(_failed(describe(exc)))
     return ParsedMessage(
-        headers=head.headers,
-        message_id=head.message_id,
-        in_reply_to=head.in_reply_to,
-        references=head.references,
-        subject=head.subject,
-        sent_at=head.sent_at,
-        addresses=head.addresses,
+        envelope=head,
         body_text=walker.text.body_text,
         attachments=tuple(walker.attachments),
-        defects=_summarised(defects),
+        defects=summarised(defects),
         part_count=walker.count,
         body_parts=tuple(walker.body_parts),
         skipped_parts=tuple(walker.skipped_parts),
@@ -370,9 +378,11 @@ def parse_message(raw: bytes, limits: ParseLimits = DEFAULT_LIMITS) -> ParsedMes
     )
 
 
-def _summarised(defects: list[str]) -> tuple[str, ...]:
-    """Defects in order of discovery, each once, at most MAX_DEFECTS of them listed."""
-    unique = list(dict.fromkeys(defects))
-    if len(unique) <= MAX_DEFECTS:
-        return tuple(unique)
-    return (*unique[:MAX_DEFECTS], f"{len(unique) - MAX_DEFECTS} more defects not listed")
+def _too_deep(path: str, max_depth: int) -> Defect:
+    return Defect(
+        DefectKind.DEPTH_LIMIT, path, f"nested deeper than {max_depth} levels, not parsed"
+    )
+
+
+def _failed(detail: str) -> Defect:
+    return Defect(DefectKind.PARSE_FAILED, None, detail)

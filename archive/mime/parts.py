@@ -11,6 +11,7 @@ import io
 import re
 from email.generator import BytesGenerator
 
+from archive.mime.defects import Defect, DefectKind
 from archive.mime.transfer import decode_transfer
 from archive.mime.tree import POLICY, Entity
 from archive.mime.words import unescape, unfold
@@ -59,14 +60,18 @@ def payload(entity: Entity, raw: bytes) -> bytes:
     return body if body is not None else generated_body(entity)
 
 
-def disposition(entity: Entity) -> tuple[str | None, str | None]:
+def disposition(entity: Entity) -> tuple[str | None, Defect | None]:
     """RFC 2183 disposition type and a problem; unknown types count as attachment (§2.8)."""
     field = entity.field("content-disposition")
     if field is None or not field.value:
         return None, None
     if field.value in ("inline", "attachment"):
         return field.value, None
-    return "attachment", f"unknown disposition {field.value[:40]!r}, treated as attachment"
+    return "attachment", Defect(
+        DefectKind.BAD_DISPOSITION,
+        None,
+        f"unknown disposition {field.value[:40]!r}, treated as attachment",
+    )
 
 
 def filename(entity: Entity) -> str | None:

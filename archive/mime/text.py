@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 
 from archive.mime import charsets
+from archive.mime.defects import Defect, DefectKind
 from archive.mime.htmltext import html_to_text, meta_charset
 from archive.mime.model import ParseLimits
 
@@ -39,7 +40,7 @@ _NEWLINES = re.compile(r"\r\n?")
 class TextBudget:
     """Decodes text parts within the per-message limits; problems go to `defects`."""
 
-    def __init__(self, limits: ParseLimits, defects: list[str]) -> None:
+    def __init__(self, limits: ParseLimits, defects: list[Defect]) -> None:
         self.limits = limits
         self.defects = defects
         self.texts: list[str] = []
@@ -50,41 +51,49 @@ class TextBudget:
         self.guesses_left = CHARSET_GUESSES_PER_MESSAGE
 
     def decode(
-        self, label: str, data: bytes, declared: str | None, *, html: bool, body: bool
+        self, path: str, data: bytes, declared: str | None, *, html: bool, body: bool
     ) -> str | None:
         """Text of one part (HTML converted), or None when the HTML budget is used up."""
         hint = meta_charset(data) if html else None
         decoded = charsets.decode(data, declared, fallback_hint=hint, detect=self.guesses_left > 0)
         if decoded.problem:
             self.guesses_left -= 1
-            self.defects.append(f"{label}: {decoded.problem}")
+            self.defects.append(decoded.problem.at(path))
         if not html:
             return _NEWLINES.sub("\n", decoded.text)
         if self.html_tags_left <= 0:
             if body:
-                self.defects.append(f"{label}: HTML not converted, tag budget used up")
+                self.defects.append(
+                    Defect(DefectKind.HTML_LIMIT, path, "HTML not converted, tag budget used up")
+                )
             return None
         converted = html_to_text(decoded.text, self.html_tags_left)
         self.html_tags_left -= converted.tags
         if converted.cut and body:
-            self.defects.append(f"{label}: HTML too large, only its start converted")
+            self.defects.append(
+                Defect(DefectKind.HTML_LIMIT, path, "HTML too large, only its start converted")
+            )
         return converted.text
 
     def attachment_text(
-        self, label: str, content_type: str, data: bytes, declared: str | None
+        self, path: str, content_type: str, data: bytes, declared: str | None
     ) -> str | None:
         """Searchable text of a text attachment or a report, within the budget."""
         if not (content_type.startswith("text/") or content_type in REPORTS):
             return None
-        text = self.decode(label, data, declared, html=content_type == "text/html", body=False)
+        text = self.decode(path, data, declared, html=content_type == "text/html", body=False)
         text = text.strip() if text else ""
         if not text:
             return None
         room = self.limits.max_text_chars - self.attachment_chars
         if len(text) > room:
             self.defects.append(
-                f"{label}: attachment text cut, over "
-                f"{self.limits.max_text_chars} characters per message"
+                Defect(
+                    DefectKind.TEXT_LIMIT,
+                    path,
+                    f"attachment text cut, over {self.limits.max_text_chars} characters "
+                    "per message",
+                )
             )
             text = text[: max(room, 0)]
         self.attachment_chars += len(text)
@@ -97,7 +106,13 @@ class TextBudget:
         room = self.limits.max_text_chars - self.text_chars - separator
         if len(text) > room:
             self.full = True
-            self.defects.append(f"body text cut at {self.limits.max_text_chars} characters")
+            self.defects.append(
+                Defect(
+                    DefectKind.TEXT_LIMIT,
+                    None,
+                    f"body text cut at {self.limits.max_text_chars} characters",
+                )
+            )
             text = text[: max(room, 0)]
             if not text:
                 return

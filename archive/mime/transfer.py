@@ -10,6 +10,8 @@ from __future__ import annotations
 import binascii
 import re
 
+from archive.mime.defects import Defect, DefectKind
+
 _IDENTITY = frozenset({"", "7bit", "8bit", "binary"})
 _UUENCODE = frozenset({"x-uuencode", "uuencode", "x-uue", "uue"})
 _MECHANISM = re.compile(r'\s*"?\s*([A-Za-z0-9_.+-]*)')
@@ -26,45 +28,45 @@ def mechanism(header_value: str | None) -> str:
     return match.group(1).lower() if match else ""
 
 
-def decode_base64(data: bytes) -> tuple[bytes, list[str]]:
+def decode_base64(data: bytes) -> tuple[bytes, list[Defect]]:
     """RFC 2045 §6.8 base64, keeping every complete byte of damaged input.
 
     Characters outside the alphabet are ignored as §6.8 requires (a defect unless they are
     line breaks). Padding inside the data, as left by mailers that encode in independent
     chunks, splits it into runs that are decoded one after another.
     """
-    problems: list[str] = []
+    problems: list[Defect] = []
     if _B64_NOT_SPACE.search(data):
-        problems.append("base64: characters outside the alphabet ignored")
+        problems.append(_base64("characters outside the alphabet ignored"))
     cleaned = _B64_IGNORED.sub(b"", data)
     runs = _B64_RUN.findall(cleaned)
     if len(runs) > 1:
-        problems.append("base64: padding inside the data")
+        problems.append(_base64("padding inside the data"))
     out = bytearray()
     for run, padding in runs:
         dangling = len(run) % 4
         if dangling == 1:
             # A single sextet cannot make a byte: the data was cut mid-quantum.
-            problems.append("base64: truncated, last character dropped")
+            problems.append(_base64("truncated, last character dropped"))
             run = run[:-1]
         elif dangling:
             if not padding:
-                problems.append("base64: padding missing")
+                problems.append(_base64("padding missing"))
             run += b"=" * (4 - dangling)
         try:
             out += binascii.a2b_base64(run)
         except binascii.Error as exc:  # not expected after cleaning; keep the bytes so far
-            problems.append(f"base64: {exc}")
+            problems.append(_base64(str(exc)))
     return bytes(out), problems
 
 
-def decode_uuencode(data: bytes) -> tuple[bytes, list[str]]:
+def decode_uuencode(data: bytes) -> tuple[bytes, list[Defect]]:
     """uuencode (POSIX uuencode(1)), as Outlook Express and old Unix mailers sent it.
 
     Lines before "begin" and from "end" on are ignored; a damaged line yields the bytes its
     length character promises, as far as they can be decoded.
     """
-    problems: list[str] = []
+    problems: list[Defect] = []
     lines = data.splitlines()
     start = 0
     for index, line in enumerate(lines):
@@ -88,11 +90,13 @@ def decode_uuencode(data: bytes) -> tuple[bytes, list[str]]:
             except binascii.Error:
                 bad_lines += 1
     if bad_lines:
-        problems.append(f"uuencode: {bad_lines} undecodable lines skipped")
+        problems.append(
+            Defect(DefectKind.BAD_UUENCODE, None, f"{bad_lines} undecodable lines skipped")
+        )
     return bytes(out), problems
 
 
-def decode_transfer(data: bytes, header_value: str | None) -> tuple[bytes, list[str]]:
+def decode_transfer(data: bytes, header_value: str | None) -> tuple[bytes, list[Defect]]:
     """Undo the Content-Transfer-Encoding named by `header_value`; returns (bytes, problems)."""
     name = mechanism(header_value)
     if name in _IDENTITY:
@@ -104,4 +108,14 @@ def decode_transfer(data: bytes, header_value: str | None) -> tuple[bytes, list[
         return binascii.a2b_qp(data), []
     if name in _UUENCODE:
         return decode_uuencode(data)
-    return data, [f"unknown Content-Transfer-Encoding {name!r}, kept encoded"]
+    return data, [
+        Defect(
+            DefectKind.UNKNOWN_TRANSFER_ENCODING,
+            None,
+            f"unknown Content-Transfer-Encoding {name!r}, kept encoded",
+        )
+    ]
+
+
+def _base64(detail: str) -> Defect:
+    return Defect(DefectKind.BAD_BASE64, None, detail)

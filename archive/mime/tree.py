@@ -28,6 +28,7 @@ from email.policy import Policy, compat32
 from typing import Any
 
 from archive.mime import params
+from archive.mime.defects import Defect, DefectKind
 
 # The parser's line buffer is internal API, absent from typeshed.
 _BufferedSubFile: Any = feedparser.BufferedSubFile  # type: ignore[attr-defined]
@@ -169,7 +170,7 @@ class Tree:
 
     root: Entity
     raw: bytes
-    problem: str | None = None
+    problem: Defect | None = None
     headers_only: bool = False
 
 
@@ -190,11 +191,17 @@ def parse_tree(raw: bytes, *, max_depth: int, max_parts: int) -> Tree:
         root = parser.close()
         if isinstance(root, Entity):  # always: the parser's factory is Entity
             return Tree(root, raw)
-        problem = "MIME structure not parsed: unexpected message class"
+        problem = Defect(
+            DefectKind.PARSE_FAILED, None, "MIME structure not parsed: unexpected message class"
+        )
     except _PartLimitReached:
-        problem = f"part limit reached: parts after the first {max_parts} not parsed"
+        problem = Defect(
+            DefectKind.PART_LIMIT, None, f"parts after the first {max_parts} not parsed"
+        )
     except Exception as exc:  # RecursionError, MemoryError or a stdlib bug on odd input
-        problem = f"MIME structure not fully parsed: {describe(exc)}"
+        problem = Defect(
+            DefectKind.PARSE_FAILED, None, f"MIME structure not fully parsed: {describe(exc)}"
+        )
     try:
         stack = parser.open_messages()
     except Exception:
@@ -204,12 +211,16 @@ def parse_tree(raw: bytes, *, max_depth: int, max_parts: int) -> Tree:
     return _headers_only(raw, problem)
 
 
-def _headers_only(raw: bytes, problem: str) -> Tree:
+def _headers_only(raw: bytes, problem: Defect) -> Tree:
     """Last resort: the header block alone, which the parser reads without recursing."""
     try:
         root = BytesParser(_class=Entity, policy=POLICY).parsebytes(raw, headersonly=True)
     except Exception as exc:
-        problem = f"{problem}; headers not parsed either: {describe(exc)}"
+        problem = Defect(
+            DefectKind.PARSE_FAILED,
+            None,
+            f"{problem.detail}; headers not parsed either: {describe(exc)}",
+        )
         root = Entity()
     if not isinstance(root, Entity):  # pragma: no cover - _class guarantees it
         root = Entity()

@@ -13,6 +13,7 @@ import binascii
 import re
 
 from archive.mime import charsets
+from archive.mime.defects import Defect, DefectKind
 from archive.mime.transfer import decode_base64
 
 # RFC 2047 §2: encoded-word = "=?" charset "?" encoding "?" encoded-text "?="; RFC 2231 §5
@@ -35,7 +36,7 @@ def unescape(value: str) -> tuple[str, str | None]:
     return charsets.decode_header_bytes(raw)
 
 
-def decode_words(value: str) -> tuple[str, list[str]]:
+def decode_words(value: str) -> tuple[str, list[Defect]]:
     """Decode every RFC 2047 encoded-word in `value`; returns (text, problems).
 
     Adjacent encoded-words in the same charset are joined as bytes before decoding, since
@@ -46,7 +47,7 @@ def decode_words(value: str) -> tuple[str, list[str]]:
     if "=?" not in value:
         return value, []
     out: list[str] = []
-    problems: list[str] = []
+    problems: list[Defect] = []
     pending = bytearray()
     pending_charset: str | None = None
     position = 0
@@ -57,7 +58,7 @@ def decode_words(value: str) -> tuple[str, list[str]]:
             return
         decoded = charsets.decode(bytes(pending), pending_charset, detect=False)
         if decoded.problem:
-            problems.append(f"encoded-word: {decoded.problem}")
+            problems.append(decoded.problem.within("encoded-word"))
         out.append(decoded.text)
         pending.clear()
         pending_charset = None
@@ -71,7 +72,7 @@ def decode_words(value: str) -> tuple[str, list[str]]:
         charset, encoding, text = match.group(1, 2, 3)
         if encoding in "bB":
             data, b64_problems = decode_base64(text.encode("ascii", "replace"))
-            problems.extend(f"encoded-word: {problem}" for problem in b64_problems)
+            problems.extend(problem.within("encoded-word") for problem in b64_problems)
         else:
             # RFC 2047 §4.2: "_" is a space and =XX a byte, which is what header=True does.
             data = binascii.a2b_qp(text.encode("ascii", "replace"), header=True)
@@ -85,10 +86,15 @@ def decode_words(value: str) -> tuple[str, list[str]]:
     return "".join(out), problems
 
 
-def decode_header_text(value: str) -> tuple[str, list[str]]:
+def decode_header_text(value: str) -> tuple[str, list[Defect]]:
     """Raw header value (already unfolded) to display text, with what went wrong."""
     text, guessed = unescape(value)
     decoded, problems = decode_words(text)
     if guessed is not None:
-        problems.insert(0, f"8-bit text is not valid UTF-8, decoded as {guessed}")
+        problems.insert(
+            0,
+            Defect(
+                DefectKind.HEADER_8BIT, None, f"8-bit text is not valid UTF-8, decoded as {guessed}"
+            ),
+        )
     return decoded, problems

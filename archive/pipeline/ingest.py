@@ -12,7 +12,7 @@ import dataclasses
 import io
 from typing import IO
 
-from archive.mime import ParsedMessage, ParseLimits, parse_message
+from archive.mime import Defect, DefectKind, ParsedMessage, ParseLimits, parse_message
 from archive.store import ObjectStore, part_key, put_verified
 
 HEADER_ONLY_LIMIT = 1 << 20
@@ -26,9 +26,11 @@ def parse_original(
     if size <= max_bytes:
         return parse_message(file.read(), limits)
     parsed = parse_message(_header_block(file, HEADER_ONLY_LIMIT), limits)
-    defect = (
+    defect = Defect(
+        DefectKind.HEADER_ONLY,
+        None,
         f"message is {size} bytes, over the parse limit of {max_bytes}: "
-        "only its header is indexed (the raw message is archived whole)"
+        "only its header is indexed (the raw message is archived whole)",
     )
     return dataclasses.replace(parsed, defects=(*parsed.defects, defect))
 

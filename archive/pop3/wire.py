@@ -6,6 +6,7 @@ endpoint; none quotes a credential (lines carrying one are sent with ``redact=Tr
 
 from __future__ import annotations
 
+import io
 import logging
 import re
 import socket
@@ -13,6 +14,7 @@ import ssl
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import cast
 
 from archive.errors import Pop3ConnectionError, Pop3ProtocolError, Pop3TLSError
 from archive.pop3.types import TlsMode
@@ -47,12 +49,18 @@ class Endpoint:
         return f"{self.label} ({where})" if self.label else where
 
 
+def _buffered_reader(sock: socket.socket) -> io.BufferedReader:
+    # makefile("rb") with a buffer size is a BufferedReader (it has peek()); typeshed only
+    # narrows the return type for the default buffer sizes.
+    return cast(io.BufferedReader, sock.makefile("rb", buffering=CHUNK))
+
+
 class Wire:
     """A connected socket with a buffered reader; STLS swaps both for TLS ones."""
 
     def __init__(self, sock: socket.socket, endpoint: Endpoint) -> None:
         self.sock = sock
-        self.reader = sock.makefile("rb", buffering=CHUNK)
+        self.reader = _buffered_reader(sock)
         self.endpoint = endpoint
 
     def close(self) -> None:
@@ -66,7 +74,7 @@ class Wire:
         """Wrap the connection in TLS after STLS (RFC 2595 §4)."""
         self.reader.close()
         self.sock = wrap_tls(self.sock, self.endpoint)
-        self.reader = self.sock.makefile("rb", buffering=CHUNK)
+        self.reader = _buffered_reader(self.sock)
 
     def send(self, line: str, *, redact: bool = False) -> None:
         data = line.encode("utf-8") + b"\r\n"

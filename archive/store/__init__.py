@@ -14,6 +14,7 @@ from archive.errors import ConfigError
 from archive.store.base import (
     ObjectNotFound,
     ObjectStore,
+    StoredObject,
     check_key,
     part_key,
     put_verified,
@@ -23,19 +24,34 @@ from archive.store.base import (
 from archive.store.local import LocalStore
 from archive.store.memory import MemoryStore
 from archive.store.s3 import S3Store
+from archive.store.verified import (
+    ObjectCheck,
+    ObjectState,
+    check_object,
+    open_verified,
+    read_verified,
+    spool_verified,
+)
 
 __all__ = [
     "LocalStore",
     "MemoryStore",
+    "ObjectCheck",
     "ObjectNotFound",
+    "ObjectState",
     "ObjectStore",
     "S3Store",
+    "StoredObject",
     "check_key",
+    "check_object",
     "open_store",
+    "open_verified",
     "part_key",
     "put_verified",
     "raw_key",
+    "read_verified",
     "sha256_of_stream",
+    "spool_verified",
 ]
 
 

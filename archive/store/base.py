@@ -10,6 +10,9 @@ from __future__ import annotations
 import hashlib
 import logging
 import re
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import datetime
 from typing import IO, BinaryIO, Protocol, runtime_checkable
 
 from archive.errors import IntegrityError, StoreError
@@ -42,6 +45,15 @@ class ObjectNotFound(KeyError):
         return f"no object {self.key}{place}"
 
 
+@dataclass(frozen=True, slots=True)
+class StoredObject:
+    """One object as a listing shows it: `size` in bytes, `modified` in UTC."""
+
+    key: str
+    size: int
+    modified: datetime
+
+
 @runtime_checkable
 class ObjectStore(Protocol):
     """Where archived bytes live. Implementations: LocalStore, S3Store, MemoryStore."""
@@ -63,7 +75,16 @@ class ObjectStore(Protocol):
         ...
 
     def get(self, key: str) -> bytes:
-        """The whole object; raises ObjectNotFound if there is none."""
+        """The whole object; raises ObjectNotFound if there is none. Unverified: callers that
+        know the hash use `archive.store.verified`."""
+        ...
+
+    def scan(self, prefix: str) -> Iterator[StoredObject]:
+        """Every object whose key starts with `prefix` (e.g. "raw/"), in no set order."""
+        ...
+
+    def delete(self, key: str) -> None:
+        """Remove the object; no error if there is none. Only `gc` deletes."""
         ...
 
 

@@ -5,11 +5,13 @@ from __future__ import annotations
 import contextlib
 import os
 import tempfile
+from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import IO, BinaryIO
 
 from archive.errors import StoreError
-from archive.store.base import CHUNK, ObjectNotFound, check_key
+from archive.store.base import CHUNK, ObjectNotFound, StoredObject, check_key
 
 
 class LocalStore:
@@ -66,6 +68,29 @@ class LocalStore:
                 return stream.read()
             except OSError as exc:
                 raise StoreError(f"{self.url}: cannot read {key}: {_reason(exc)}") from exc
+
+    def scan(self, prefix: str) -> Iterator[StoredObject]:
+        top = self.root / prefix.rstrip("/") if prefix.strip("/") else self.root
+        for directory, _, files in os.walk(top):
+            for name in files:
+                if name.startswith("."):  # a put in progress (mkstemp's temp file)
+                    continue
+                path = Path(directory) / name
+                try:
+                    info = path.stat()
+                except FileNotFoundError:
+                    continue
+                key = path.relative_to(self.root).as_posix()
+                if key.startswith(prefix):
+                    yield StoredObject(
+                        key, info.st_size, datetime.fromtimestamp(info.st_mtime, UTC)
+                    )
+
+    def delete(self, key: str) -> None:
+        try:
+            self._path(key).unlink(missing_ok=True)
+        except OSError as exc:
+            raise StoreError(f"{self.url}: cannot delete {key}: {_reason(exc)}") from exc
 
 
 def _copy(src: IO[bytes], out: IO[bytes]) -> int:

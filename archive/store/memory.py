@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import io
 import threading
+from collections.abc import Iterator
+from datetime import UTC, datetime
 from typing import IO, BinaryIO
 
 from archive.errors import StoreError
-from archive.store.base import ObjectNotFound, check_key
+from archive.store.base import ObjectNotFound, StoredObject, check_key
 
 
 class MemoryStore:
@@ -21,6 +23,7 @@ class MemoryStore:
         self.corrupt_puts = corrupt_puts
         """put stores altered bytes, so put_verified raises IntegrityError."""
         self._objects: dict[str, bytes] = {}
+        self._modified: dict[str, datetime] = {}
         self._lock = threading.Lock()
 
     def put(self, key: str, src: IO[bytes], size: int) -> None:
@@ -34,6 +37,7 @@ class MemoryStore:
             data += b"\0corrupted"
         with self._lock:
             self._objects[key] = data
+            self._modified[key] = datetime.now(UTC)
 
     def exists(self, key: str) -> bool:
         with self._lock:
@@ -53,3 +57,22 @@ class MemoryStore:
         """Every stored key, sorted: lets a test count what was written."""
         with self._lock:
             return sorted(self._objects)
+
+    def scan(self, prefix: str) -> Iterator[StoredObject]:
+        with self._lock:
+            found = [
+                StoredObject(key, len(data), self._modified[key])
+                for key, data in self._objects.items()
+                if key.startswith(prefix)
+            ]
+        return iter(found)
+
+    def delete(self, key: str) -> None:
+        with self._lock:
+            self._objects.pop(check_key(key), None)
+            self._modified.pop(key, None)
+
+    def replace_bytes(self, key: str, data: bytes) -> None:
+        """Overwrite an object behind the archive's back, as bit rot or an operator would."""
+        with self._lock:
+            self._objects[check_key(key)] = data

@@ -4,17 +4,18 @@ from __future__ import annotations
 
 import io
 import os
+from collections.abc import Iterator
 from typing import IO, Any, BinaryIO
 from urllib.parse import urlsplit
 
-import boto3  # type: ignore[import-untyped]
-from boto3.exceptions import S3UploadFailedError  # type: ignore[import-untyped]
-from boto3.s3.transfer import TransferConfig  # type: ignore[import-untyped]
-from botocore.config import Config  # type: ignore[import-untyped]
-from botocore.exceptions import BotoCoreError, ClientError  # type: ignore[import-untyped]
+import boto3
+from boto3.exceptions import S3UploadFailedError
+from boto3.s3.transfer import TransferConfig
+from botocore.config import Config
+from botocore.exceptions import BotoCoreError, ClientError
 
 from archive.errors import StoreError
-from archive.store.base import ObjectNotFound, check_key
+from archive.store.base import ObjectNotFound, StoredObject, check_key
 
 # Endpoint variables that boto3 >= 1.28 reads by itself; we only look at them to pick
 # path-style addressing, which MinIO and most self-hosted servers need.
@@ -92,6 +93,29 @@ class S3Store:
     def get(self, key: str) -> bytes:
         with self.open(key) as stream:
             return stream.read()
+
+    def scan(self, prefix: str) -> Iterator[StoredObject]:
+        full = (
+            self._full_key(prefix.rstrip("/")) + "/"
+            if prefix.strip("/")
+            else (f"{self.prefix}/" if self.prefix else "")
+        )
+        strip = len(f"{self.prefix}/") if self.prefix else 0
+        try:
+            pages = self._client.get_paginator("list_objects_v2").paginate(
+                Bucket=self.bucket, Prefix=full
+            )
+            for page in pages:
+                for item in page.get("Contents", []):
+                    yield StoredObject(item["Key"][strip:], item["Size"], item["LastModified"])
+        except (ClientError, BotoCoreError, OSError) as exc:
+            raise self._error("list", prefix, exc) from exc
+
+    def delete(self, key: str) -> None:
+        try:
+            self._client.delete_object(Bucket=self.bucket, Key=self._full_key(key))
+        except (ClientError, BotoCoreError, OSError) as exc:
+            raise self._error("delete", key, exc) from exc
 
     def _error(self, verb: str, key: str, exc: BaseException) -> StoreError:
         return StoreError(f"{self.url}: cannot {verb} {key}: {_describe(exc)}")

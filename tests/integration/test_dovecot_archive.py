@@ -11,7 +11,7 @@ from archive.errors import Pop3TLSError
 from archive.pipeline.archiver import Archiver, MailboxFailed
 from archive.pop3.client import Endpoint, Pop3Client
 from archive.store import raw_key
-from tests.conftest import CORPUS
+from tests.support.corpus import CORPUS_FILES
 from tests.support.mail import mailbox_config, make_message
 
 pytestmark = pytest.mark.dovecot
@@ -103,11 +103,9 @@ def test_wrong_password_on_dovecot(dovecot, dovecot_user, archiver: Archiver, mo
 
 
 def test_public_corpus_archived_byte_for_byte(
-    dovecot, dovecot_user, archiver: Archiver, fresh_engine, monkeypatch
+    corpus, dovecot, dovecot_user, archiver: Archiver, fresh_engine, monkeypatch
 ):
-    files = sorted(CORPUS.rglob("*.eml"))
-    if not files:
-        pytest.skip(f"corpus not found at {CORPUS} (set MAILARCHIVE_CORPUS)")
+    files = CORPUS_FILES
     originals = [f.read_bytes() for f in files]
     user, password = dovecot_user(originals)
     result = archiver.run(_box(monkeypatch, dovecot, user, password))

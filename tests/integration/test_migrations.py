@@ -28,7 +28,14 @@ def test_upgrade_is_idempotent_and_views_exist(fresh_db_url: str, fresh_engine: 
         views = conn.execute(
             text("SELECT table_name FROM information_schema.views WHERE table_schema = 'archive'")
         ).scalars()
-        assert sorted(views) == ["addresses", "attachments", "headers", "messages", "text_chunks"]
+        assert sorted(views) == [
+            "addresses",
+            "attachments",
+            "defects",
+            "headers",
+            "messages",
+            "text_chunks",
+        ]
         columns = conn.execute(
             text(
                 "SELECT column_name FROM information_schema.columns "
@@ -69,3 +76,54 @@ def test_migrations_downgrade_to_the_first_and_upgrade_again(
             )
         ).one()
     assert tuple(privileges) == (True, False)
+
+
+def test_0005_moves_free_text_defects_into_typed_rows_and_back(
+    fresh_db_url: str, fresh_engine: Engine
+):
+    config = _config(fresh_db_url)
+    command.downgrade(config, "0004")
+    old = [
+        "message: StartBoundaryNotFoundDefect",
+        "part 2.1: base64: truncated, last character dropped",
+        "header Date: unparseable 'yesterday'",
+        "something no parser wrote",
+    ]
+    with fresh_engine.begin() as conn:
+        conn.execute(
+            text(
+                "INSERT INTO mailarchive.message (sha256, size, has_attachments, defects) "
+                "VALUES (repeat('a', 64), 1, false, :defects)"
+            ),
+            {"defects": old},
+        )
+    command.upgrade(config, "0005")
+    with fresh_engine.connect() as conn:
+        rows = conn.execute(
+            text("SELECT ordinal, kind, part_path, detail FROM archive.defects ORDER BY ordinal")
+        ).all()
+        by_kind = conn.execute(
+            text("SELECT kind, count(*) FROM archive.defects GROUP BY kind ORDER BY kind")
+        ).all()
+    assert [tuple(row) for row in rows] == [
+        (0, "missing_boundary", "", "StartBoundaryNotFoundDefect"),
+        (1, "bad_base64", "2.1", "base64: truncated, last character dropped"),
+        (2, "bad_date", None, "header Date: unparseable 'yesterday'"),
+        (3, "legacy", None, "something no parser wrote"),
+    ]
+    assert [tuple(row) for row in by_kind] == [
+        ("bad_base64", 1),
+        ("bad_date", 1),
+        ("legacy", 1),
+        ("missing_boundary", 1),
+    ]
+    command.downgrade(config, "0004")
+    with fresh_engine.connect() as conn:
+        restored = conn.execute(text("SELECT defects FROM mailarchive.message")).scalar_one()
+    assert restored == [
+        "missing_boundary (message): StartBoundaryNotFoundDefect",
+        "bad_base64 (part 2.1): base64: truncated, last character dropped",
+        "bad_date: header Date: unparseable 'yesterday'",
+        "something no parser wrote",
+    ]
+    command.upgrade(config, "head")

@@ -14,16 +14,15 @@ from sqlalchemy import Engine, text
 
 from archive.config import Settings
 from archive.index.ledger import IndexWriter
-from archive.mime import ParseLimits, parse_message
-from tests.conftest import CORPUS
+from archive.mime import Defect, DefectKind, ParseLimits, parse_message
+from tests.support.corpus import CORPUS_FILES, corpus_params
 
-CORPUS_FILES = sorted(CORPUS.rglob("*.eml")) if CORPUS.is_dir() else []
 _ENCLOSED = {"message/rfc822", "message/global", "message/news"}
 
 
-def test_the_corpus_is_there():
-    # Not a skip: CI copies shared/ beside the checkout, so a missing corpus is a failure.
-    assert len(CORPUS_FILES) >= 70, f"corpus not found at {CORPUS}"
+def test_the_corpus_is_there(corpus: Path):
+    # A corpus that is there must be whole (71 messages), not only non-empty.
+    assert len(CORPUS_FILES) >= 70, f"only {len(CORPUS_FILES)} .eml files under {corpus}"
 
 
 def stdlib_leaves(raw: bytes) -> int:
@@ -41,7 +40,8 @@ def stdlib_leaves(raw: bytes) -> int:
     return count
 
 
-@pytest.mark.parametrize("path", CORPUS_FILES, ids=lambda p: p.name)
+@pytest.mark.usefixtures("corpus")
+@pytest.mark.parametrize("path", corpus_params())
 def test_corpus_every_leaf_is_accounted_for(path: Path):
     raw = path.read_bytes()
     first, second = parse_message(raw), parse_message(raw)
@@ -52,7 +52,7 @@ def test_corpus_every_leaf_is_accounted_for(path: Path):
     own = [a.path for a in first.attachments if "~" not in a.path]
     accounted = [*first.body_parts, *first.skipped_parts, *own]
     assert len(accounted) == len(set(accounted)), "a part was counted twice"
-    if not any("limit" in defect for defect in first.defects):
+    if not any(defect.kind is DefectKind.PART_LIMIT for defect in first.defects):
         # Never fewer parts than the reference parser sees; more where parts are recovered.
         assert len(accounted) >= stdlib_leaves(raw)
 
@@ -116,7 +116,9 @@ def test_broken_tnef_is_kept_with_a_defect():
     raw = _multipart(("Content-Type: application/ms-tnef", b"not tnef at all"))
     parsed = parse_message(raw)
     assert [a.path for a in parsed.attachments] == ["1"]
-    assert any("TNEF not decoded" in defect for defect in parsed.defects)
+    (defect,) = parsed.defects
+    assert (defect.kind, defect.part_path) == (DefectKind.BAD_TNEF, "1")
+    assert defect.detail.startswith("TNEF not decoded")
 
 
 def test_uuencoded_block_in_a_body_becomes_an_attachment():
@@ -171,16 +173,23 @@ def test_delivery_status_is_searchable_text(fresh_engine: Engine):
         assert found.scalar() == 1
 
 
-def _record(engine: Engine, raw: bytes, limits: ParseLimits | None = None) -> list[str]:
+def _record(
+    engine: Engine, raw: bytes, limits: ParseLimits | None = None
+) -> list[tuple[str, str | None, str]]:
+    """Archive `raw`; its defect rows (kind, part_path, detail) from archive.defects."""
     digest = hashlib.sha256(raw).hexdigest()
     with IndexWriter(engine).mailbox("box", "pop.example.com", "u") as index:
         index.record((digest, 0), digest, len(raw), parse_message(raw, limits or ParseLimits()))
     with engine.connect() as conn:
-        return list(
-            conn.execute(
-                text("SELECT defects FROM archive.messages WHERE sha256 = :s"), {"s": digest}
-            ).scalar_one()
+        rows = conn.execute(
+            text(
+                "SELECT d.kind, d.part_path, d.detail FROM archive.defects d "
+                "JOIN archive.messages m ON m.id = d.message_id "
+                "WHERE m.sha256 = :s ORDER BY d.ordinal"
+            ),
+            {"s": digest},
         )
+        return [(row.kind, row.part_path, row.detail) for row in rows]
 
 
 def test_ten_thousand_parts_are_archived_within_the_limit(fresh_engine: Engine):
@@ -188,7 +197,7 @@ def test_ten_thousand_parts_are_archived_within_the_limit(fresh_engine: Engine):
         *[("Content-Type: application/octet-stream", b"x%d" % i) for i in range(10_000)]
     )
     defects = _record(fresh_engine, raw)
-    assert any("part limit reached" in defect for defect in defects)
+    assert ("part_limit", None, "parts after the first 1000 not parsed") in defects
     with fresh_engine.connect() as conn:
         count = conn.execute(text("SELECT count(*) FROM archive.attachments")).scalar()
     assert 0 < count < 1000
@@ -200,7 +209,12 @@ def test_500_levels_of_nesting_are_archived_with_a_defect(fresh_engine: Engine):
         raw += b'Content-Type: multipart/mixed; boundary="b%d"\r\n\r\n--b%d\r\n' % (level, level)
     raw += b"Content-Type: text/plain\r\n\r\nbottom\r\n"
     defects = _record(fresh_engine, raw)
-    assert any("deeper than 32 levels" in defect for defect in defects)
+    kinds = [kind for kind, _, _ in defects]
+    # 33 levels read (each without its closing boundary), the 34th not parsed.
+    assert kinds.count("missing_final_boundary") == 33
+    assert [(k, p) for k, p, _ in defects if k == "depth_limit"] == [
+        ("depth_limit", ".".join("1" * 33))
+    ]
 
 
 def test_fifty_megabyte_header_is_archived_cut_with_a_defect(fresh_engine: Engine):
@@ -208,7 +222,7 @@ def test_fifty_megabyte_header_is_archived_cut_with_a_defect(fresh_engine: Engin
         b"From: a@example.com\r\nSubject: big\r\nX-Big: " + b"a" * (50 << 20) + b"\r\n\r\nbody\r\n"
     )
     defects = _record(fresh_engine, raw)
-    assert any(f"cut to {256 * 1024}" in defect for defect in defects)
+    assert ("header_limit", None, f"X-Big: {50 << 20} characters, cut to {256 * 1024}") in defects
     with fresh_engine.connect() as conn:
         length = conn.execute(
             text("SELECT max(length(value)) FROM archive.headers WHERE name = 'x-big'")
@@ -226,7 +240,9 @@ def test_parse_limits_come_from_settings(monkeypatch: pytest.MonkeyPatch):
         max_parts=5, max_depth=3, max_header_bytes=100, max_text_chars=1000
     )
     raw = _multipart(*[("Content-Type: application/octet-stream", b"x") for _ in range(20)])
-    assert any("part limit" in d for d in parse_message(raw, limits).defects)
+    assert parse_message(raw, limits).defects == (
+        Defect(DefectKind.PART_LIMIT, None, "parts after the first 5 not parsed"),
+    )
 
 
 def test_enclosed_message_headers_are_searchable_text():

@@ -189,45 +189,6 @@ def test_oversized_listing_line_fails_clearly():
         client.close()
 
 
-def _unstuff_in_pieces(wire: bytes, cuts: list[int]) -> tuple[bytes, int]:
-    """Feed `wire` to `unstuff` in pieces cut at `cuts`, as Wire.multiline_blocks does."""
-    from archive.pop3.wire import unstuff
-
-    out, carry, at_start, consumed = b"", b"", True, 0
-    edges = [0, *sorted(set(cuts)), len(wire)]
-    for start, stop in zip(edges, edges[1:], strict=False):
-        data = wire[start:stop]
-        if not data:
-            continue
-        block, end, carry_next, at_start = unstuff(carry + data, at_start)
-        out += block
-        if end is not None:
-            return out, consumed + end - len(carry)
-        consumed += len(data)
-        carry = carry_next
-    raise AssertionError("no terminator found")
-
-
-@pytest.mark.parametrize("seed", range(40))
-def test_block_unstuffing_matches_line_unstuffing(seed):
-    import random
-
-    rng = random.Random(seed)
-    lines = [
-        rng.choice([b".", b"..", b".x", b"x.", b"", b"\r", b"line", b".\r", b"...", b"a" * 300])
-        + rng.choice([b"\r\n", b"\n"])
-        for _ in range(rng.randint(0, 30))
-    ]
-    body = b"".join(lines)
-    stuffed = b"".join(b"." + line if line.startswith(b".") else line for line in lines)
-    trailer = b"+OK next pipelined response\r\n"
-    wire = stuffed + b".\r\n" + trailer
-    cuts = [rng.randint(0, len(wire)) for _ in range(rng.randint(0, 12))]
-    out, consumed = _unstuff_in_pieces(wire, cuts)
-    assert out == body
-    assert wire[consumed:] == trailer  # the next response stays unread
-
-
 def test_top_returns_the_header_and_the_first_body_lines_unstuffed():
     raw = make_message("top", ".dotted first line\r\nsecond line\r\nthird line")
     with _server(u=FakeMailbox("pw", [raw])) as server:

@@ -8,7 +8,7 @@ import io
 from sqlalchemy import Engine, text
 from typer.testing import CliRunner
 
-from archive.mime import PARSER_VERSION, ParseLimits
+from archive.mime import PARSER_VERSION, ParseLimits, parse_message
 from archive.pipeline.reindex import mark_all_stale, reindex, stale_count
 from archive.store import MemoryStore, part_key, raw_key
 from tests.support import archive_data
@@ -16,7 +16,7 @@ from tests.support import archive_data
 # Everything derived from parsing, without surrogate keys and timestamps.
 SNAPSHOT = {
     "message": "SELECT sha256, size, message_id, in_reply_to, reference_ids, subject, sent_at, "
-    "has_attachments, md5(body_text), defects, part_count, thread_id, thread_subject, "
+    "has_attachments, md5(body_text), part_count, thread_id, thread_subject, "
     "parser_version, search::text FROM mailarchive.message ORDER BY sha256",
     "address": "SELECT m.sha256, a.ordinal, a.role, a.name, a.address FROM mailarchive.address a "
     "JOIN mailarchive.message m ON m.id = a.message_id ORDER BY 1, 2",
@@ -25,6 +25,8 @@ SNAPSHOT = {
     "JOIN mailarchive.message m ON m.id = a.message_id ORDER BY 1, 2",
     "header": "SELECT m.sha256, h.ordinal, h.name, h.value FROM mailarchive.header_field h "
     "JOIN mailarchive.message m ON m.id = h.message_id ORDER BY 1, 2",
+    "defect": "SELECT m.sha256, d.ordinal, d.kind, d.part_path, d.detail "
+    "FROM mailarchive.defect d JOIN mailarchive.message m ON m.id = d.message_id ORDER BY 1, 2",
     "chunk": "SELECT m.sha256, c.ordinal, c.part_path, c.start_char, md5(c.content), "
     "md5(c.search::text) FROM mailarchive.text_chunk c "
     "JOIN mailarchive.message m ON m.id = c.message_id ORDER BY 1, 2",
@@ -59,10 +61,48 @@ def test_reindex_reproduces_the_same_rows(fresh_engine: Engine):
     assert mark_all_stale(fresh_engine) == 12
     with fresh_engine.begin() as conn:  # what an older parser would have left behind
         conn.execute(text("DELETE FROM mailarchive.text_chunk"))
+        conn.execute(text("DELETE FROM mailarchive.defect"))
+        conn.execute(
+            text(
+                "INSERT INTO mailarchive.defect (message_id, ordinal, kind, detail) "
+                "SELECT id, 0, 'legacy', 'part 1: something old' FROM mailarchive.message"
+            )
+        )
         conn.execute(text("UPDATE mailarchive.message SET thread_id = NULL, subject = 'old'"))
     result = reindex(fresh_engine, store, ParseLimits(), batch_size=5)
     assert (result.reindexed, result.failed, result.remaining) == (12, (), 0)
     assert _snapshot(fresh_engine) == before
+
+
+def test_reindex_replaces_free_text_defects_with_typed_rows(fresh_engine: Engine):
+    raw = (
+        b"From: a@example.com\r\nSubject: broken\r\nDate: yesterday\r\nMIME-Version: 1.0\r\n"
+        b'Content-Type: multipart/mixed; boundary="never"\r\n\r\n--other\r\n'
+        b"Content-Type: application/pdf\r\nContent-Transfer-Encoding: base64\r\n\r\n"
+        b"JVBERi0x*\r\n--other--\r\n"
+    )
+    digest = hashlib.sha256(raw).hexdigest()
+    store = MemoryStore()
+    store.put(raw_key(digest), io.BytesIO(raw), len(raw))
+    archive_data.load(fresh_engine, (archive_data.Mail("sales", "x1", raw),))
+    with fresh_engine.begin() as conn:  # as migration 0005 leaves a version-3 row
+        conn.execute(text("DELETE FROM mailarchive.defect"))
+        conn.execute(
+            text(
+                "INSERT INTO mailarchive.defect (message_id, ordinal, kind, part_path, detail) "
+                "SELECT id, 0, 'legacy', NULL, 'something old' FROM mailarchive.message"
+            )
+        )
+        conn.execute(text("UPDATE mailarchive.message SET parser_version = 3"))
+    assert reindex(fresh_engine, store, ParseLimits()).reindexed == 1
+    with fresh_engine.connect() as conn:
+        rows = conn.execute(
+            text("SELECT kind, part_path, detail FROM archive.defects ORDER BY ordinal")
+        ).all()
+    assert [tuple(row) for row in rows] == [
+        (d.kind.value, d.part_path, d.detail) for d in parse_message(raw).defects
+    ]
+    assert {"bad_date", "missing_boundary", "bad_base64"} <= {row.kind for row in rows}
 
 
 def test_reindex_resumes_and_reports_missing_originals(fresh_engine: Engine):
@@ -121,10 +161,12 @@ def test_reindex_parses_huge_originals_by_header_only(fresh_engine: Engine):
     reindex(fresh_engine, store, ParseLimits(), max_bytes=300)
     with fresh_engine.connect() as conn:
         rows = conn.execute(
-            text("SELECT size, defects, has_attachments FROM mailarchive.message")
+            text(
+                "SELECT m.size, m.has_attachments, array_agg(d.kind ORDER BY d.ordinal) AS kinds "
+                "FROM mailarchive.message m LEFT JOIN archive.defects d ON d.message_id = m.id "
+                "GROUP BY m.id"
+            )
         ).all()
     big = [r for r in rows if r.size > 300]
-    assert big and all(
-        any("over the parse limit of 300" in d for d in r.defects) and not r.has_attachments
-        for r in big
-    )
+    assert big and all(r.kinds[-1] == "header_only" and not r.has_attachments for r in big)
+    assert all("header_only" not in r.kinds for r in rows if r.size <= 300)

@@ -264,3 +264,25 @@ def test_archiver_keeps_originals_and_attachments_in_s3(
     assert f"pfx/{raw_key(sha(raw))}" in keys
     assert f"pfx/{part_key(sha(csv))}" in keys
     assert s3_store.get(raw_key(sha(raw))) == raw
+
+
+def test_s3_verified_reads_scan_and_delete(s3_store: S3Store, s3_env: str):
+    from archive.errors import IntegrityError
+    from archive.store import ObjectState, check_object, read_verified
+
+    data = b"Subject: s3\r\n\r\nbody\r\n"
+    digest = sha(data)
+    key = raw_key(digest)
+    put_verified(s3_store, key, io.BytesIO(data), digest, len(data))
+    assert read_verified(s3_store, key, digest) == data
+    assert [(o.key, o.size) for o in s3_store.scan("raw/")] == [(key, len(data))]
+    # Another writer replaces the object behind the archive's back.
+    boto3.session.Session().client("s3", endpoint_url=s3_env).put_object(
+        Bucket=BUCKET, Key=f"pfx/{key}", Body=b"Subject: s3\r\n\r\nBODY\r\n"
+    )
+    with pytest.raises(IntegrityError, match=digest):
+        read_verified(s3_store, key, digest)
+    assert check_object(s3_store, key, digest).state is ObjectState.MISMATCH
+    s3_store.delete(key)
+    assert list(s3_store.scan("raw/")) == []
+    assert check_object(s3_store, key, digest).state is ObjectState.MISSING

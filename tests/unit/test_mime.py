@@ -9,8 +9,8 @@ from __future__ import annotations
 import base64
 import binascii
 import hashlib
-import os
 import random
+import re
 from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 
@@ -20,37 +20,37 @@ import archive.mime
 from archive.mime import (
     Address,
     Attachment,
+    Defect,
+    DefectKind,
     HeaderField,
     ParsedMessage,
     ParseLimits,
     parse_message,
 )
+from tests.support.corpus import CORPUS, CORPUS_FILES, corpus_params
 
-
-def _corpus_dir() -> Path | None:
-    beside = Path(__file__).resolve().parents[3] / "shared" / "corpus"
-    if beside.is_dir():
-        return beside
-    configured = os.environ.get("MAILARCHIVE_CORPUS")
-    if configured and Path(configured).is_dir():
-        return Path(configured)
-    return None
-
-
-CORPUS = _corpus_dir()
-CORPUS_FILES = sorted(CORPUS.rglob("*.eml")) if CORPUS else []
-NO_CORPUS = pytest.mark.skipif(
-    CORPUS is None, reason="no corpus: neither ../shared/corpus nor $MAILARCHIVE_CORPUS exists"
-)
+# Skips without the corpus, or fails when MAILARCHIVE_REQUIRE_CORPUS is set (CI).
+NO_CORPUS = pytest.mark.usefixtures("corpus")
 
 
 def _corpus(name: str) -> bytes:
-    assert CORPUS is not None
     return (CORPUS / name).read_bytes()
 
 
-def _defects_with(parsed: ParsedMessage, text: str) -> list[str]:
-    return [defect for defect in parsed.defects if text in defect]
+_ANY = object()
+
+
+def _defects(
+    parsed: ParsedMessage, kind: DefectKind, part_path: object = _ANY, detail: str = ""
+) -> list[Defect]:
+    """Defects of `kind` (at `part_path`, if given) whose detail contains `detail`."""
+    return [
+        defect
+        for defect in parsed.defects
+        if defect.kind is kind
+        and (part_path is _ANY or defect.part_path == part_path)
+        and detail in defect.detail
+    ]
 
 
 def _header(parsed: ParsedMessage, name: str) -> str:
@@ -80,6 +80,9 @@ def test_public_api_is_pinned():
         [
             "Address",
             "Attachment",
+            "Defect",
+            "DefectKind",
+            "Envelope",
             "HeaderField",
             "PARSER_VERSION",
             "ParseLimits",
@@ -112,9 +115,8 @@ def test_corpus_has_messages():
     assert CORPUS_FILES, f"{CORPUS} holds no .eml files"
 
 
-@pytest.mark.parametrize(
-    "path", CORPUS_FILES, ids=[str(p.relative_to(CORPUS)) for p in CORPUS_FILES] if CORPUS else []
-)
+@NO_CORPUS
+@pytest.mark.parametrize("path", corpus_params())
 def test_corpus_message_parses_stably(path: Path):
     raw = path.read_bytes()
     first = parse_message(raw)
@@ -129,7 +131,7 @@ def test_corpus_message_parses_stably(path: Path):
         assert attachment.content_type.count("/") == 1
     paths = [attachment.path for attachment in first.attachments]
     assert len(paths) == len(set(paths))
-    assert all(isinstance(defect, str) and len(defect) < 1000 for defect in first.defects)
+    assert all(isinstance(d.kind, DefectKind) and len(d.detail) < 1000 for d in first.defects)
 
 
 @NO_CORPUS
@@ -148,14 +150,14 @@ def test_corpus_enclosed_message_is_kept_byte_for_byte():
 def test_corpus_endless_enclosure_stops_at_part_limit():
     parsed = parse_message(_corpus("flanker/enclosed-endless.eml"))
     assert parsed.part_count == 1000
-    assert _defects_with(parsed, "part limit reached")
+    assert _defects(parsed, DefectKind.PART_LIMIT, None)
 
 
 @NO_CORPUS
 def test_corpus_wrong_boundary_is_recovered():
     parsed = parse_message(_corpus("spamscope/mail_malformed_3.eml"))
-    assert "message: StartBoundaryNotFoundDefect" in parsed.defects
-    assert _defects_with(parsed, "declared boundary not found")
+    assert Defect(DefectKind.MISSING_BOUNDARY, "", "StartBoundaryNotFoundDefect") in parsed.defects
+    assert _defects(parsed, DefectKind.MISSING_BOUNDARY, "", "declared boundary not found")
     assert "Recibo de Luz" in parsed.subject
     assert "PGh0bWw" not in parsed.body_text  # the base64 was decoded, not read as text
     assert parsed.body_text
@@ -165,7 +167,7 @@ def test_corpus_wrong_boundary_is_recovered():
 def test_corpus_utf8_body_with_one_bad_byte_is_not_read_as_chinese():
     parsed = parse_message(_corpus("spamscope/mail_test_6.eml"))
     assert "письмо" in parsed.body_text
-    assert _defects_with(parsed, "utf-8 with replacement characters")
+    assert _defects(parsed, DefectKind.CHARSET_INVALID, "1", "utf-8 with replacement characters")
 
 
 # Headers
@@ -194,7 +196,7 @@ def test_headers_keep_order_names_and_raw_8bit_text():
     assert _header(parsed, "Received") == "from a\tby b"
     assert _header(parsed, "X-Note") == "café"
     assert _header(parsed, "X-Old") == "café"
-    assert _defects_with(parsed, "header X-Old: 8-bit text is not valid UTF-8")
+    assert _defects(parsed, DefectKind.HEADER_8BIT, None, "X-Old: 8-bit text is not valid UTF-8")
     assert parsed.subject == "many spaces"
 
 
@@ -217,7 +219,7 @@ def test_addresses_are_lower_cased_with_decoded_names():
         Address("cc", "Ann", "ann@example.com"),
         Address("cc", "", "carl@example.com"),
     )
-    assert _defects_with(parsed, "reply-to: no address in 'MAILER-DAEMON'")
+    assert _defects(parsed, DefectKind.BAD_ADDRESS, None, "reply-to: no address in 'MAILER-DAEMON'")
 
 
 def test_hostile_address_headers_do_not_recurse():
@@ -225,8 +227,8 @@ def test_hostile_address_headers_do_not_recurse():
     raw = b"To: " + b"(" * 50_000 + b"\r\nCc: " + b":" * 50_000 + b"\r\n\r\n"
     parsed = parse_message(raw)
     assert parsed.addresses == (Address("to", "(" * 50_000, ""),)
-    assert _defects_with(parsed, "header to: no address in '(((")
-    assert not _defects_with(parsed, "parse failed")
+    assert _defects(parsed, DefectKind.BAD_ADDRESS, None, "to: no address in '(((")
+    assert not _defects(parsed, DefectKind.PARSE_FAILED)
 
 
 @pytest.mark.parametrize(
@@ -257,7 +259,7 @@ def test_date_keeps_the_senders_offset():
 def test_unparseable_date_is_none_with_defect(value):
     parsed = parse_message(f"Date: {value}\r\nSubject: s\r\n\r\n".encode())
     assert parsed.sent_at is None
-    assert _defects_with(parsed, "Date: unparseable")
+    assert _defects(parsed, DefectKind.BAD_DATE, None, "Date: unparseable")
     assert parsed.subject == "s"
 
 
@@ -399,7 +401,7 @@ def test_mixed_rfc2231_params_do_not_crash_the_parser():
     )
     parsed = parse_message(raw)
     assert parsed.body_text == "still here"
-    assert not _defects_with(parsed, "parse failed")
+    assert not _defects(parsed, DefectKind.PARSE_FAILED)
 
 
 def test_huge_quoted_parameter_is_cut_not_parsed_quadratically():
@@ -410,7 +412,7 @@ def test_huge_quoted_parameter_is_cut_not_parsed_quadratically():
     )
     parsed = parse_message(raw)
     assert parsed.body_text == "body text"
-    assert _defects_with(parsed, "message: content-type: parameters longer than")
+    assert _defects(parsed, DefectKind.HEADER_LIMIT, "", "content-type: parameters longer than")
 
 
 def test_signature_of_signed_message_is_an_attachment():
@@ -471,7 +473,7 @@ def test_base64_encoded_nested_message_is_decoded_then_parsed():
     assert enclosed.data == INNER
     assert (inner_pdf.path, inner_pdf.data) == ("1.2", PDF)
     assert parsed.body_text == "forwarded words"
-    assert _defects_with(parsed, "part 1: message/rfc822 with base64 encoding")
+    assert _defects(parsed, DefectKind.ENCLOSED_ENCODED, "1", "message/rfc822 with base64 encoding")
 
 
 def test_single_part_nested_message_body_is_numbered_below_it():
@@ -492,7 +494,9 @@ def test_unknown_charset_is_guessed_with_defect():
     )
     parsed = parse_message(raw)
     assert parsed.body_text == "Grüße aus München, schöne Tage!"
-    assert "message: unknown charset 'x-unknown', decoded as utf-8" in parsed.defects
+    assert parsed.defects == (
+        Defect(DefectKind.CHARSET_UNKNOWN, "", "unknown charset 'x-unknown', decoded as utf-8"),
+    )
 
 
 def test_wrong_charset_falls_back_with_defect():
@@ -500,7 +504,7 @@ def test_wrong_charset_falls_back_with_defect():
     raw = b"Content-Type: text/plain; charset=us-ascii\r\n\r\n" + text.encode("cp1251")
     parsed = parse_message(raw)
     assert parsed.body_text == text.strip()
-    assert _defects_with(parsed, "message: invalid 'us-ascii' text, decoded as")
+    assert _defects(parsed, DefectKind.CHARSET_INVALID, "", "invalid 'us-ascii' text, decoded as")
 
 
 def test_missing_charset_tries_utf8_then_guesses():
@@ -508,7 +512,7 @@ def test_missing_charset_tries_utf8_then_guesses():
     assert (utf8.body_text, utf8.defects) == ("naïve café", ())
     latin = parse_message(b"\r\n" + "Voilà, ça marche très bien à Noël.".encode("cp1252"))
     assert latin.body_text == "Voilà, ça marche très bien à Noël."
-    assert _defects_with(latin, "no charset declared")
+    assert _defects(latin, DefectKind.CHARSET_MISSING, "", "no charset declared")
 
 
 def test_latin1_label_decodes_windows_1252_quotes():
@@ -530,8 +534,8 @@ def test_broken_base64_keeps_what_decodes():
     parsed = parse_message(raw)
     (attachment,) = parsed.attachments
     assert attachment.data == b"0123456789abcde"
-    assert _defects_with(parsed, "part 1: base64: characters outside the alphabet ignored")
-    assert _defects_with(parsed, "part 1: base64: truncated")
+    assert _defects(parsed, DefectKind.BAD_BASE64, "1", "characters outside the alphabet ignored")
+    assert _defects(parsed, DefectKind.BAD_BASE64, "1", "truncated")
 
 
 def test_uuencoded_attachment_is_decoded():
@@ -557,7 +561,9 @@ def test_missing_final_boundary_is_a_defect_and_body_survives():
         close=False,
     )
     parsed = parse_message(raw)
-    assert "message: CloseBoundaryNotFoundDefect" in parsed.defects
+    assert Defect(DefectKind.MISSING_FINAL_BOUNDARY, "", "CloseBoundaryNotFoundDefect") in (
+        parsed.defects
+    )
     assert parsed.body_text == "first part\n\nsecond part, never closed"
 
 
@@ -565,7 +571,7 @@ def test_multipart_without_usable_boundary_is_read_as_text():
     raw = b"Content-Type: multipart/mixed; boundary=nowhere\r\n\r\nsome plain words\r\n"
     parsed = parse_message(raw)
     assert parsed.body_text == "some plain words"
-    assert "message: StartBoundaryNotFoundDefect" in parsed.defects
+    assert Defect(DefectKind.MISSING_BOUNDARY, "", "StartBoundaryNotFoundDefect") in parsed.defects
 
 
 def test_five_megabyte_header_is_cut_with_defect():
@@ -573,9 +579,11 @@ def test_five_megabyte_header_is_cut_with_defect():
     raw = b"X-Long: " + b"a" * 5_000_000 + b"\r\nSubject: huge header\r\n\r\nbody\r\n"
     parsed = parse_message(raw, limits)
     assert _header(parsed, "X-Long") == "a" * limits.max_header_bytes
-    assert f"header X-Long: 5000000 characters, cut to {limits.max_header_bytes}" in (
-        parsed.defects
-    )
+    assert Defect(
+        DefectKind.HEADER_LIMIT,
+        None,
+        f"X-Long: 5000000 characters, cut to {limits.max_header_bytes}",
+    ) in (parsed.defects)
     assert parsed.subject == "huge header"
     assert parsed.body_text == "body"
 
@@ -596,7 +604,7 @@ def _nested(depth: int) -> bytes:
 def test_500_nested_multiparts_stop_at_depth_limit():
     parsed = parse_message(_nested(500))
     assert parsed.subject == "deep"
-    assert _defects_with(parsed, "nested deeper than 32 levels, not parsed")
+    assert _defects(parsed, DefectKind.DEPTH_LIMIT, detail="nested deeper than 32 levels")
     assert "deepest words" not in parsed.body_text
     assert parsed.part_count == 33  # the root and 32 levels below it
 
@@ -605,7 +613,7 @@ def test_nesting_beyond_the_recursion_limit_keeps_headers():
     # With the depth limit lifted, the stdlib parser itself recurses until RecursionError.
     parsed = parse_message(_nested(5000), ParseLimits(max_depth=10_000, max_parts=100_000))
     assert parsed.subject == "deep"
-    assert _defects_with(parsed, "RecursionError")
+    assert _defects(parsed, DefectKind.PARSE_FAILED, None, "RecursionError")
     assert parsed.part_count > 1
 
 
@@ -614,7 +622,7 @@ def test_part_limit():
     parsed = parse_message(raw, ParseLimits(max_parts=5))
     assert parsed.part_count == 5
     assert [a.path for a in parsed.attachments] == ["1", "2", "3", "4"]
-    assert _defects_with(parsed, "part limit reached")
+    assert _defects(parsed, DefectKind.PART_LIMIT, None)
 
 
 def test_body_text_limit():
@@ -625,7 +633,7 @@ def test_body_text_limit():
     )
     parsed = parse_message(raw, ParseLimits(max_text_chars=85))
     assert parsed.body_text == "x" * 80 + "\n\nyyy"
-    assert "body text cut at 85 characters" in parsed.defects
+    assert Defect(DefectKind.TEXT_LIMIT, None, "body text cut at 85 characters") in parsed.defects
 
 
 def test_header_flood_is_kept_but_only_partly_decoded():
@@ -635,15 +643,21 @@ def test_header_flood_is_kept_but_only_partly_decoded():
     assert parsed.headers[0] == HeaderField("X-0", "café")
     assert parsed.headers[-2] == HeaderField("X-11999", "=?utf-8?q?caf=C3=A9?=")
     assert parsed.subject == "Grüße"
-    assert "more than 10000 header fields, the rest not decoded" in parsed.defects
+    assert Defect(
+        DefectKind.HEADER_LIMIT, None, "more than 10000 header fields, the rest not decoded"
+    ) in (parsed.defects)
 
 
 def test_defects_are_listed_once_and_capped():
     fields = b"".join(b"X-%d: caf\xe9\r\n" % n for n in range(2_000))
     parsed = parse_message(fields + b"Subject: =?x-nope?q?a?= =?x-nope?q?b?=\r\n\r\n")
     assert len(parsed.defects) == 501
-    assert parsed.defects[0] == "header X-0: 8-bit text is not valid UTF-8, decoded as cp1252"
-    assert parsed.defects[-1] == "1501 more defects not listed"
+    assert parsed.defects[0] == Defect(
+        DefectKind.HEADER_8BIT, None, "X-0: 8-bit text is not valid UTF-8, decoded as cp1252"
+    )
+    assert parsed.defects[-1] == Defect(
+        DefectKind.DEFECT_LIMIT, None, "1501 more defects not listed"
+    )
     assert len(set(parsed.defects)) == len(parsed.defects)
 
 
@@ -673,4 +687,30 @@ def test_random_damage_never_raises():
             )
         parsed = parse_message(bytes(damaged))
         assert isinstance(parsed, ParsedMessage)
-        assert not _defects_with(parsed, "parse failed")
+        assert not _defects(parsed, DefectKind.PARSE_FAILED)
+
+
+def test_every_defect_kind_is_documented():
+    doc = (Path(__file__).resolve().parents[2] / "docs" / "sql.md").read_text(encoding="utf-8")
+    table = doc.split("## Defect kinds", 1)[1]
+    documented = re.findall(r"^\| `([a-z0-9_]+)` \|", table, re.M)
+    assert documented == [kind.value for kind in DefectKind]
+
+
+def test_stdlib_defects_are_mapped_to_kinds_and_named():
+    from email import errors
+
+    from archive.mime.defects import from_stdlib
+
+    assert from_stdlib(errors.CloseBoundaryNotFoundDefect(), "2") == Defect(
+        DefectKind.MISSING_FINAL_BOUNDARY, "2", "CloseBoundaryNotFoundDefect"
+    )
+    assert from_stdlib(errors.MessageDefect(), None).kind is DefectKind.MIME_MALFORMED
+
+
+def test_a_defect_reads_as_its_kind_place_and_detail():
+    assert str(Defect(DefectKind.BAD_BASE64, "2.1", "padding missing")) == (
+        "bad_base64 (part 2.1): padding missing"
+    )
+    assert str(Defect(DefectKind.BAD_DATE, "", "x")) == "bad_date (message): x"
+    assert str(Defect(DefectKind.PART_LIMIT, None, "x")) == "part_limit: x"

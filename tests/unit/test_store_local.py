@@ -95,15 +95,22 @@ def test_public_api_is_pinned():
     assert sorted(archive.store.__all__) == [
         "LocalStore",
         "MemoryStore",
+        "ObjectCheck",
         "ObjectNotFound",
+        "ObjectState",
         "ObjectStore",
         "S3Store",
+        "StoredObject",
         "check_key",
+        "check_object",
         "open_store",
+        "open_verified",
         "part_key",
         "put_verified",
         "raw_key",
+        "read_verified",
         "sha256_of_stream",
+        "spool_verified",
     ]
 
 
@@ -316,6 +323,9 @@ def test_open_store_memory():
 
 def test_open_store_s3_urls(monkeypatch: pytest.MonkeyPatch):
     monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
+    # Credentials in the environment: without them botocore asks the EC2 metadata endpoint.
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
     bare = open_store("s3://bucket")
     assert isinstance(bare, S3Store)
     assert (bare.bucket, bare.prefix) == ("bucket", "")
