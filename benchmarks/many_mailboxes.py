@@ -32,7 +32,7 @@ from archive.index.ledger import IndexWriter
 from archive.pipeline.archiver import Archiver, MailboxFailed
 from archive.pop3.fake.server import FakeMailbox, FakePop3Server
 from archive.store import LocalStore
-from tests.support.counting import counted_connections
+from tests.support.counting import ConnectionCount
 
 
 def _message(box: int, n: int) -> bytes:
@@ -49,14 +49,17 @@ def child(mailboxes: int, messages: int, parallel: int, max_connections: int) ->
     url = start_embedded(settings)
     migrate(url)
     engine = make_engine(url, pool_size=parallel)
-    archiver = Archiver(IndexWriter(engine), LocalStore(work / "objects"))
+    count = ConnectionCount()
+    archiver = Archiver(
+        IndexWriter(engine), LocalStore(work / "objects"), connect=count.connector()
+    )
     boxes = {
         f"box{b}": FakeMailbox(f"pw{b}", [_message(b, n) for n in range(messages)])
         for b in range(mailboxes)
     }
     failures = 0
     try:
-        with FakePop3Server(boxes) as server, counted_connections() as count:
+        with FakePop3Server(boxes) as server:
             configs = []
             for b, name in enumerate(boxes):
                 os.environ[f"MANY_PW_{b}"] = f"pw{b}"

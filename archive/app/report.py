@@ -7,11 +7,9 @@ from typing import Any
 
 from rich.table import Table
 
-RESULT_COLUMNS = (
-    "name", "listed", "new", "archived", "duplicates", "deleted", "failed", "bytes", "seconds",
-    "note", "error",
-)  # fmt: skip
-"""The counts of `MailboxResult.to_dict()`, in the order tables show them."""
+from archive.pipeline.result import RESULT_COLUMNS
+
+__all__ = ["RESULT_COLUMNS", "summary_table"]
 
 
 def summary_table(results: Sequence[dict[str, Any]], title: str = "Archive run") -> Table:

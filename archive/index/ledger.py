@@ -16,6 +16,7 @@ from datetime import datetime
 
 from sqlalchemy import Connection, Engine, func, select, update
 from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.orm import InstrumentedAttribute
 
 from archive.index import locks
 from archive.index.messages import insert_children, message_values, thread_values
@@ -28,6 +29,10 @@ LedgerKey = tuple[str, int]
 
 @dataclass(frozen=True, slots=True)
 class LedgerEntry:
+    """One ledger row: copy `occurrence` of `uidl` delivered content `sha256` (message row
+    `message_id`); first archived at `archived_at`; DELE acknowledged at
+    `delete_requested_at`; deletion confirmed (QUIT +OK, or gone) at `deleted_at`."""
+
     id: int
     uidl: str
     occurrence: int
@@ -44,12 +49,14 @@ class LedgerEntry:
 
 @dataclass(frozen=True, slots=True)
 class Recorded:
-    """What `MailboxIndex.record` did: `created` new content, or `relabelled` a copy."""
+    """What `MailboxIndex.record` did: `created` new content, or `relabelled` a copy;
+    `entry` is the ledger row as now stored."""
 
     message_id: int
     delivery_id: int
     created: bool
     relabelled: bool
+    entry: LedgerEntry
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,11 +74,27 @@ class LoginState:
         return max(0.0, self.login_delay_seconds - elapsed)
 
 
+_ENTRY_COLUMNS = (
+    Delivery.id,
+    Delivery.uidl,
+    Delivery.occurrence,
+    Delivery.message_id,
+    Message.sha256,
+    Delivery.archived_at,
+    Delivery.delete_requested_at,
+    Delivery.deleted_at,
+)
+
+
 class IndexWriter:
     """Opens one `MailboxIndex` per mailbox run, on a connection held for the whole run."""
 
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
+
+    def dispose(self) -> None:
+        """Close the engine's pooled connections (the CLI before it exits, tests)."""
+        self.engine.dispose()
 
     @contextmanager
     def mailbox(self, name: str, host: str, username: str) -> Iterator[MailboxIndex]:
@@ -134,24 +157,12 @@ class MailboxIndex:
                 .values(last_login_at=func.now(), login_delay_seconds=login_delay)
             )
 
-    def ledger(self) -> dict[LedgerKey, LedgerEntry]:
-        statement = (
-            select(
-                Delivery.id,
-                Delivery.uidl,
-                Delivery.occurrence,
-                Delivery.message_id,
-                Message.sha256,
-                Delivery.archived_at,
-                Delivery.delete_requested_at,
-                Delivery.deleted_at,
-            )
-            .join(Message, Message.id == Delivery.message_id)
-            .where(Delivery.mailbox_id == self.mailbox_id)
-        )
+    def ledger(self) -> list[LedgerEntry]:
+        """Every ledger row of this mailbox, with the SHA-256 of the content it delivered."""
+        statement = select(*_ENTRY_COLUMNS).join(Message, Message.id == Delivery.message_id)
         with self.conn.begin():
-            entries = [LedgerEntry(*row) for row in self.conn.execute(statement)]
-        return {entry.key: entry for entry in entries}
+            rows = self.conn.execute(statement.where(Delivery.mailbox_id == self.mailbox_id))
+            return [LedgerEntry(*row) for row in rows]
 
     def find_message(self, sha256: str) -> int | None:
         with self.conn.begin():
@@ -164,15 +175,15 @@ class MailboxIndex:
         sha256: str,
         size: int,
         parsed: ParsedMessage | None,
-        stale: set[int] | None = None,
+        relabel: int | None = None,
     ) -> Recorded:
-        """Record one server copy; the message content is inserted if it is new.
+        """Record one server copy under `key`; the message content is inserted if it is new.
 
         `parsed` may be None only when the content is already indexed (a duplicate).
-        `stale` holds ids of this mailbox's ledger rows whose UIDL the server no longer
-        lists: when one of them delivered the same content, the server renamed the copy (a
-        UIDL reset), so that row takes the new UIDL instead of a second row being added. Used
-        ids are removed from the set.
+        `relabel` is the id of a stale ledger row of this mailbox (its UIDL is no longer
+        listed) that the pipeline's ledger chose for this content: the server renamed the
+        copy (a UIDL reset), so that row takes `key` instead of a second row being added. It
+        is used only if it delivered the same content. Returns the row as now stored.
         """
         uidl, occurrence = key
         conn = self.conn
@@ -193,7 +204,7 @@ class MailboxIndex:
                 ).scalar_one()
             if created and parsed is not None:
                 insert_children(conn, message_id, parsed)
-            delivery_id = self._relabel(message_id, key, stale) if stale else None
+            delivery_id = None if relabel is None else self._relabel(message_id, key, relabel)
             relabelled = delivery_id is not None
             if delivery_id is None:
                 delivery_id = conn.execute(
@@ -209,52 +220,53 @@ class MailboxIndex:
                     )
                     .returning(Delivery.id)
                 ).scalar()
-                if delivery_id is None:
-                    delivery_id = conn.execute(
-                        select(Delivery.id).where(
-                            Delivery.mailbox_id == self.mailbox_id,
-                            Delivery.uidl == uidl,
-                            Delivery.occurrence == occurrence,
-                        )
-                    ).scalar_one()
-        if relabelled and stale is not None:
-            stale.discard(delivery_id)
-        return Recorded(message_id, delivery_id, created, relabelled)
+            entry = conn.execute(
+                select(*_ENTRY_COLUMNS)
+                .join(Message, Message.id == Delivery.message_id)
+                .where(
+                    Delivery.mailbox_id == self.mailbox_id,
+                    Delivery.uidl == uidl,
+                    Delivery.occurrence == occurrence,
+                )
+            ).one()
+        recorded = LedgerEntry(*entry)
+        return Recorded(recorded.message_id, recorded.id, created, relabelled, recorded)
 
-    def _relabel(self, message_id: int, key: LedgerKey, stale: set[int]) -> int | None:
-        candidate = (
-            select(Delivery.id)
-            .where(
-                Delivery.mailbox_id == self.mailbox_id,
-                Delivery.message_id == message_id,
-                Delivery.id.in_(sorted(stale)),
-            )
-            .order_by(Delivery.id)
-            .limit(1)
-            .scalar_subquery()
-        )
+    def _relabel(self, message_id: int, key: LedgerKey, delivery_id: int) -> int | None:
         found = self.conn.execute(
             update(Delivery)
-            .where(Delivery.id == candidate)
+            .where(
+                Delivery.id == delivery_id,
+                Delivery.mailbox_id == self.mailbox_id,
+                Delivery.message_id == message_id,
+            )
             .values(uidl=key[0], occurrence=key[1])
             .returning(Delivery.id)
         ).scalar()
         return int(found) if found is not None else None
 
-    def mark_delete_requested(self, delivery_ids: Iterable[int]) -> None:
-        """The server acknowledged DELE; the deletion is not final before QUIT succeeds."""
-        self._stamp(delivery_ids, delete_requested_at=func.now())
+    def mark_delete_requested(self, delivery_ids: Iterable[int]) -> dict[int, datetime]:
+        """The server acknowledged DELE; the deletion is not final before QUIT succeeds.
 
-    def mark_deleted(self, delivery_ids: Iterable[int]) -> None:
-        self._stamp(delivery_ids, deleted_at=func.now())
+        Returns row id → the time stamped, for the rows of this mailbox among `delivery_ids`.
+        """
+        return self._stamp(delivery_ids, Delivery.delete_requested_at)
 
-    def _stamp(self, delivery_ids: Iterable[int], **values: object) -> None:
+    def mark_deleted(self, delivery_ids: Iterable[int]) -> dict[int, datetime]:
+        """QUIT was answered +OK (or the copy is gone): the rows' deletion is confirmed."""
+        return self._stamp(delivery_ids, Delivery.deleted_at)
+
+    def _stamp(
+        self, delivery_ids: Iterable[int], column: InstrumentedAttribute[datetime | None]
+    ) -> dict[int, datetime]:
         ids = sorted(set(delivery_ids))
         if not ids:
-            return
+            return {}
         with self.conn.begin():
-            self.conn.execute(
+            rows = self.conn.execute(
                 update(Delivery)
                 .where(Delivery.mailbox_id == self.mailbox_id, Delivery.id.in_(ids))
-                .values(**values)
-            )
+                .values({column: func.now()})
+                .returning(Delivery.id, column)
+            ).all()
+        return {int(row[0]): row[1] for row in rows if row[1] is not None}

@@ -20,59 +20,30 @@ import logging
 import time
 from collections.abc import Callable
 from contextlib import ExitStack
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
 
 from archive.config import MailboxConfig, SecretLookup, resolve_password
 from archive.errors import ArchiveError, MessageError, Pop3ServerError, is_transient
-from archive.index.ledger import IndexWriter, LedgerEntry, LedgerKey, MailboxIndex, Recorded
+from archive.index.ledger import Recorded
 from archive.mime import ParsedMessage, ParseLimits
-from archive.pipeline.deletion import Candidate, plan_deletions
+from archive.pipeline.deletion import plan_deletions
 from archive.pipeline.ingest import DEFAULT_MAX_BYTES, parse_original, store_attachments
-from archive.pipeline.sessions import Plan, SessionOutcome, cap_session, wants_another_session
-from archive.pop3.client import Endpoint, Pop3Client, RetrievedMessage
+from archive.pipeline.ledger import Known, Ledger, Place, SessionLedger
+from archive.pipeline.ports import Index, MailboxLedgerIndex
+from archive.pipeline.result import MailboxFailed, MailboxResult, Tally
+from archive.pipeline.sessions import SessionOutcome, cap_session, wants_another_session
+from archive.pop3.client import Pop3Client
+from archive.pop3.source import Connector, Endpoint, MailSource, RetrievedMessage
 from archive.store import ObjectStore, put_verified, raw_key
+
+__all__ = ["Archiver", "MailboxFailed", "MailboxResult"]
 
 log = logging.getLogger(__name__)
 
 
-@dataclass
-class MailboxResult:
-    """What one mailbox run did; the counts add up: new = archived + duplicates + failed."""
-
-    name: str
-    listed: int = 0
-    new: int = 0
-    archived: int = 0
-    duplicates: int = 0
-    deleted: int = 0
-    failed: int = 0
-    bytes: int = 0
-    seconds: float = 0.0
-    sessions: int = 0
-    # Ledger rows whose UIDL changed on the server (a UIDL reset): relabelled, not stored again.
-    relabelled: int = 0
-    note: str | None = None
-    error: str | None = None
-    transient: bool = field(default=False, repr=False)
-
-    @property
-    def ok(self) -> bool:
-        return self.error is None
-
-    def to_dict(self) -> dict[str, object]:
-        data = asdict(self)
-        data.pop("transient")
-        data["seconds"] = round(self.seconds, 3)
-        return data
-
-
-class MailboxFailed(ArchiveError):
-    """A mailbox run stopped early; carries the partial result and whether to retry."""
-
-    def __init__(self, result: MailboxResult) -> None:
-        super().__init__(result.error)
-        self.result = result
-        self.transient = result.transient
+def _utc_now() -> datetime:
+    return datetime.now(UTC)
 
 
 @dataclass
@@ -82,17 +53,25 @@ class _Run:
     box: MailboxConfig
     endpoint: Endpoint
     password: str = field(repr=False)
-    index: MailboxIndex
-    result: MailboxResult
+    index: MailboxLedgerIndex
+    ledger: Ledger
     progress: Callable[[MailboxResult], None] | None
-    seen: set[LedgerKey] = field(default_factory=set)
+    tally: Tally = field(default_factory=Tally)
+
+    def report(self) -> None:
+        if self.progress is not None:
+            self.progress(self.tally.result(self.box.name))
 
 
 @dataclass(frozen=True)
 class Archiver:
-    """What every mailbox run shares: the index, the store and the limits."""
+    """What every mailbox run shares: the index, the store, the mail source and the limits.
 
-    writer: IndexWriter
+    `connect` opens one POP3 session (`archive.pop3.source.Connector`); tests pass an
+    in-memory one (`archive.pop3.fake.memory.MemoryPop3.connect`) or wrap the real one.
+    """
+
+    writer: Index
     store: ObjectStore
     parse_limits: ParseLimits = field(default_factory=ParseLimits)
     default_timeout: float = 60.0
@@ -101,6 +80,9 @@ class Archiver:
     parse_max_bytes: int = DEFAULT_MAX_BYTES
     host_slot_wait_seconds: float = 3600.0
     sleep: Callable[[float], None] = field(default=time.sleep, repr=False)
+    # The time `delete_older_than_days` counts back from; the index stamps archived_at.
+    clock: Callable[[], datetime] = field(default=_utc_now, repr=False)
+    connect: Connector = field(default=Pop3Client.connect, repr=False)
 
     def run(
         self,
@@ -110,29 +92,34 @@ class Archiver:
         progress: Callable[[MailboxResult], None] | None = None,
     ) -> MailboxResult:
         """Archive one mailbox. Raises MailboxFailed (with the partial counts) on failure."""
-        result = MailboxResult(name=box.name)
         started = time.monotonic()
+        tally = Tally()
+        note: str | None = None
         try:
-            self._run(box, result, secret_lookup, progress)
+            note = self._run(box, tally, secret_lookup, progress)
         except Exception as exc:
-            result.transient = is_transient(exc)
-            result.error = (
+            error = (
                 str(exc)
                 if isinstance(exc, ArchiveError)
                 else (f"mailbox {box.name!r}: unexpected {type(exc).__name__}: {exc}")
             )
-            result.failed = result.new - result.archived - result.duplicates
-            result.seconds = time.monotonic() - started
+            result = tally.result(
+                box.name,
+                seconds=time.monotonic() - started,
+                note=note,
+                error=error,
+                transient=is_transient(exc),
+            )
             log.error("mailbox %s failed: %s", box.name, result.error)
             raise MailboxFailed(result) from exc
-        result.seconds = time.monotonic() - started
-        if result.relabelled:
+        if tally.relabelled:
             reset = (
-                f"UIDL reset: {result.relabelled} archived messages are listed under new UIDLs; "
+                f"UIDL reset: {tally.relabelled} archived messages are listed under new UIDLs; "
                 "ledger relabelled, nothing stored twice"
             )
             log.warning("mailbox %s: %s", box.name, reset)
-            result.note = f"{reset}; {result.note}" if result.note else reset
+            note = f"{reset}; {note}" if note else reset
+        result = tally.result(box.name, seconds=time.monotonic() - started, note=note)
         log.info(
             "mailbox %s: %d listed, %d new, %d archived, %d duplicates, %d deleted%s",
             box.name,
@@ -148,10 +135,11 @@ class Archiver:
     def _run(
         self,
         box: MailboxConfig,
-        result: MailboxResult,
+        tally: Tally,
         secret_lookup: SecretLookup | None,
         progress: Callable[[MailboxResult], None] | None,
-    ) -> None:
+    ) -> str | None:
+        """The run under the mailbox lock; returns the result's note."""
         endpoint = Endpoint(
             host=box.host,
             port=box.effective_port,
@@ -165,13 +153,15 @@ class Archiver:
         with self.writer.mailbox(box.name, box.host, box.username) as index:
             with index.lock(box.name) as held:
                 if not held:
-                    result.note = "skipped: another session is archiving this mailbox"
-                    return
+                    return "skipped: another session is archiving this mailbox"
                 password = resolve_password(box, secret_lookup)
-                self._sessions(_Run(box, endpoint, password, index, result, progress))
+                # Loaded once: this run holds the mailbox lock, so only it changes the rows.
+                ledger = Ledger(index.ledger())
+                run = _Run(box, endpoint, password, index, ledger, progress, tally)
+                return self._sessions(run)
 
-    def _sessions(self, run: _Run) -> None:
-        box, index, result = run.box, run.index, run.result
+    def _sessions(self, run: _Run) -> str | None:
+        box, index = run.box, run.index
         slot = ExitStack()
         holding = probing = False
         with slot:
@@ -179,10 +169,9 @@ class Archiver:
                 state = index.login_state()
                 wait = state.seconds_until_login()
                 if wait > box.max_login_wait_seconds:
-                    result.note = f"server LOGIN-DELAY: next login allowed in {wait:.0f}s" + (
+                    return f"server LOGIN-DELAY: next login allowed in {wait:.0f}s" + (
                         "; more mail may be waiting" if number else "; run deferred"
                     )
-                    return
                 if wait > 0:
                     slot.close()  # others may use the host while we sleep
                     holding = False
@@ -194,85 +183,65 @@ class Archiver:
                     )
                     holding = True
                 session = self._session(run)
-                result.sessions += 1
                 if probing:
                     # The session after an all-new listing tells whether this server shows
                     # only part of the mailbox per session (Gmail); remembered per mailbox.
                     index.set_listing_limited(session.new > 0)
                 more, probing = wants_another_session(session, state.listing_limited)
                 if not more:
-                    return
-        result.note = f"stopped after {box.max_sessions_per_run} sessions; more mail may remain"
+                    return None
+        return f"stopped after {box.max_sessions_per_run} sessions; more mail may remain"
 
     def _session(self, run: _Run) -> SessionOutcome:
-        box, index, result = run.box, run.index, run.result
-        session = SessionOutcome()
-        client = Pop3Client.connect(run.endpoint)
+        box, index, tally = run.box, run.index, run.tally
+        source = self.connect(run.endpoint)
         try:
-            client.login(box.username, run.password, box.auth)
-            index.record_login(client.login_delay)
-            if client.expires_on_retrieval:
+            source.login(box.username, run.password, box.auth)
+            index.record_login(source.login_delay)
+            if source.expires_on_retrieval:
                 log.info("mailbox %s: server expires retrieved mail (EXPIRE 0)", box.name)
-            listing = client.listing()
-            ledger = index.ledger()
-            plan = Plan.make(listing, ledger)
-            session.listed = len(listing)
-            run.seen.update(plan.key_of.values())
-            result.listed = len(run.seen)
-            self._reconcile(index, box.name, plan, ledger)
-            wanted = cap_session(
-                plan.wanted, box.max_messages_per_session, box.max_bytes_per_session
-            )
-            session.capped = len(wanted) < len(plan.wanted)
-            session.new = len(wanted)
-            result.new += len(wanted)
-            stale = plan.stale(ledger)
+            listing = source.listing()
+            session = run.ledger.session(listing)
+            tally.seen |= session.seen
+            self._reconcile(run, session)
+            new = session.new()
+            wanted = cap_session(new, box.max_messages_per_session, box.max_bytes_per_session)
+            tally.wanted += len(wanted)
+            known_before = tally.known
             archived: dict[int, int] = {}
-            for message in client.retrieve([item.number for item in wanted], self.retr_window):
-                self._take(run, plan, ledger, stale, message, archived, session)
-                if run.progress is not None:
-                    run.progress(result)
+            for message in source.retrieve([item.number for item in wanted], self.retr_window):
+                archived[message.number] = self._take(run, session, message)
+                run.report()
             if box.delete_policy == "keep":
-                _quit_keeping(client)
+                _quit_keeping(source)
             else:
-                self._delete(client, box, index, plan, ledger, archived, result)
+                self._delete(run, source, session, archived)
         except BaseException:
             # No QUIT: the server must not enter UPDATE, so nothing marked is deleted.
-            client.close()
+            source.close()
             raise
-        return session
+        tally.sessions += 1
+        return SessionOutcome(
+            listed=len(listing),
+            new=len(wanted) - (tally.known - known_before),
+            capped=len(wanted) < len(new),
+        )
 
-    def _take(
-        self,
-        run: _Run,
-        plan: Plan,
-        ledger: dict[LedgerKey, LedgerEntry],
-        stale: set[int],
-        message: RetrievedMessage,
-        archived: dict[int, int],
-        session: SessionOutcome,
-    ) -> None:
-        result = run.result
-        uidl, occurrence = plan.key_of[message.number]
+    def _take(self, run: _Run, session: SessionLedger, message: RetrievedMessage) -> int:
+        """Archive one retrieved copy; returns its ledger row id."""
+        tally = run.tally
+        uidl = session.keys[message.number][0]
         try:
-            if plan.shared[uidl] > 1:
-                known = plan.known_copy(ledger, uidl, message.sha256)
-                if known is not None:
-                    # Read again only because its UIDL is shared: archived before. Verify the
-                    # stored copy all the same, as a delete may follow.
-                    put_verified(
-                        self.store,
-                        raw_key(message.sha256),
-                        message.file,
-                        message.sha256,
-                        message.size,
-                    )
-                    archived[message.number] = known
-                    session.new -= 1
-                    result.new -= 1
-                    return
-                occurrence = plan.next_occurrence(ledger, uidl)
-            recorded = self._archive_one(run.index, (uidl, occurrence), message, stale)
+            placed = session.place(message.number, message.sha256)
+            # Stored (again) and read back in every case: a delete may follow.
+            put_verified(
+                self.store, raw_key(message.sha256), message.file, message.sha256, message.size
+            )
+            if isinstance(placed, Known):
+                # Read again only because its UIDL is shared: archived before.
+                tally.known += 1
+                return placed.id
+            recorded = self._record(run.index, placed, message)
         except Exception as exc:
             raise MessageError(
                 f"mailbox {run.box.name!r}: UIDL {uidl} (sha256 {message.sha256}): {exc}",
@@ -280,74 +249,56 @@ class Archiver:
             ) from exc
         finally:
             message.close()
-        archived[message.number] = recorded.delivery_id
-        result.bytes += message.size
-        result.relabelled += recorded.relabelled
+        session.recorded(recorded.entry)
+        tally.bytes += message.size
+        tally.relabelled += recorded.relabelled
         if recorded.created:
-            result.archived += 1
+            tally.archived += 1
         else:
-            result.duplicates += 1
+            tally.duplicates += 1
+        return recorded.delivery_id
 
-    def _archive_one(
-        self, index: MailboxIndex, key: LedgerKey, message: RetrievedMessage, stale: set[int]
+    def _record(
+        self, index: MailboxLedgerIndex, placed: Place, message: RetrievedMessage
     ) -> Recorded:
-        put_verified(
-            self.store, raw_key(message.sha256), message.file, message.sha256, message.size
-        )
         parsed: ParsedMessage | None = None
         if index.find_message(message.sha256) is None:
             parsed = parse_original(
                 message.file, message.size, self.parse_limits, self.parse_max_bytes
             )
             store_attachments(self.store, parsed)
-        return index.record(key, message.sha256, message.size, parsed, stale)
+        return index.record(placed.key, message.sha256, message.size, parsed, placed.relabel)
 
-    def _reconcile(
-        self,
-        index: MailboxIndex,
-        name: str,
-        plan: Plan,
-        ledger: dict[LedgerKey, LedgerEntry],
-    ) -> None:
+    def _reconcile(self, run: _Run, session: SessionLedger) -> None:
         """DELEs acknowledged but never confirmed by QUIT: gone now means deleted then."""
-        listed_uidls = set(plan.shared)
-        gone = [
-            entry.id
-            for entry in ledger.values()
-            if entry.delete_requested_at is not None
-            and entry.deleted_at is None
-            and entry.uidl not in listed_uidls
-        ]
+        gone = session.confirmed_by_absence()
         if gone:
-            log.info("mailbox %s: %d earlier deletions confirmed by their absence", name, len(gone))
-            index.mark_deleted(gone)
+            log.info(
+                "mailbox %s: %d earlier deletions confirmed by their absence",
+                run.box.name,
+                len(gone),
+            )
+            run.ledger.stamp(run.index.mark_deleted(gone), "deleted_at")
 
     def _delete(
         self,
-        client: Pop3Client,
-        box: MailboxConfig,
-        index: MailboxIndex,
-        plan: Plan,
-        ledger: dict[LedgerKey, LedgerEntry],
+        run: _Run,
+        source: MailSource,
+        session: SessionLedger,
         archived: dict[int, int],
-        result: MailboxResult,
     ) -> None:
-        earlier = [
-            Candidate(number, entry)
-            for number, key in plan.key_of.items()
-            if (entry := ledger.get(key)) is not None and plan.shared[key[0]] == 1
-        ]
-        targets = plan_deletions(box, self.store, archived, earlier, plan.ambiguous(ledger))
-        acknowledged = client.delete(sorted(targets))
-        index.mark_delete_requested(targets[n] for n in acknowledged)
-        client.quit()
-        index.mark_deleted(targets[n] for n in acknowledged)
-        result.deleted += len(acknowledged)
+        targets = plan_deletions(run.box, self.store, session, archived, now=self.clock())
+        acknowledged = source.delete(sorted(targets))
+        requested = [targets[number] for number in acknowledged]
+        run.ledger.stamp(run.index.mark_delete_requested(requested), "delete_requested_at")
+        source.quit()
+        run.ledger.stamp(run.index.mark_deleted(requested), "deleted_at")
+        run.tally.deleted += len(acknowledged)
 
 
-def _quit_keeping(client: Pop3Client) -> None:
+def _quit_keeping(source: MailSource) -> None:
     try:
-        client.quit()
+        source.quit()
     except Pop3ServerError as exc:
         # Nothing was marked for deletion, so a failed QUIT loses nothing.
         log.warning("%s", exc)

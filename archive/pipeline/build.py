@@ -37,5 +37,5 @@ def reset() -> None:
     """Dispose of cached engines (tests, and the CLI before it exits)."""
     with _lock:
         for archiver in _archivers.values():
-            archiver.writer.engine.dispose()
+            archiver.writer.dispose()
         _archivers.clear()

@@ -14,60 +14,54 @@ its stored copy is read back again with the right SHA-256.
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from archive.config import MailboxConfig
 from archive.errors import ArchiveError, IntegrityError
-from archive.index.ledger import LedgerEntry
+from archive.pipeline.ledger import SessionLedger
 from archive.store import ObjectStore, raw_key, sha256_of_stream
 
 log = logging.getLogger(__name__)
 
 
-@dataclass(frozen=True, slots=True)
-class Candidate:
-    """A message on the server now (`number`) that the ledger says was archived earlier."""
-
-    number: int
-    entry: LedgerEntry
+def cutoff_of(box: MailboxConfig, now: datetime) -> datetime | None:
+    """``older_than``: copies first archived before this time may go; None otherwise."""
+    if box.delete_older_than_days is None:
+        return None
+    return now - timedelta(days=box.delete_older_than_days)
 
 
 def plan_deletions(
     box: MailboxConfig,
     store: ObjectStore,
+    session: SessionLedger,
     archived_now: dict[int, int],
-    earlier: list[Candidate],
-    ambiguous: set[str],
+    *,
+    now: datetime | None = None,
 ) -> dict[int, int]:
-    """Message number → ledger row id of every message to DELE in this session."""
+    """Message number → ledger row id of every message to DELE in this session.
+
+    The ledger decides what the policy allows (`SessionLedger.deletions`); an earlier copy
+    is kept unless its stored original hashes right again (`copy_is_intact`).
+    """
     policy = box.delete_policy
     if policy == "keep":
         return {}
-    targets = dict(archived_now) if policy == "after_archive" else {}
-    cutoff = (
-        datetime.now(UTC) - timedelta(days=box.delete_older_than_days)
-        if box.delete_older_than_days is not None
-        else None
+    allowed = session.deletions(
+        archived_now,
+        everything=policy == "after_archive",
+        cutoff=cutoff_of(box, now or datetime.now(UTC)),
     )
-    skipped = 0
-    for candidate in earlier:
-        entry = candidate.entry
-        if candidate.number in targets or entry.deleted_at is not None:
-            continue
-        if cutoff is not None and entry.archived_at > cutoff:
-            continue
-        if entry.uidl in ambiguous:
-            skipped += 1
-            continue
+    targets = dict(allowed.now)
+    for number, entry in allowed.earlier.items():
         if copy_is_intact(store, entry.sha256):
-            targets[candidate.number] = entry.id
-    if skipped:
+            targets[number] = entry.id
+    if allowed.ambiguous:
         log.warning(
             "mailbox %s: %d archived messages share a UIDL with another copy; they stay on "
             "the server",
             box.name,
-            skipped,
+            allowed.ambiguous,
         )
     return targets
 

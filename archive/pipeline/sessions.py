@@ -1,82 +1,28 @@
-"""A POP3 listing held against the ledger: what is new, under which key, what may follow.
+"""Session planning: how much one POP3 session takes, and whether another one follows.
 
-Keys are (UIDL, occurrence): the n-th copy of a UIDL in the listing. RFC 1939 §7 wants UIDLs
-unique, but servers give identical messages one UIDL, so copies under a shared UIDL are
-always read again and told apart by their SHA-256.
+What is new in a listing is the ledger's decision (`archive.pipeline.ledger`); this module
+only bounds a session (`cap_session`) and decides on a follow-up (`wants_another_session`).
 """
 
 from __future__ import annotations
 
-from collections import Counter
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
-from archive.index.ledger import LedgerEntry, LedgerKey
-from archive.pop3.client import Listed
+from archive.pop3.source import Listed
 
 
-@dataclass
+@dataclass(frozen=True, slots=True)
 class SessionOutcome:
-    """What one POP3 session found and did, for deciding whether to open another."""
+    """What one POP3 session found and did, for deciding whether to open another.
+
+    `listed`: messages in the listing; `new`: those not archived before that this session
+    retrieved (re-read copies under a shared UIDL found archived do not count); `capped`:
+    the per-session limits left new mail for a later session.
+    """
 
     listed: int = 0
     new: int = 0
     capped: bool = False
-
-
-@dataclass
-class Plan:
-    """One listing against the ledger: which message numbers are new, under which keys."""
-
-    key_of: dict[int, LedgerKey]
-    shared: Counter[str]
-    wanted: list[Listed]
-    _assigned: dict[str, int] = field(default_factory=dict)
-
-    @classmethod
-    def make(cls, listing: list[Listed], ledger: dict[LedgerKey, LedgerEntry]) -> Plan:
-        shared = Counter(item.uidl for item in listing)
-        seen: Counter[str] = Counter()
-        key_of: dict[int, LedgerKey] = {}
-        wanted: list[Listed] = []
-        for item in listing:
-            key_of[item.number] = (item.uidl, seen[item.uidl])
-            seen[item.uidl] += 1
-            # RFC 1939 §7 wants UIDLs unique, but servers give identical messages one UIDL.
-            # Copies under a shared UIDL are always read again and told apart by SHA-256.
-            if shared[item.uidl] > 1 or key_of[item.number] not in ledger:
-                wanted.append(item)
-        return cls(key_of, shared, wanted)
-
-    def stale(self, ledger: dict[LedgerKey, LedgerEntry]) -> set[int]:
-        """Ledger rows whose UIDL the server no longer lists and that were never deleted."""
-        return {
-            entry.id
-            for entry in ledger.values()
-            if entry.uidl not in self.shared
-            and entry.deleted_at is None
-            and entry.delete_requested_at is None
-        }
-
-    def ambiguous(self, ledger: dict[LedgerKey, LedgerEntry]) -> set[str]:
-        """UIDLs that name more than one copy, now or in the ledger: never deleted by UIDL."""
-        return {uidl for uidl, count in self.shared.items() if count > 1} | {
-            uidl for uidl, occurrence in ledger if occurrence > 0
-        }
-
-    def known_copy(
-        self, ledger: dict[LedgerKey, LedgerEntry], uidl: str, sha256: str
-    ) -> int | None:
-        for (entry_uidl, _), entry in ledger.items():
-            if entry_uidl == uidl and entry.sha256 == sha256:
-                return entry.id
-        return None
-
-    def next_occurrence(self, ledger: dict[LedgerKey, LedgerEntry], uidl: str) -> int:
-        if uidl not in self._assigned:
-            used = [occurrence for entry_uidl, occurrence in ledger if entry_uidl == uidl]
-            self._assigned[uidl] = max(used, default=-1)
-        self._assigned[uidl] += 1
-        return self._assigned[uidl]
 
 
 def cap_session(

@@ -16,8 +16,7 @@ import socket
 import tempfile
 from collections import deque
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass, field
-from typing import IO, NoReturn
+from typing import NoReturn
 
 from archive.errors import (
     Pop3AuthError,
@@ -28,6 +27,7 @@ from archive.errors import (
     Pop3TLSError,
 )
 from archive.pop3 import auth
+from archive.pop3.source import Listed, RetrievedMessage
 from archive.pop3.types import AuthMethod, TlsMode
 from archive.pop3.wire import (
     Endpoint,
@@ -51,32 +51,6 @@ _SASL_MECHANISMS = {
     "xoauth2": "XOAUTH2",
     "oauthbearer": "OAUTHBEARER",
 }
-
-
-@dataclass(slots=True)
-class RetrievedMessage:
-    """One message as the server sent it, spooled to memory or a temp file, with its hash."""
-
-    number: int
-    sha256: str
-    size: int
-    file: IO[bytes] = field(repr=False)
-
-    def read(self) -> bytes:
-        self.file.seek(0)
-        return self.file.read()
-
-    def close(self) -> None:
-        self.file.close()
-
-
-@dataclass(frozen=True, slots=True)
-class Listed:
-    """One line of the scan listing; `size` is what LIST announced (it may be an estimate)."""
-
-    number: int
-    uidl: str
-    size: int | None
 
 
 class Pop3Client:
@@ -278,6 +252,31 @@ class Pop3Client:
             raise
         spool.seek(0)
         return RetrievedMessage(number=number, sha256=digest.hexdigest(), size=size, file=spool)
+
+    def top(self, number: int, lines: int = 0) -> bytes:
+        """TOP (RFC 1939 §7): the header, the blank line and the first `lines` body lines.
+
+        Returns the octets dot-unstuffed; raises Pop3ServerError on -ERR (TOP is optional,
+        and a server need not offer it) and Pop3ProtocolError past `max_response_bytes`.
+        """
+        self._send(f"TOP {number} {lines}")
+        context = f"TOP {number}"
+        status = self._status_line(context)
+        if not status.startswith(b"+OK"):
+            raise Pop3ServerError(
+                f"{self.endpoint.describe()}: {context} refused: {server_text(status)}"
+            )
+        blocks: list[bytes] = []
+        size = 0
+        for block in self._wire.multiline_blocks(context):
+            size += len(block)
+            if size > self.endpoint.max_response_bytes:
+                raise Pop3ProtocolError(
+                    f"{self.endpoint.describe()}: {context} exceeds "
+                    f"{self.endpoint.max_response_bytes} bytes; giving up on the session"
+                )
+            blocks.append(block)
+        return b"".join(blocks)
 
     def delete(self, numbers: Sequence[int], window: int = 16) -> list[int]:
         """DELE each number (marks only; the server deletes at QUIT). Returns those acknowledged."""

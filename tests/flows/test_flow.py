@@ -34,7 +34,7 @@ def prefect_server() -> Iterator[None]:
 
 @pytest.fixture
 def archive_env(prefect_server, fresh_db_url: str, tmp_path: Path, monkeypatch) -> Path:
-    from archive import runtime
+    from archive.pipeline import build as runtime
 
     monkeypatch.setenv("MAILARCHIVE_DATABASE_URL", fresh_db_url)
     monkeypatch.setenv("MAILARCHIVE_STORE_URL", (tmp_path / "objects").as_uri())

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import threading
 
@@ -12,7 +13,7 @@ from archive.index.ledger import IndexWriter
 from archive.pipeline.archiver import Archiver, MailboxFailed
 from archive.pop3.fake.server import FakeMailbox, FakePop3Server, FakeServerOptions
 from archive.store import raw_key
-from tests.support.counting import counted_connections
+from tests.support.counting import ConnectionCount
 from tests.support.mail import fake_box, make_message, scalar
 
 
@@ -207,9 +208,11 @@ def test_mailbox_locked_elsewhere_is_skipped(archiver: Archiver, fresh_engine: E
 def test_host_cap_holds_across_threads(archiver: Archiver, fresh_engine: Engine, monkeypatch):
     # 24 mailboxes on one host, 12 threads, max_connections = 3.
     boxes = {f"h{i}": FakeMailbox("secret", [make_message(f"h{i}")]) for i in range(24)}
-    with FakePop3Server(boxes) as server, counted_connections() as count:
+    count = ConnectionCount()
+    counted = dataclasses.replace(archiver, connect=count.connector())
+    with FakePop3Server(boxes) as server:
         configs = [fake_box(monkeypatch, server, name, max_connections=3) for name in boxes]
-        threads = [threading.Thread(target=archiver.run, args=(config,)) for config in configs]
+        threads = [threading.Thread(target=counted.run, args=(config,)) for config in configs]
         for thread in threads:
             thread.start()
         for thread in threads:

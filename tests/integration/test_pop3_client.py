@@ -187,3 +187,19 @@ def test_oversized_listing_line_fails_clearly():
         with pytest.raises(Pop3ProtocolError, match="too long"):
             client.listing()
         client.close()
+
+
+def test_top_returns_the_header_and_the_first_body_lines_unstuffed():
+    raw = make_message("top", ".dotted first line\r\nsecond line\r\nthird line")
+    with _server(u=FakeMailbox("pw", [raw])) as server:
+        client = _connect(server)
+        client.login("u", "pw", "user")
+        header_only = client.top(1)
+        two_lines = client.top(1, 2)
+        with pytest.raises(Pop3ServerError, match="TOP 2 refused"):
+            client.top(2)
+        client.quit()
+    head, _, body = raw.partition(b"\r\n\r\n")
+    assert header_only == head + b"\r\n\r\n"
+    assert two_lines == head + b"\r\n\r\n.dotted first line\r\nsecond line\r\n"
+    assert body.startswith(b".dotted first line\r\nsecond line\r\nthird line")

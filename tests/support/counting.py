@@ -1,44 +1,88 @@
-"""Counts POP3 client connections open at once, from connect to close (tests, benchmarks)."""
+"""Counts POP3 sessions open at once, from connect to QUIT or close (tests, benchmarks).
+
+A `Connector` wrapper: hand `ConnectionCount().connector()` to the `Archiver` (its
+`connect` field) instead of patching the client class.
+"""
 
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
-from contextlib import contextmanager
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 
-from archive.pop3.client import Endpoint, Pop3Client
+from archive.pop3.client import Pop3Client
+from archive.pop3.source import Connector, Endpoint, Listed, MailSource, RetrievedMessage
+from archive.pop3.types import AuthMethod
 
 
 @dataclass
 class ConnectionCount:
+    """`open`: sessions connected and not yet closed; `peak`: the most open at once."""
+
     open: int = 0
     peak: int = 0
+    opened: int = 0
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
+    def connector(self, connect: Connector = Pop3Client.connect) -> Connector:
+        """`connect`, counting each session it opens until that session ends."""
 
-@contextmanager
-def counted_connections() -> Iterator[ConnectionCount]:
-    """Patch Pop3Client for the duration; the server side would see closes a moment late."""
-    count = ConnectionCount()
-    connect, close = Pop3Client.__dict__["connect"], Pop3Client.close
+        def counted(endpoint: Endpoint) -> MailSource:
+            source = connect(endpoint)
+            with self._lock:
+                self.open += 1
+                self.opened += 1
+                self.peak = max(self.peak, self.open)
+            return _Counted(source, self)
 
-    def counted_connect(cls: type[Pop3Client], endpoint: Endpoint) -> Pop3Client:
-        client = connect.__func__(cls, endpoint)
-        with count._lock:
-            count.open += 1
-            count.peak = max(count.peak, count.open)
-        return client
+        return counted
 
-    def counted_close(self: Pop3Client) -> None:
-        close(self)
-        with count._lock:
-            count.open -= 1
+    def _closed(self) -> None:
+        with self._lock:
+            self.open -= 1
 
-    Pop3Client.connect = classmethod(counted_connect)  # type: ignore[method-assign,assignment]
-    Pop3Client.close = counted_close  # type: ignore[method-assign]
-    try:
-        yield count
-    finally:
-        Pop3Client.connect = connect  # type: ignore[method-assign]
-        Pop3Client.close = close  # type: ignore[method-assign]
+
+class _Counted:
+    """A MailSource that tells its count when the session ends (QUIT or close, once)."""
+
+    def __init__(self, source: MailSource, count: ConnectionCount) -> None:
+        self._source = source
+        self._count: ConnectionCount | None = count
+
+    @property
+    def login_delay(self) -> int | None:
+        return self._source.login_delay
+
+    @property
+    def expires_on_retrieval(self) -> bool:
+        return self._source.expires_on_retrieval
+
+    def login(self, username: str, secret: str, method: AuthMethod = "auto") -> None:
+        self._source.login(username, secret, method)
+
+    def listing(self) -> list[Listed]:
+        return self._source.listing()
+
+    def retrieve(self, numbers: Sequence[int], window: int = 8) -> Iterator[RetrievedMessage]:
+        return self._source.retrieve(numbers, window)
+
+    def top(self, number: int, lines: int = 0) -> bytes:
+        return self._source.top(number, lines)
+
+    def delete(self, numbers: Sequence[int]) -> list[int]:
+        return self._source.delete(numbers)
+
+    def quit(self) -> None:
+        try:
+            self._source.quit()
+        finally:
+            self._ended()
+
+    def close(self) -> None:
+        self._source.close()
+        self._ended()
+
+    def _ended(self) -> None:
+        count, self._count = self._count, None
+        if count is not None:
+            count._closed()
