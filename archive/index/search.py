@@ -14,7 +14,7 @@ from typing import Any
 from sqlalchemy import Engine, text
 from sqlalchemy.exc import DBAPIError
 
-from archive.errors import ArchiveError
+from archive.errors import QueryError
 
 INVALID_PARAMETER_VALUE = "22023"
 DEFAULT_LIMIT = 50
@@ -22,10 +22,6 @@ _SEARCH = text(
     "SELECT id, mailbox, uidl, sent_at, from_address, subject, rank, snippet, thread_id, sha256 "
     "FROM archive.search(:query, :max_rows)"
 )
-
-
-class QueryError(ArchiveError):
-    """The search query is malformed; the message says how, in words for the user."""
 
 
 @dataclass(frozen=True, slots=True)

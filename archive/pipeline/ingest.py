@@ -12,11 +12,12 @@ import dataclasses
 import io
 from typing import IO
 
+from archive.defaults import PARSE_MAX_BYTES
 from archive.mime import ParsedMessage, ParseLimits, parse_message
 from archive.store import ObjectStore, part_key, put_verified
 
 HEADER_ONLY_LIMIT = 1 << 20
-DEFAULT_MAX_BYTES = 64 << 20
+DEFAULT_MAX_BYTES = PARSE_MAX_BYTES
 
 
 def parse_original(

@@ -8,8 +8,8 @@ import tempfile
 from pathlib import Path
 from typing import IO, BinaryIO
 
-from archive.errors import StoreError
-from archive.store.base import CHUNK, ObjectNotFound, check_key
+from archive.errors import ObjectNotFound, StoreError
+from archive.store.base import CHUNK, check_key
 
 
 class LocalStore:

@@ -6,8 +6,8 @@ import io
 import threading
 from typing import IO, BinaryIO
 
-from archive.errors import StoreError
-from archive.store.base import ObjectNotFound, check_key
+from archive.errors import ObjectNotFound, StoreError
+from archive.store.base import check_key
 
 
 class MemoryStore:

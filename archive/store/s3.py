@@ -13,8 +13,8 @@ from boto3.s3.transfer import TransferConfig  # type: ignore[import-untyped]
 from botocore.config import Config  # type: ignore[import-untyped]
 from botocore.exceptions import BotoCoreError, ClientError  # type: ignore[import-untyped]
 
-from archive.errors import StoreError
-from archive.store.base import ObjectNotFound, check_key
+from archive.errors import ObjectNotFound, StoreError
+from archive.store.base import check_key
 
 # Endpoint variables that boto3 >= 1.28 reads by itself; we only look at them to pick
 # path-style addressing, which MinIO and most self-hosted servers need.

@@ -34,14 +34,14 @@ def prefect_server() -> Iterator[None]:
 
 @pytest.fixture
 def archive_env(prefect_server, fresh_db_url: str, tmp_path: Path, monkeypatch) -> Path:
-    from archive import runtime
+    from archive.pipeline import build
 
     monkeypatch.setenv("MAILARCHIVE_DATABASE_URL", fresh_db_url)
     monkeypatch.setenv("MAILARCHIVE_STORE_URL", (tmp_path / "objects").as_uri())
     monkeypatch.setenv("MAILARCHIVE_RETRY_DELAY_SECONDS", "0")
     monkeypatch.setenv("MAILARCHIVE_RETRIES", "2")
     yield tmp_path
-    runtime.reset()
+    build.reset()
 
 
 def _write_config(path: Path, server: FakePop3Server, names: list[str], monkeypatch) -> Path:
@@ -69,7 +69,7 @@ def test_flow_archives_each_mailbox_and_isolates_failures(
     }
     with FakePop3Server(boxes) as server:
         config = _write_config(archive_env / "boxes.toml", server, list(boxes), monkeypatch)
-        ok, results = run_archive(config, None, max_workers=2)
+        ok, results = run_archive(config, None)
         logins = [
             (user, c) for user, c in server.commands if c.startswith("PASS") or c.startswith("AUTH")
         ]
@@ -115,7 +115,7 @@ def test_transient_login_error_is_retried(archive_env: Path, monkeypatch):
         {"temp": FakeMailbox("secret", [make_message()])}, options=options
     ) as server:
         config = _write_config(archive_env / "boxes.toml", server, ["temp"], monkeypatch)
-        ok, results = run_archive(config, None, max_workers=2)
+        ok, results = run_archive(config, None)
         attempts = [c for _, c in server.commands if c.startswith(("PASS", "AUTH"))]
     assert not ok
     assert "SYS/TEMP" in results[0]["error"]

@@ -17,7 +17,7 @@ from pathlib import Path
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
-from archive.index.database import migrate
+from migrations import upgrade as migrate
 
 ENV = "MAILARCHIVE_TEST_DATABASE_URL"
 _counter = itertools.count()
