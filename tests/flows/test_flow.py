@@ -122,6 +122,70 @@ def test_transient_login_error_is_retried(archive_env: Path, monkeypatch):
     assert len(attempts) == 3  # first try + MAILARCHIVE_RETRIES=2
 
 
+def test_dropped_database_connection_is_retried_and_the_mailbox_succeeds(
+    archive_env: Path, fresh_db_url: str, fresh_engine: Engine, monkeypatch
+):
+    import flows.archive_flow as archive_flow
+    from tests.support.postgres import terminate_archive_backends
+
+    terminated: list[int] = []
+    real_report = archive_flow._report
+
+    def report_then_drop_connection(box, result):
+        real_report(box, result)
+        if result.archived == 1 and not terminated:
+            terminated.append(terminate_archive_backends(fresh_db_url))
+
+    monkeypatch.setattr(archive_flow, "_report", report_then_drop_connection)
+    with FakePop3Server(
+        {"flaky": FakeMailbox("secret", [make_message(f"flaky {i}") for i in range(3)])}
+    ) as server:
+        config = _write_config(archive_env / "boxes.toml", server, ["flaky"], monkeypatch)
+        ok, results = archive_flow.run_archive(config, None)
+        logins = [c for _, c in server.commands if c.startswith(("PASS", "AUTH"))]
+    assert terminated and terminated[0] >= 1
+    assert ok, results
+    # The second attempt archived what the first could not; the user sees one clean result.
+    assert (results[0]["error"], results[0]["archived"]) == (None, 2)
+    assert len(logins) == 2
+    with fresh_engine.connect() as conn:
+        assert conn.execute(text("SELECT count(*) FROM archive.messages")).scalar_one() == 3
+
+
+def test_mailbox_parallelism_is_bounded_by_the_settings(archive_env: Path, monkeypatch):
+    import flows.archive_flow as archive_flow
+
+    monkeypatch.setenv("MAILARCHIVE_MAX_PARALLEL_MAILBOXES", "1")
+    active: list[int] = [0]
+    peak: list[int] = [0]
+    lock = threading.Lock()
+    real_get_archiver = archive_flow.get_archiver
+
+    class Counting:
+        def __init__(self, archiver):
+            self.archiver = archiver
+
+        def run(self, *args, **kwargs):
+            with lock:
+                active[0] += 1
+                peak[0] = max(peak[0], active[0])
+            try:
+                time.sleep(0.2)  # widen the window in which an unbounded run would overlap
+                return self.archiver.run(*args, **kwargs)
+            finally:
+                with lock:
+                    active[0] -= 1
+
+    monkeypatch.setattr(archive_flow, "get_archiver", lambda s: Counting(real_get_archiver(s)))
+    names = ["p1", "p2", "p3"]
+    boxes = {name: FakeMailbox("secret", [make_message(name)]) for name in names}
+    with FakePop3Server(boxes) as server:
+        config = _write_config(archive_env / "boxes.toml", server, names, monkeypatch)
+        ok, results = archive_flow.run_archive(config, None)
+    assert ok and sorted(r["name"] for r in results) == names
+    assert peak[0] == 1 and server.peak_connections == 1
+
+
 def test_task_runs_are_named_per_mailbox(archive_env: Path, monkeypatch):
     import asyncio
 
