@@ -1,6 +1,6 @@
 """Alembic environment: the only code that writes the archive's schema.
 
-The URL comes from the caller (`archive.index.database.migrate`) or, for `alembic` on the
+The URL comes from the caller (`migrations.upgrade`) or, for `alembic` on the
 command line, from the same settings the application uses. A transaction-level advisory lock
 serialises concurrent upgrades (two workers starting at once), and lock and statement
 timeouts keep a migration from hanging behind a long query.

@@ -12,13 +12,13 @@ import os
 import shutil
 import sys
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, NoReturn
 
 import typer
 from rich.console import Console
 from rich.markup import escape
 
-from archive.app.report import summary_table
+from archive.app.report import search_table, summary_table
 from archive.config import (
     MailboxFile,
     Settings,
@@ -66,7 +66,7 @@ def _prefect_defaults() -> None:
     os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
 
 
-def _fail(message: str, code: int = 2) -> None:
+def _fail(message: str, code: int = 2) -> NoReturn:
     err.print(f"[bold red]error:[/] {escape(message)}", highlight=False, soft_wrap=True)
     raise typer.Exit(code)
 
@@ -77,7 +77,6 @@ def _settings() -> Settings:
         return load_settings()
     except ConfigError as exc:
         _fail(str(exc))
-        raise  # unreachable: _fail exits
 
 
 def run_flow(
@@ -319,25 +318,7 @@ def search(
         payload = {"query": query, "results": [hit.as_json() for hit in hits]}
         sys.stdout.write(json.dumps(payload, ensure_ascii=False) + "\n")
     else:
-        out.print(_search_table(query, hits))
-
-
-def _search_table(query: str, hits: list[Any]) -> Any:
-    from rich.table import Table
-
-    table = Table(title=f"{len(hits)} results for {query[:60]!r}", show_lines=True, expand=True)
-    table.add_column("sent", no_wrap=True)
-    for column, ratio in (("mailbox", 1), ("from", 2), ("subject", 2), ("snippet", 4)):
-        table.add_column(column, overflow="fold", ratio=ratio)
-    for hit in hits:
-        table.add_row(
-            hit.sent_at.strftime("%Y-%m-%d %H:%M") if hit.sent_at else "",
-            escape(hit.mailbox),
-            escape(hit.from_address or ""),
-            escape(hit.subject or ""),
-            escape(hit.snippet or ""),
-        )
-    return table
+        out.print(search_table(query, hits))
 
 
 @app.command()
