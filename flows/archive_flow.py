@@ -24,10 +24,9 @@ from prefect.artifacts import (
     update_progress_artifact,
 )
 from prefect.blocks.system import Secret
+from prefect.client.schemas.objects import State
 from prefect.context import get_run_context
 from prefect.settings import get_current_settings
-from prefect.states import State
-from prefect.task_runners import ThreadPoolTaskRunner
 from prefect.tasks import exponential_backoff
 
 from archive.app.report import RESULT_COLUMNS
@@ -72,8 +71,9 @@ def check_secrets(boxes: tuple[MailboxConfig, ...]) -> None:
 
 def read_secret(name: str) -> str:
     """password_secret names a Prefect Secret block; its value is read only at login."""
-    value = Secret.load(name).get()
-    return str(value)
+    block = Secret.load(name)
+    assert isinstance(block, Secret)  # a sync call returns the block, not a coroutine
+    return str(block.get())
 
 
 def retry_if_transient(task: Any, task_run: Any, state: State[Any]) -> bool:
@@ -94,11 +94,13 @@ class RunProgress:
     done. Task threads report into it; the API is called at most once a second."""
 
     def __init__(self, names: list[str]) -> None:
-        self.artifact_id = create_progress_artifact(
+        artifact_id = create_progress_artifact(
             progress=0.0,
             key="archive-mailboxes-progress",
             description=f"New messages archived, averaged over {len(names)} mailbox(es)",
         )
+        assert isinstance(artifact_id, UUID)  # a sync call returns the id, not a coroutine
+        self.artifact_id = artifact_id
         self.done = dict.fromkeys(names, 0.0)
         self._lock = threading.Lock()
         self._sent = 0.0
@@ -168,8 +170,6 @@ def _flow_run_name() -> str:
 @flow(
     name="archive-mailboxes",
     flow_run_name=_flow_run_name,
-    # Unbounded, as Prefect's default; the flow submits at most max_parallel_mailboxes at once.
-    task_runner=ThreadPoolTaskRunner(),
 )
 def archive_mailboxes(config_path: str, mailboxes: list[str] | None = None) -> list[dict[str, Any]]:
     """Archive the mailboxes of a mailbox file (all of them, or those named)."""
@@ -187,7 +187,8 @@ def archive_mailboxes(config_path: str, mailboxes: list[str] | None = None) -> l
     flow_run_id = get_run_context().flow_run.id  # type: ignore[union-attr]
     progress = RunProgress([box.name for box in boxes])
     _runs[flow_run_id] = _Run(settings, progress)
-    # Prefect's thread pool has no bound of its own here: the bound is the mailbox parallelism.
+    # Prefect's default task runner, a thread pool, has no bound of its own: the flow submits
+    # at most max_parallel_mailboxes task runs at once.
     slots = threading.Semaphore(settings.max_parallel_mailboxes)
     try:
         futures = []
