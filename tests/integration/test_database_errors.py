@@ -4,7 +4,11 @@ not a mailbox."""
 
 from __future__ import annotations
 
+import os
 import socket
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 from sqlalchemy import Engine, text
@@ -115,3 +119,16 @@ def test_a_refused_connection_is_transient_and_a_missing_database_is_not(fresh_d
     missing.dispose()
     assert not isinstance(refused_for_good.value, DatabaseUnavailable)
     assert not is_transient(refused_for_good.value)
+
+
+def test_cli_says_the_database_is_unavailable_in_words(tmp_path):
+    url = f"postgresql://archive:Pw-kept-secret@127.0.0.1:{_closed_port()}/archive"
+    done = subprocess.run(
+        [Path(sys.executable).parent / "mailarchive", "search", "invoice"],
+        env={**os.environ, "MAILARCHIVE_DATABASE_URL": url, "MAILARCHIVE_DATA_DIR": str(tmp_path)},
+        capture_output=True,
+        text=True,
+    )
+    assert done.returncode == 1
+    assert "error: database unavailable (cannot connect)" in done.stderr
+    assert "Traceback" not in done.stderr and "Pw-kept-secret" not in done.stderr
