@@ -46,6 +46,18 @@ class ArchiveError(Exception):
 
     transient: bool = False
 
+    def __reduce__(self) -> tuple[Any, ...]:
+        # Errors cross processes (Prefect results, process pools). Pickle's default calls
+        # __init__ with `args`, which fails for subclasses whose __init__ takes other values.
+        return (_restore, (type(self), self.args, self.__dict__))
+
+
+def _restore(cls: type[ArchiveError], args: tuple[Any, ...], state: dict[str, Any]) -> ArchiveError:
+    error = cls.__new__(cls, *args)
+    error.args = args
+    error.__dict__.update(state)
+    return error
+
 
 class TransientError(ArchiveError):
     transient = True

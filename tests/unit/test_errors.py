@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import ast
 import inspect
+import pickle
 from pathlib import Path
 
 import psycopg
@@ -102,6 +103,27 @@ def test_transient_is_one_attribute_read_by_is_transient():
     assert not is_transient(MessageError("m", transient=False))
     assert is_transient(TimeoutError()) and is_transient(ConnectionResetError())
     assert not is_transient(ValueError("a bug"))
+
+
+def test_errors_survive_pickling_as_they_cross_processes():
+    from archive.errors import MailboxesFailed
+    from archive.pipeline.archiver import MailboxFailed, MailboxResult
+
+    samples = [
+        MessageError("mailbox 'a': UIDL 1: store down", transient=True),
+        MailboxesFailed([{"name": "a", "error": "down"}, {"name": "b", "error": None}]),
+        MailboxFailed(MailboxResult(name="a", error="mailbox 'a': down", transient=True)),
+        ObjectNotFound("raw/ab/cd/abcd", "memory://"),
+        DatabaseUnavailable("database unavailable (SQLSTATE 57P01, admin shutdown)"),
+    ]
+    for error in samples:
+        copy = pickle.loads(pickle.dumps(error))
+        assert (type(copy), str(copy), copy.transient) == (
+            type(error),
+            str(error),
+            error.transient,
+        )
+    assert pickle.loads(pickle.dumps(samples[1])).results == samples[1].results
 
 
 def test_object_not_found_is_permanent_and_still_a_key_error():
