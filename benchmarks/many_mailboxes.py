@@ -27,11 +27,12 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from archive.config import MailboxConfig, Settings
-from archive.index.database import make_engine, migrate, start_embedded, stop_embedded
+from archive.index.database import make_engine, start_embedded, stop_embedded
 from archive.index.ledger import IndexWriter
 from archive.pipeline.archiver import Archiver, MailboxFailed
 from archive.pop3.fake.server import FakeMailbox, FakePop3Server
 from archive.store import LocalStore
+from migrations import upgrade as migrate
 from tests.support.counting import ConnectionCount
 
 
@@ -46,7 +47,7 @@ def _message(box: int, n: int) -> bytes:
 def child(mailboxes: int, messages: int, parallel: int, max_connections: int) -> dict[str, object]:
     work = Path(tempfile.mkdtemp(prefix="mailarchive-many-"))
     settings = Settings(data_dir=work / "data")
-    url = start_embedded(settings)
+    url = start_embedded(settings.data_dir)
     migrate(url)
     engine = make_engine(url, pool_size=parallel)
     count = ConnectionCount()
@@ -104,7 +105,7 @@ def child(mailboxes: int, messages: int, parallel: int, max_connections: int) ->
         }
     finally:
         engine.dispose()
-        stop_embedded(settings)
+        stop_embedded(settings.data_dir)
         shutil.rmtree(work, ignore_errors=True)
 
 

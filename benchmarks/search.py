@@ -32,8 +32,8 @@ from pathlib import Path
 
 from sqlalchemy import Engine, text
 
-from archive.config import Settings
-from archive.index.database import make_engine, migrate, start_embedded, stop_embedded
+from archive.index.database import make_engine, start_embedded, stop_embedded
+from migrations import upgrade as migrate
 
 VOCABULARY = 30_000
 PEOPLE = 2_000
@@ -248,7 +248,7 @@ def main() -> None:
     else:
         work = Path(tempfile.mkdtemp(prefix="mailarchive-search-bench-"))
         work.chmod(0o755)  # as root, the embedded server runs as its own user
-        url = start_embedded(Settings(data_dir=work))
+        url = start_embedded(work)
     try:
         migrate(url)
         engine = make_engine(url, pool_size=1)
@@ -265,7 +265,7 @@ def main() -> None:
         engine.dispose()
     finally:
         if work is not None:
-            stop_embedded(Settings(data_dir=work))
+            stop_embedded(work)
             shutil.rmtree(work, ignore_errors=True)
 
 

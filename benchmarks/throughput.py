@@ -32,11 +32,12 @@ from pathlib import Path
 
 from archive.app.demo_data import generate_mailboxes
 from archive.config import MailboxConfig, Settings
-from archive.index.database import make_engine, migrate, start_embedded, stop_embedded
+from archive.index.database import make_engine, start_embedded, stop_embedded
 from archive.index.ledger import IndexWriter
 from archive.pipeline.archiver import Archiver
 from archive.pop3.client import Endpoint, Pop3Client
 from archive.store import LocalStore
+from migrations import upgrade as migrate
 
 
 def baseline_poplib(host: str, port: int, ca: Path, users: dict[str, str]) -> int:
@@ -115,7 +116,7 @@ def main() -> None:
             "fetch": timed("fetch", fetch_ours, host, port, ca, users),
         }
         settings = Settings(data_dir=work / "data")
-        url = start_embedded(settings)
+        url = start_embedded(settings.data_dir)
         migrate(url)
         engine = make_engine(url, pool_size=args.parallel)
         archiver = Archiver(IndexWriter(engine), LocalStore(work / "objects"))
@@ -148,7 +149,7 @@ def main() -> None:
         "archive_vs_poplib_fetch_only": round(results["archive"]["msg_per_s"] / base, 2),
     }
     print(json.dumps(results, indent=2))
-    stop_embedded(settings)
+    stop_embedded(settings.data_dir)
     shutil.rmtree(work, ignore_errors=True)
 
 

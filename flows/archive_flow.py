@@ -9,6 +9,9 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 from uuid import UUID
@@ -23,14 +26,12 @@ from prefect.artifacts import (
 from prefect.blocks.system import Secret
 from prefect.context import get_run_context
 from prefect.settings import get_current_settings
-from prefect.task_runners import ThreadPoolTaskRunner
 from prefect.tasks import exponential_backoff
 
-from archive.app.report import RESULT_COLUMNS
-from archive.config import MailboxConfig, Settings, load_mailbox_file
-from archive.errors import ArchiveError, ConfigError, is_transient
-from archive.pipeline.archiver import MailboxFailed, MailboxResult
+from archive.config import MailboxConfig, MailboxFile, Settings, load_mailbox_file, load_settings
+from archive.errors import ConfigError, MailboxesFailed, is_transient
 from archive.pipeline.build import get_archiver
+from archive.pipeline.result import RESULT_COLUMNS, MailboxFailed, MailboxResult
 
 
 def _archive_logs_to_prefect() -> None:
@@ -48,15 +49,6 @@ def _archive_logs_to_prefect() -> None:
 
 
 _archive_logs_to_prefect()
-
-
-class MailboxesFailed(ArchiveError):
-    """Raised at the end of a flow run in which some mailbox failed; carries all results."""
-
-    def __init__(self, results: list[dict[str, Any]]) -> None:
-        failed = [r["name"] for r in results if r["error"]]
-        super().__init__(f"{len(failed)} of {len(results)} mailbox(es) failed: {', '.join(failed)}")
-        self.results = results
 
 
 def check_secrets(boxes: tuple[MailboxConfig, ...]) -> None:
@@ -77,8 +69,9 @@ def check_secrets(boxes: tuple[MailboxConfig, ...]) -> None:
 
 def read_secret(name: str) -> str:
     """password_secret names a Prefect Secret block; its value is read only at login."""
-    value = Secret.load(name).get()  # type: ignore[union-attr]  # sync call: not a coroutine
-    return str(value)
+    block = Secret.load(name)
+    assert isinstance(block, Secret)  # a sync call returns the block, not a coroutine
+    return str(block.get())
 
 
 def retry_if_transient(task: Any, task_run: Any, state: State[Any]) -> bool:
@@ -99,11 +92,13 @@ class RunProgress:
     done. Task threads report into it; the API is called at most once a second."""
 
     def __init__(self, names: list[str]) -> None:
-        self.artifact_id = create_progress_artifact(
+        artifact_id = create_progress_artifact(
             progress=0.0,
             key="archive-mailboxes-progress",
             description=f"New messages archived, averaged over {len(names)} mailbox(es)",
         )
+        assert isinstance(artifact_id, UUID)  # a sync call returns the id, not a coroutine
+        self.artifact_id = artifact_id
         self.done = dict.fromkeys(names, 0.0)
         self._lock = threading.Lock()
         self._sent = 0.0
@@ -116,35 +111,46 @@ class RunProgress:
             now = time.monotonic()
             due = force or now - self._sent_at >= PROGRESS_INTERVAL_SECONDS
             if percent != self._sent and due:
-                update_progress_artifact(self.artifact_id, percent)  # type: ignore[arg-type]
+                update_progress_artifact(self.artifact_id, percent)
                 self._sent, self._sent_at = percent, now
 
 
-# Task threads find their run's progress by flow run id (a lock is no task parameter).
-_progress: dict[UUID | None, RunProgress] = {}
+@dataclass(frozen=True)
+class _Run:
+    """What the task runs of one flow run share: its settings and its progress."""
+
+    settings: Settings
+    progress: RunProgress
+
+
+# Task threads find their run by flow run id: settings may hold a database password and a
+# lock is not serialisable, so neither can be a task parameter.
+_runs: dict[UUID, _Run] = {}
 
 
 def _report(box: MailboxConfig, result: MailboxResult) -> None:
-    run = _progress.get(_flow_run_id())
+    run = _current_run()
     if run is not None and result.new:
-        run.report(box.name, (result.archived + result.duplicates) / result.new)
+        run.progress.report(box.name, (result.archived + result.duplicates) / result.new)
 
 
-def _flow_run_id() -> UUID | None:
-    context = get_run_context()
-    task_run = getattr(context, "task_run", None)
-    return task_run.flow_run_id if task_run is not None else None
+def _current_run() -> _Run | None:
+    """The run of the flow this task run belongs to."""
+    task_run = getattr(get_run_context(), "task_run", None)
+    flow_run_id = task_run.flow_run_id if task_run is not None else None
+    return _runs.get(flow_run_id) if flow_run_id is not None else None
 
 
 @task(task_run_name="archive {box.name}", retry_condition_fn=retry_if_transient)
 def archive_mailbox(box: MailboxConfig) -> dict[str, Any]:
-    archiver = get_archiver(Settings())
+    run = _current_run()
+    if run is None:
+        raise RuntimeError("archive_mailbox runs inside the archive-mailboxes flow only")
+    archiver = get_archiver(run.settings)
     result = archiver.run(
         box, secret_lookup=read_secret, progress=lambda counts: _report(box, counts)
     )
-    run = _progress.get(_flow_run_id())
-    if run is not None:
-        run.report(box.name, 1.0)
+    run.progress.report(box.name, 1.0)
     return result.to_dict()
 
 
@@ -162,14 +168,12 @@ def _flow_run_name() -> str:
 @flow(
     name="archive-mailboxes",
     flow_run_name=_flow_run_name,
-    # Prefect's thread pool is unbounded by default; the bound is the mailbox parallelism.
-    task_runner=ThreadPoolTaskRunner(max_workers=Settings().max_parallel_mailboxes),  # type: ignore[arg-type]
 )
 def archive_mailboxes(config_path: str, mailboxes: list[str] | None = None) -> list[dict[str, Any]]:
     """Archive the mailboxes of a mailbox file (all of them, or those named)."""
     logger = get_run_logger()
-    settings = Settings()
-    boxes = load_mailbox_file(Path(config_path)).select(mailboxes)
+    settings, archive_file = _prepared_for(config_path)
+    boxes = archive_file.select(mailboxes)
     check_secrets(boxes)
     logger.info("archiving %d mailbox(es) from %s", len(boxes), config_path)
     # Exponential backoff with jitter, for transient errors only (retry_if_transient).
@@ -179,9 +183,18 @@ def archive_mailboxes(config_path: str, mailboxes: list[str] | None = None) -> l
         retry_jitter_factor=0.5,
     )
     flow_run_id = get_run_context().flow_run.id  # type: ignore[union-attr]
-    progress = _progress[flow_run_id] = RunProgress([box.name for box in boxes])
+    progress = RunProgress([box.name for box in boxes])
+    _runs[flow_run_id] = _Run(settings, progress)
+    # Prefect's default task runner, a thread pool, has no bound of its own: the flow submits
+    # at most max_parallel_mailboxes task runs at once.
+    slots = threading.Semaphore(settings.max_parallel_mailboxes)
     try:
-        futures = [(box, task_with_retries.submit(box)) for box in boxes]
+        futures = []
+        for box in boxes:
+            slots.acquire()
+            future = task_with_retries.submit(box)
+            future.add_done_callback(lambda _: slots.release())
+            futures.append((box, future))
         results: list[dict[str, Any]] = []
         for box, future in futures:
             try:
@@ -195,7 +208,7 @@ def archive_mailboxes(config_path: str, mailboxes: list[str] | None = None) -> l
         for box in boxes:
             progress.report(box.name, 1.0, force=True)
     finally:
-        del _progress[flow_run_id]
+        del _runs[flow_run_id]
     _publish(results)
     failed = [r for r in results if r["error"]]
     for r in failed:
@@ -233,14 +246,55 @@ def prefect_api_url() -> str | None:
     return str(url) if url else None
 
 
+@dataclass(frozen=True)
+class Prepared:
+    """What an entry point of this process built already for a run: the flow takes these
+    instead of reading the environment and parsing the mailbox file a second time."""
+
+    settings: Settings
+    archive_file: MailboxFile | None = None
+
+
+_prepared: dict[str, Prepared] = {}
+_prepared_lock = threading.Lock()
+
+
+@contextmanager
+def _handing_over(config_path: str, prepared: Prepared | None) -> Iterator[None]:
+    if prepared is None:
+        yield
+        return
+    with _prepared_lock:
+        _prepared[config_path] = prepared
+    try:
+        yield
+    finally:
+        with _prepared_lock:
+            _prepared.pop(config_path, None)
+
+
+def _prepared_for(config_path: str) -> tuple[Settings, MailboxFile]:
+    """The run's settings and mailbox file: handed over in-process, else built here, once."""
+    with _prepared_lock:
+        prepared = _prepared.get(config_path)
+    settings = prepared.settings if prepared is not None else load_settings()
+    if prepared is not None and prepared.archive_file is not None:
+        return settings, prepared.archive_file
+    return settings, load_mailbox_file(Path(config_path))
+
+
 def run_archive(
-    config_path: Path, mailboxes: list[str] | None, max_workers: int
+    config_path: Path, mailboxes: list[str] | None, prepared: Prepared | None = None
 ) -> tuple[bool, list[dict[str, Any]]]:
-    """Run the flow in this process; returns (all ok, per-mailbox results)."""
-    runner = archive_mailboxes.with_options(
-        task_runner=ThreadPoolTaskRunner(max_workers=max_workers)  # type: ignore[arg-type]
-    )
-    state = runner(config_path=str(config_path), mailboxes=mailboxes, return_state=True)
+    """Run the flow in this process; returns (all ok, per-mailbox results).
+
+    `prepared`: the settings and the checked mailbox file the caller built from
+    `config_path`; without it, the flow builds both itself.
+    """
+    with _handing_over(str(config_path), prepared):
+        state = archive_mailboxes(
+            config_path=str(config_path), mailboxes=mailboxes, return_state=True
+        )
     outcome = state.result(raise_on_failure=False)
     if isinstance(outcome, MailboxesFailed):
         return False, outcome.results

@@ -32,17 +32,13 @@ from prefect.deployments import run_deployment
 from prefect.schedules import Cron
 
 from archive.config import MailboxFile, load_mailbox_file
-from archive.errors import ArchiveError
+from archive.errors import DispatchFailed
 from flows.archive_flow import archive_mailboxes
 
 WORKER_DEPLOYMENT = "archive-mailboxes/worker"
 """The deployment of prefect.yaml that workers run one mailbox batch with."""
 
 TAGS = ["mailarchive"]
-
-
-class DispatchFailed(ArchiveError):
-    """Some mailbox runs handed to workers did not complete."""
 
 
 def one_run_at_a_time() -> ConcurrencyLimitConfig:

@@ -1,6 +1,6 @@
 """Alembic environment: the only code that writes the archive's schema.
 
-The URL comes from the caller (`archive.index.database.migrate`) or, for `alembic` on the
+The URL comes from the caller (`migrations.upgrade`) or, for `alembic` on the
 command line, from the same settings the application uses. A transaction-level advisory lock
 serialises concurrent upgrades (two workers starting at once), and lock and statement
 timeouts keep a migration from hanging behind a long query.
@@ -11,6 +11,8 @@ from __future__ import annotations
 from alembic import context
 from sqlalchemy import create_engine, pool, text
 
+from archive.config import load_settings
+from archive.index.database import database_url, map_errors, sqlalchemy_url
 from archive.index.models import SCHEMA, Base
 
 MIGRATION_LOCK_KEY = 0x6D61696C  # "mail"
@@ -20,10 +22,9 @@ def _url() -> str:
     url = context.config.attributes.get("database_url")
     if url:
         return str(url)
-    from archive.config import Settings
-    from archive.index.database import _sqlalchemy_url, database_url
-
-    return _sqlalchemy_url(database_url(Settings()))
+    # `alembic` on the command line: the same settings the application reads.
+    settings = load_settings()
+    return sqlalchemy_url(database_url(settings.database_url, settings.data_dir))
 
 
 def include_name(name: str | None, type_: str, parent_names: object) -> bool:
@@ -34,6 +35,7 @@ def include_name(name: str | None, type_: str, parent_names: object) -> bool:
 
 def run_migrations_online() -> None:
     engine = create_engine(_url(), poolclass=pool.NullPool)
+    map_errors(engine)
     with engine.connect() as connection:
         connection.execute(text("SET lock_timeout = '30s'"))
         connection.execute(text("SET statement_timeout = '10min'"))

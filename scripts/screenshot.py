@@ -138,10 +138,9 @@ def main() -> None:
     finally:
         server.send_signal(signal.SIGTERM)
         server.wait()
-        from archive.config import Settings
         from archive.index.database import stop_embedded
 
-        stop_embedded(Settings(data_dir=work / "data"))
+        stop_embedded(work / "data")
         shutil.rmtree(work, ignore_errors=True)
 
 

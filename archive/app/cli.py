@@ -12,15 +12,21 @@ import os
 import shutil
 import sys
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, NoReturn
 
 import typer
 from rich.console import Console
 from rich.markup import escape
 
-from archive.app.report import summary_table
-from archive.config import MailboxFile, Settings, check_password_sources, load_mailbox_file
-from archive.errors import ArchiveError, ConfigError
+from archive.app.report import search_table, summary_table
+from archive.config import (
+    MailboxFile,
+    Settings,
+    check_password_sources,
+    load_mailbox_file,
+    load_settings,
+)
+from archive.errors import ArchiveError, ConfigError, ObjectNotFound, QueryError
 
 app = typer.Typer(
     name="mailarchive",
@@ -60,17 +66,31 @@ def _prefect_defaults() -> None:
     os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
 
 
-def _fail(message: str, code: int = 2) -> None:
+def _fail(message: str, code: int = 2) -> NoReturn:
     err.print(f"[bold red]error:[/] {escape(message)}", highlight=False, soft_wrap=True)
     raise typer.Exit(code)
 
 
-def run_flow(config: Path, mailboxes: list[str] | None) -> tuple[bool, list[dict[str, Any]]]:
-    _prefect_defaults()
-    from flows.archive_flow import run_archive
+def _settings() -> Settings:
+    """The command's settings, built once here and passed down."""
+    try:
+        return load_settings()
+    except ConfigError as exc:
+        _fail(str(exc))
 
-    settings = Settings()
-    return run_archive(config, mailboxes, settings.max_parallel_mailboxes)
+
+def run_flow(
+    config: Path,
+    mailboxes: list[str] | None,
+    settings: Settings | None = None,
+    archive_file: MailboxFile | None = None,
+) -> tuple[bool, list[dict[str, Any]]]:
+    """Run `archive-mailboxes` in this process, handing it what this command built already."""
+    _prefect_defaults()
+    from flows.archive_flow import Prepared, run_archive
+
+    prepared = Prepared(settings, archive_file) if settings is not None else None
+    return run_archive(config, mailboxes, prepared)
 
 
 PREFECT_UNREACHABLE = 3
@@ -132,9 +152,10 @@ def run(
     server). Exits 1 if any mailbox failed, 2 on a configuration error, 3 if the Prefect
     server is unreachable.
     """
-    _load_checked(config, mailbox)
+    settings = _settings()
+    archive_file = _load_checked(config, mailbox)
     _require_prefect_api(_prefect_api_url(), needed=False)
-    ok, results = run_flow(config, mailbox)
+    ok, results = run_flow(config, mailbox, settings, archive_file)
     if as_json:
         sys.stdout.write(json.dumps({"mailboxes": results}) + "\n")
     else:
@@ -188,7 +209,7 @@ def server(
     from archive.app.prefect_server import plan_server
 
     try:
-        plan = plan_server(Settings(), host, port, database_url)
+        plan = plan_server(_settings(), host, port, database_url)
     except ConfigError as exc:
         _fail(str(exc))
     err.print(f"Prefect database: {escape(plan.database)}", highlight=False, soft_wrap=True)
@@ -213,8 +234,11 @@ def demo(
     """
     from archive.app.demo import run_demo
 
+    settings = _settings()
     try:
-        run_demo(Settings(), mailboxes, messages, out, run_flow)
+        run_demo(
+            settings, mailboxes, messages, out, lambda path, names: run_flow(path, names, settings)
+        )
     except ArchiveError as exc:
         _fail(str(exc), 1)
 
@@ -224,13 +248,13 @@ def cat(
     sha256: Annotated[str, typer.Argument(help="SHA-256 (hex) of the original message.")],
 ) -> None:
     """Write the original message with this hash to stdout, byte for byte."""
-    from archive.store import ObjectNotFound, open_store, raw_key
+    from archive.store import open_store, raw_key
 
     try:
         key = raw_key(sha256.lower())
     except ValueError:
         _fail(f"{sha256!r} is not a SHA-256 hex digest")
-    store = open_store(Settings().resolved_store_url)
+    store = open_store(_settings().resolved_store_url)
     try:
         with store.open(key) as stream:
             shutil.copyfileobj(stream, sys.stdout.buffer, 1 << 20)
@@ -247,9 +271,10 @@ def psql(
     ] = None,
 ) -> None:
     """Open psql on the archive database (the bundled psql when embedded)."""
-    from archive.index.database import database_url, psql_binary
+    from archive.index.database import psql_binary
+    from archive.pipeline.build import archive_url
 
-    url = database_url(Settings())
+    url = archive_url(_settings())
     binary = psql_binary()
     os.execv(binary, [binary, url, *(args or [])])
 
@@ -257,11 +282,12 @@ def psql(
 @app.command()
 def migrate() -> None:
     """Bring the archive schema to the current version (runs by itself on first use)."""
-    from archive.index.database import database_url, redact_url
-    from archive.index.database import migrate as upgrade
+    import migrations
+    from archive.index.database import redact_url
+    from archive.pipeline.build import archive_url
 
-    url = database_url(Settings())
-    upgrade(url)
+    url = archive_url(_settings())
+    migrations.upgrade(url)
     out.print(f"schema is current in {redact_url(url)}")
 
 
@@ -292,10 +318,10 @@ def search(
     Fields: from: to: cc: bcc: subject: filename: mailbox: has:attachment
     before:YYYY-MM-DD after:YYYY-MM-DD larger:5M smaller:200K. Exits 2 on a malformed query.
     """
-    from archive.index.database import open_database
-    from archive.index.search import QueryError, search_page
+    from archive.index.search import search_page
+    from archive.pipeline.build import open_database
 
-    _, engine = open_database(Settings(), pool_size=1)
+    _, engine = open_database(_settings(), pool_size=1)
     try:
         page = search_page(engine, query, limit, offset, "relevance" if relevance else "newest")
     except QueryError as exc:
@@ -313,47 +339,7 @@ def search(
         }
         sys.stdout.write(json.dumps(payload, ensure_ascii=False) + "\n")
     else:
-        out.print(_search_table(query, page))
-
-
-def _search_summary(page: Any) -> str:
-    """ "showing 1–20 of 2,184, newest first": what the page is, and that it is not all."""
-    from archive.index.search import RANK_WINDOW
-
-    shown = page.offset + len(page.hits)
-    if page.offset == 0:
-        span = f"showing {len(page.hits):,}"
-    elif page.hits:
-        span = f"showing {page.offset + 1:,}–{shown:,}"
-    else:
-        span = f"showing none after {page.offset:,}"
-    more = f"; --offset {shown} for more" if page.hits and shown < page.total else ""
-    order = "newest first"
-    if page.order == "relevance":
-        order = (
-            f"best first among the {RANK_WINDOW:,} most recent matches"
-            if page.ranked_a_window
-            else "best first"
-        )
-    return f"{span} of {page.total:,}, {order}{more}"
-
-
-def _search_table(query: str, page: Any) -> Any:
-    from rich.table import Table
-
-    table = Table(title=f"{query[:60]!r}: {_search_summary(page)}", show_lines=True, expand=True)
-    table.add_column("sent", no_wrap=True)
-    for column, ratio in (("mailbox", 1), ("from", 2), ("subject", 2), ("snippet", 4)):
-        table.add_column(column, overflow="fold", ratio=ratio)
-    for hit in page.hits:
-        table.add_row(
-            hit.sent_at.strftime("%Y-%m-%d %H:%M") if hit.sent_at else "",
-            escape(hit.mailbox),
-            escape(hit.from_address or ""),
-            escape(hit.subject or ""),
-            escape(hit.snippet or ""),
-        )
-    return table
+        out.print(search_table(query, page))
 
 
 @app.command()
@@ -368,12 +354,12 @@ def reindex(
     Resumable: each message is rewritten in its own transaction and marked with the parser
     version, so an interrupted run goes on where it stopped. Exits 1 if an original is missing.
     """
-    from archive.index.database import open_database
+    from archive.pipeline.build import open_database
     from archive.pipeline.reindex import mark_all_stale
     from archive.pipeline.reindex import reindex as run_reindex
     from archive.store import open_store
 
-    settings = Settings()
+    settings = _settings()
     _, engine = open_database(settings, pool_size=1)
     try:
         if all_messages:
@@ -398,9 +384,9 @@ def reindex(
 @db_app.command("url")
 def db_url() -> None:
     """Print the connection URL of the archive database (starts the embedded server)."""
-    from archive.index.database import database_url
+    from archive.pipeline.build import archive_url
 
-    sys.stdout.write(database_url(Settings()) + "\n")
+    sys.stdout.write(archive_url(_settings()) + "\n")
 
 
 @db_app.command("stop")
@@ -408,16 +394,21 @@ def db_stop() -> None:
     """Stop the embedded PostgreSQL server."""
     from archive.index.database import stop_embedded
 
-    settings = Settings()
+    settings = _settings()
     if settings.database_url:
         _fail("MAILARCHIVE_DATABASE_URL is set: that server is not ours to stop")
-    stopped = stop_embedded(settings)
+    stopped = stop_embedded(settings.data_dir)
     out.print("embedded PostgreSQL stopped" if stopped else "embedded PostgreSQL was not running")
 
 
 def main() -> None:
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
-    app()
+    try:
+        app()
+    except ArchiveError as exc:
+        # An error of the tree says what went wrong in words; a traceback adds nothing.
+        err.print(f"[bold red]error:[/] {escape(str(exc))}", highlight=False, soft_wrap=True)
+        raise SystemExit(1) from None
 
 
 if __name__ == "__main__":

@@ -13,7 +13,7 @@ from rich.console import Console
 from archive.app.demo_data import generate_mailboxes
 from archive.app.report import summary_table
 from archive.config import Settings
-from archive.index.database import database_url
+from archive.pipeline.build import archive_url
 from archive.pop3.fake.server import FakeMailbox, FakePop3Server
 
 RunFlow = Callable[[Path, list[str] | None], tuple[bool, list[dict[str, Any]]]]
@@ -90,7 +90,7 @@ def run_demo(
     if not ok:
         raise SystemExit(1)
 
-    url = database_url(settings)
+    url = archive_url(settings)
     console.print(
         f"\nQuery the archive in SQL: [bold]uv run mailarchive psql[/]  (or: psql '{url}')\n"
     )

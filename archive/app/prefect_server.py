@@ -14,12 +14,12 @@ import urllib.error
 import urllib.request
 from dataclasses import dataclass
 
-from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
 from archive.config import Settings
 from archive.errors import ConfigError
-from archive.index.database import database_url, redact_url
+from archive.index.database import ensure_database
+from archive.pipeline import build
 
 PREFECT_DATABASE = "prefect"
 
@@ -54,29 +54,14 @@ def asyncpg_url(url: str) -> str:
 
 def ensure_prefect_database(archive_url: str, name: str = PREFECT_DATABASE) -> str:
     """Create database `name` beside the archive's if missing; return its libpq URL."""
-    parsed = make_url(archive_url)
-    if parsed.database == name:
+    if make_url(archive_url).database == name:
         raise ConfigError(
             f"the archive database is named {name!r}: Prefect needs a database of its own"
         )
-    admin = parsed.set(drivername="postgresql+psycopg")
-    engine = create_engine(admin, isolation_level="AUTOCOMMIT")
     try:
-        with engine.connect() as conn:
-            exists = conn.execute(
-                text("SELECT 1 FROM pg_database WHERE datname = :name"), {"name": name}
-            ).scalar()
-            if not exists:
-                try:
-                    conn.execute(text(f'CREATE DATABASE "{name}"'))
-                except Exception as exc:
-                    raise ConfigError(
-                        f"cannot create database {name!r} on {redact_url(archive_url)} "
-                        f"({type(exc).__name__}); create it yourself or pass --database-url"
-                    ) from None
-    finally:
-        engine.dispose()
-    return parsed.set(database=name).render_as_string(hide_password=False)
+        return ensure_database(archive_url, name)
+    except ConfigError as exc:
+        raise ConfigError(f"{exc} or pass --database-url") from None
 
 
 def plan_server(
@@ -87,7 +72,7 @@ def plan_server(
     if explicit:
         url = asyncpg_url(explicit)
     else:
-        url = asyncpg_url(ensure_prefect_database(database_url(settings)))
+        url = asyncpg_url(ensure_prefect_database(build.archive_url(settings)))
     env = dict(os.environ)
     env[PREFECT_DATABASE_ENV] = url
     env.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")

@@ -20,7 +20,7 @@ from archive.config.mailboxes import (
     check_password_sources,
     load_mailbox_file,
 )
-from archive.config.settings import Settings, default_data_dir
+from archive.config.settings import Settings, default_data_dir, load_settings
 
 __all__ = [
     "DEFAULT_PORTS",
@@ -33,6 +33,7 @@ __all__ = [
     "check_password_sources",
     "default_data_dir",
     "load_mailbox_file",
+    "load_settings",
     "resolve_password",
     "validate_cron",
 ]

@@ -22,11 +22,12 @@ def resolve_password(box: MailboxConfig, secret_lookup: SecretLookup | None = No
     if box.password_command is not None:
         value = _run_password_command(box, box.password_command)
     elif box.password_env is not None:
-        value = os.environ.get(box.password_env)
-        if value is None:
+        from_env = os.environ.get(box.password_env)
+        if from_env is None:
             raise ConfigError(
                 f"mailbox {box.name!r}: environment variable {box.password_env} is not set"
             )
+        value = from_env
     else:
         assert box.password_secret is not None
         if secret_lookup is None:

@@ -12,7 +12,7 @@ import os
 import re
 import tomllib
 import zoneinfo
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Literal
 
@@ -120,12 +120,11 @@ class MailboxFile(BaseModel):
 
     @model_validator(mode="after")
     def _unique_names(self) -> MailboxFile:
-        seen: set[str] = set()
+        duplicate = first_duplicate([box.name for box in self.mailbox])
+        if duplicate is not None:
+            raise ValueError(f"duplicate mailbox name {self.mailbox[duplicate].name!r}")
         caps: dict[str, int] = {}
         for box in self.mailbox:
-            if box.name in seen:
-                raise ValueError(f"duplicate mailbox name {box.name!r}")
-            seen.add(box.name)
             host = box.host.lower()
             if caps.setdefault(host, box.max_connections) != box.max_connections:
                 raise ValueError(
@@ -173,13 +172,16 @@ def load_mailbox_file(path: Path) -> MailboxFile:
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{path}: invalid TOML: {exc}") from None
     lines = _Lines(source)
-    duplicate = _first_duplicate(data)
-    if duplicate is not None:
-        index, name = duplicate
-        raise ConfigError(
-            f"{path}: {lines.where(('mailbox', index))}[[mailbox]] #{index + 1}: "
-            f"duplicate mailbox name {name!r}"
-        )
+    # Checked before validation too, so that the message points at the second table's line.
+    tables = data.get("mailbox")
+    if isinstance(tables, list):
+        names = [table.get("name") if isinstance(table, dict) else None for table in tables]
+        index = first_duplicate(names)
+        if index is not None:
+            raise ConfigError(
+                f"{path}: {lines.where(('mailbox', index))}[[mailbox]] #{index + 1}: "
+                f"duplicate mailbox name {names[index]!r}"
+            )
     try:
         return MailboxFile.model_validate(data)
     except ValidationError as exc:
@@ -194,16 +196,13 @@ def load_mailbox_file(path: Path) -> MailboxFile:
         raise ConfigError(f"{path}: {problems}") from None
 
 
-def _first_duplicate(data: dict[str, object]) -> tuple[int, str] | None:
-    tables = data.get("mailbox")
-    if not isinstance(tables, list):
-        return None
-    seen: set[object] = set()
-    for index, table in enumerate(tables):
-        name = table.get("name") if isinstance(table, dict) else None
+def first_duplicate(names: Sequence[object]) -> int | None:
+    """The index of the first name (a string) that an earlier one repeats, or None."""
+    seen: set[str] = set()
+    for index, name in enumerate(names):
         if isinstance(name, str):
             if name in seen:
-                return index, name
+                return index
             seen.add(name)
     return None
 

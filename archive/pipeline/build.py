@@ -1,17 +1,33 @@
-"""Build what a run needs from the settings, once per process."""
+"""Where `Settings` become objects: the database (resolved, migrated, connected), the store
+and the `Archiver`, built once per process."""
 
 from __future__ import annotations
 
 import threading
 
+from sqlalchemy import Engine
+
+import migrations
 from archive.config import Settings
-from archive.index.database import open_database
+from archive.index.database import database_url, make_engine
 from archive.index.ledger import IndexWriter
 from archive.pipeline.archiver import Archiver
 from archive.store import open_store
 
 _lock = threading.Lock()
 _archivers: dict[Settings, Archiver] = {}
+
+
+def archive_url(settings: Settings) -> str:
+    """The libpq URL of the archive database, starting the embedded server when needed."""
+    return database_url(settings.database_url, settings.data_dir)
+
+
+def open_database(settings: Settings, *, pool_size: int = 10) -> tuple[str, Engine]:
+    """Resolve, migrate and connect: what every entry point does first."""
+    url = archive_url(settings)
+    migrations.upgrade(url)
+    return url, make_engine(url, pool_size=pool_size)
 
 
 def get_archiver(settings: Settings) -> Archiver:

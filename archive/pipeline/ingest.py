@@ -12,15 +12,15 @@ import dataclasses
 import io
 from typing import IO
 
+from archive.defaults import PARSE_MAX_BYTES
 from archive.mime import Defect, DefectKind, ParsedMessage, ParseLimits, parse_message
 from archive.store import ObjectStore, part_key, put_verified
 
 HEADER_ONLY_LIMIT = 1 << 20
-DEFAULT_MAX_BYTES = 64 << 20
 
 
 def parse_original(
-    file: IO[bytes], size: int, limits: ParseLimits, max_bytes: int = DEFAULT_MAX_BYTES
+    file: IO[bytes], size: int, limits: ParseLimits, max_bytes: int = PARSE_MAX_BYTES
 ) -> ParsedMessage:
     file.seek(0)
     if size <= max_bytes:

@@ -16,10 +16,11 @@ from dataclasses import dataclass
 
 from sqlalchemy import Engine, func, select, update
 
+from archive.defaults import PARSE_MAX_BYTES
 from archive.index.messages import replace_parse
 from archive.index.models import Message
 from archive.mime import PARSER_VERSION, ParsedMessage, ParseLimits
-from archive.pipeline.ingest import DEFAULT_MAX_BYTES, parse_original, store_attachments
+from archive.pipeline.ingest import parse_original, store_attachments
 from archive.store import ObjectNotFound, ObjectStore, raw_key
 
 log = logging.getLogger(__name__)
@@ -54,7 +55,7 @@ def reindex(
     *,
     batch_size: int = 200,
     max_messages: int | None = None,
-    max_bytes: int = DEFAULT_MAX_BYTES,
+    max_bytes: int = PARSE_MAX_BYTES,
     progress: Callable[[int], None] | None = None,
 ) -> ReindexResult:
     """Re-parse messages with parser_version < PARSER_VERSION, oldest id first."""

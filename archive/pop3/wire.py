@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import cast
 
+from archive.defaults import MAX_MESSAGE_BYTES, TIMEOUT_SECONDS
 from archive.errors import Pop3ConnectionError, Pop3ProtocolError, Pop3TLSError
 from archive.pop3.types import TlsMode
 
@@ -37,12 +38,12 @@ class Endpoint:
     port: int
     tls: TlsMode = "implicit"
     ca_file: Path | None = None
-    timeout: float = 60.0
+    timeout: float = TIMEOUT_SECONDS
     label: str = ""
     # Use PIPELINING when the server offers it (RFC 2449 §6.6); False forces lock-step.
     pipelining: bool = True
     # A single response (one message, one listing) larger than this fails the session.
-    max_response_bytes: int = 1 << 30
+    max_response_bytes: int = MAX_MESSAGE_BYTES
 
     def describe(self) -> str:
         where = f"{self.host}:{self.port}"

@@ -10,9 +10,8 @@ from pathlib import Path
 from urllib.parse import urlsplit
 from urllib.request import url2pathname
 
-from archive.errors import ConfigError
+from archive.errors import ConfigError, ObjectNotFound
 from archive.store.base import (
-    ObjectNotFound,
     ObjectStore,
     StoredObject,
     check_key,

@@ -27,24 +27,6 @@ _SHA256_HEX = re.compile(r"[0-9a-f]{64}")
 _SEGMENT = re.compile(r"[A-Za-z0-9_-][A-Za-z0-9._-]*")
 
 
-class ObjectNotFound(KeyError):
-    """No object under this key. Not transient: retrying will not make it appear.
-
-    A KeyError (not a StoreError) so that `except KeyError` works for every store and
-    `archive.errors.is_transient` says False.
-    """
-
-    def __init__(self, key: str, where: str = "") -> None:
-        super().__init__(key)
-        self.key = key
-        self.where = where
-
-    def __str__(self) -> str:
-        # KeyError.__str__ would print repr(key) only; say what is missing and where.
-        place = f" in {self.where}" if self.where else ""
-        return f"no object {self.key}{place}"
-
-
 @dataclass(frozen=True, slots=True)
 class StoredObject:
     """One object as a listing shows it: `size` in bytes, `modified` in UTC."""

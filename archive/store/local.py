@@ -10,8 +10,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import IO, BinaryIO
 
-from archive.errors import StoreError
-from archive.store.base import CHUNK, ObjectNotFound, StoredObject, check_key
+from archive.errors import ObjectNotFound, StoreError
+from archive.store.base import CHUNK, StoredObject, check_key
 
 
 class LocalStore:

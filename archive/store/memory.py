@@ -8,8 +8,8 @@ from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import IO, BinaryIO
 
-from archive.errors import StoreError
-from archive.store.base import ObjectNotFound, StoredObject, check_key
+from archive.errors import ObjectNotFound, StoreError
+from archive.store.base import StoredObject, check_key
 
 
 class MemoryStore:

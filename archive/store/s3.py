@@ -14,8 +14,8 @@ from boto3.s3.transfer import TransferConfig
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
-from archive.errors import StoreError
-from archive.store.base import ObjectNotFound, StoredObject, check_key
+from archive.errors import ObjectNotFound, StoreError
+from archive.store.base import StoredObject, check_key
 
 # Endpoint variables that boto3 >= 1.28 reads by itself; we only look at them to pick
 # path-style addressing, which MinIO and most self-hosted servers need.

@@ -16,8 +16,8 @@ import tempfile
 from dataclasses import dataclass
 from typing import IO, BinaryIO
 
-from archive.errors import ArchiveError, IntegrityError, StoreError
-from archive.store.base import CHUNK, ObjectNotFound, ObjectStore
+from archive.errors import ArchiveError, IntegrityError, ObjectNotFound, StoreError
+from archive.store.base import CHUNK, ObjectStore
 
 SPOOL_IN_MEMORY = 8 << 20
 

@@ -34,14 +34,14 @@ def prefect_server() -> Iterator[None]:
 
 @pytest.fixture
 def archive_env(prefect_server, fresh_db_url: str, tmp_path: Path, monkeypatch) -> Path:
-    from archive.pipeline import build as runtime
+    from archive.pipeline import build
 
     monkeypatch.setenv("MAILARCHIVE_DATABASE_URL", fresh_db_url)
     monkeypatch.setenv("MAILARCHIVE_STORE_URL", (tmp_path / "objects").as_uri())
     monkeypatch.setenv("MAILARCHIVE_RETRY_DELAY_SECONDS", "0")
     monkeypatch.setenv("MAILARCHIVE_RETRIES", "2")
     yield tmp_path
-    runtime.reset()
+    build.reset()
 
 
 def _write_config(path: Path, server: FakePop3Server, names: list[str], monkeypatch) -> Path:
@@ -69,7 +69,7 @@ def test_flow_archives_each_mailbox_and_isolates_failures(
     }
     with FakePop3Server(boxes) as server:
         config = _write_config(archive_env / "boxes.toml", server, list(boxes), monkeypatch)
-        ok, results = run_archive(config, None, max_workers=2)
+        ok, results = run_archive(config, None)
         logins = [
             (user, c) for user, c in server.commands if c.startswith("PASS") or c.startswith("AUTH")
         ]
@@ -115,11 +115,75 @@ def test_transient_login_error_is_retried(archive_env: Path, monkeypatch):
         {"temp": FakeMailbox("secret", [make_message()])}, options=options
     ) as server:
         config = _write_config(archive_env / "boxes.toml", server, ["temp"], monkeypatch)
-        ok, results = run_archive(config, None, max_workers=2)
+        ok, results = run_archive(config, None)
         attempts = [c for _, c in server.commands if c.startswith(("PASS", "AUTH"))]
     assert not ok
     assert "SYS/TEMP" in results[0]["error"]
     assert len(attempts) == 3  # first try + MAILARCHIVE_RETRIES=2
+
+
+def test_dropped_database_connection_is_retried_and_the_mailbox_succeeds(
+    archive_env: Path, fresh_db_url: str, fresh_engine: Engine, monkeypatch
+):
+    import flows.archive_flow as archive_flow
+    from tests.support.postgres import terminate_archive_backends
+
+    terminated: list[int] = []
+    real_report = archive_flow._report
+
+    def report_then_drop_connection(box, result):
+        real_report(box, result)
+        if result.archived == 1 and not terminated:
+            terminated.append(terminate_archive_backends(fresh_db_url))
+
+    monkeypatch.setattr(archive_flow, "_report", report_then_drop_connection)
+    with FakePop3Server(
+        {"flaky": FakeMailbox("secret", [make_message(f"flaky {i}") for i in range(3)])}
+    ) as server:
+        config = _write_config(archive_env / "boxes.toml", server, ["flaky"], monkeypatch)
+        ok, results = archive_flow.run_archive(config, None)
+        logins = [c for _, c in server.commands if c.startswith(("PASS", "AUTH"))]
+    assert terminated and terminated[0] >= 1
+    assert ok, results
+    # The second attempt archived what the first could not; the user sees one clean result.
+    assert (results[0]["error"], results[0]["archived"]) == (None, 2)
+    assert len(logins) == 2
+    with fresh_engine.connect() as conn:
+        assert conn.execute(text("SELECT count(*) FROM archive.messages")).scalar_one() == 3
+
+
+def test_mailbox_parallelism_is_bounded_by_the_settings(archive_env: Path, monkeypatch):
+    import flows.archive_flow as archive_flow
+
+    monkeypatch.setenv("MAILARCHIVE_MAX_PARALLEL_MAILBOXES", "1")
+    active: list[int] = [0]
+    peak: list[int] = [0]
+    lock = threading.Lock()
+    real_get_archiver = archive_flow.get_archiver
+
+    class Counting:
+        def __init__(self, archiver):
+            self.archiver = archiver
+
+        def run(self, *args, **kwargs):
+            with lock:
+                active[0] += 1
+                peak[0] = max(peak[0], active[0])
+            try:
+                time.sleep(0.2)  # widen the window in which an unbounded run would overlap
+                return self.archiver.run(*args, **kwargs)
+            finally:
+                with lock:
+                    active[0] -= 1
+
+    monkeypatch.setattr(archive_flow, "get_archiver", lambda s: Counting(real_get_archiver(s)))
+    names = ["p1", "p2", "p3"]
+    boxes = {name: FakeMailbox("secret", [make_message(name)]) for name in names}
+    with FakePop3Server(boxes) as server:
+        config = _write_config(archive_env / "boxes.toml", server, names, monkeypatch)
+        ok, results = archive_flow.run_archive(config, None)
+    assert ok and sorted(r["name"] for r in results) == names
+    assert peak[0] == 1 and server.peak_connections == 1
 
 
 def test_task_runs_are_named_per_mailbox(archive_env: Path, monkeypatch):

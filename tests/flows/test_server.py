@@ -109,3 +109,15 @@ def test_run_and_serve_say_so_when_the_prefect_server_is_down(tmp_path: Path):
     )
     assert done.returncode == 2
     assert "environment variable DOWN_PW is not set" in done.stderr
+
+
+def test_flows_read_no_settings_at_import_and_keep_their_error_names():
+    # A bad setting fails the run that reads it, not every import of the flow module.
+    env = {**os.environ, "MAILARCHIVE_MAX_PARALLEL_MAILBOXES": "not-a-number"}
+    code = (
+        "import flows.archive_flow as a, flows.deployments as d, archive.errors as e\n"
+        "assert a.MailboxesFailed is e.MailboxesFailed and d.DispatchFailed is e.DispatchFailed\n"
+        "assert issubclass(e.MailboxesFailed, e.RunFailed) and not e.MailboxesFailed.transient\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr

@@ -3,18 +3,9 @@
 from __future__ import annotations
 
 from alembic import command
-from alembic.config import Config
 from sqlalchemy import Engine, text
 
-import migrations
-from archive.index.database import _sqlalchemy_url
-
-
-def _config(url: str) -> Config:
-    config = Config()
-    config.set_main_option("script_location", migrations.__path__[0])
-    config.attributes["database_url"] = _sqlalchemy_url(url)
-    return config
+from migrations import alembic_config as _config
 
 
 def test_models_match_migrations(fresh_db_url: str):

@@ -266,9 +266,11 @@ def test_archiver_keeps_originals_and_attachments_in_s3(
     assert s3_store.get(raw_key(sha(raw))) == raw
 
 
-def test_s3_verified_reads_scan_and_delete(s3_store: S3Store, s3_env: str):
+def test_s3_verified_reads_scan_and_delete(s3_env: str):
     from archive.errors import IntegrityError
     from archive.store import ObjectState, check_object, read_verified
+
+    s3_store = S3Store(BUCKET, "verify-scan")  # a prefix of its own: the bucket is shared
 
     data = b"Subject: s3\r\n\r\nbody\r\n"
     digest = sha(data)
@@ -278,7 +280,7 @@ def test_s3_verified_reads_scan_and_delete(s3_store: S3Store, s3_env: str):
     assert [(o.key, o.size) for o in s3_store.scan("raw/")] == [(key, len(data))]
     # Another writer replaces the object behind the archive's back.
     boto3.session.Session().client("s3", endpoint_url=s3_env).put_object(
-        Bucket=BUCKET, Key=f"pfx/{key}", Body=b"Subject: s3\r\n\r\nBODY\r\n"
+        Bucket=BUCKET, Key=f"verify-scan/{key}", Body=b"Subject: s3\r\n\r\nBODY\r\n"
     )
     with pytest.raises(IntegrityError, match=digest):
         read_verified(s3_store, key, digest)

@@ -17,7 +17,7 @@ from pathlib import Path
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
-from archive.index.database import migrate
+from migrations import upgrade as migrate
 
 ENV = "MAILARCHIVE_TEST_DATABASE_URL"
 _counter = itertools.count()
@@ -88,3 +88,22 @@ class DatabaseFactory:
             for name in [*self._created, self.template]:
                 conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
         self._engine.dispose()
+
+
+def terminate_archive_backends(url: str) -> int:
+    """`pg_terminate_backend` every connection of the archive (application_name mailarchive)
+    to this database, from a connection of its own; returns how many it ended."""
+    killer = _admin_engine(url)
+    try:
+        with killer.connect() as conn:
+            return len(
+                conn.execute(
+                    text(
+                        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                        "WHERE datname = current_database() AND application_name = 'mailarchive' "
+                        "AND pid <> pg_backend_pid()"
+                    )
+                ).all()
+            )
+    finally:
+        killer.dispose()

@@ -6,11 +6,15 @@ import pytest
 
 from archive.config import (
     MailboxConfig,
+    MailboxFile,
+    Settings,
     check_password_sources,
     load_mailbox_file,
+    load_settings,
     resolve_password,
     validate_cron,
 )
+from archive.config.mailboxes import first_duplicate
 from archive.errors import ConfigError
 
 GOOD = """
@@ -244,3 +248,36 @@ def test_missing_password_env_is_found_before_a_run(tmp_path: Path):
         check_password_sources(boxes, {})
     # Only presence is checked; password_secret boxes are the flow's to check.
     check_password_sources(boxes, {"SALES_PW": ""})
+
+
+def test_bad_setting_is_a_config_error_naming_the_variable_not_the_value(monkeypatch):
+    monkeypatch.setenv("MAILARCHIVE_DATABASE_URL", "postgresql://u:Hunter2-secret@db/archive")
+    monkeypatch.setenv("MAILARCHIVE_TIMEOUT_SECONDS", "-5")
+    monkeypatch.setenv("MAILARCHIVE_RETRIES", "many")
+    with pytest.raises(ConfigError) as caught:
+        load_settings()
+    message = str(caught.value)
+    assert "MAILARCHIVE_TIMEOUT_SECONDS: Input should be greater than 0" in message
+    assert "MAILARCHIVE_RETRIES:" in message
+    assert "Hunter2" not in message and "many" not in message
+
+
+def test_defaults_are_defined_once():
+    from archive import defaults
+    from archive.defaults import PARSE_MAX_BYTES as DEFAULT_MAX_BYTES
+    from archive.pop3.wire import Endpoint
+
+    settings = Settings()
+    endpoint = Endpoint(host="h", port=110)
+    assert settings.timeout_seconds == endpoint.timeout == defaults.TIMEOUT_SECONDS == 60.0
+    assert settings.max_message_bytes == endpoint.max_response_bytes == 1 << 30
+    assert settings.parse_max_bytes == DEFAULT_MAX_BYTES == 64 << 20
+    assert settings.host_slot_wait_seconds == defaults.HOST_SLOT_WAIT_SECONDS == 3600.0
+
+
+def test_duplicate_names_are_refused_by_the_model_too():
+    assert first_duplicate(["a", None, "b", 3, "a", "b"]) == 4
+    assert first_duplicate(["a", "b"]) is None
+    table = {"host": "h", "username": "u", "password_env": "X"}
+    with pytest.raises(ValueError, match="duplicate mailbox name 'a'"):
+        MailboxFile.model_validate({"mailbox": [{"name": "a", **table}, {"name": "a", **table}]})
