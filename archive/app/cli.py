@@ -9,24 +9,23 @@ from __future__ import annotations
 import json
 import logging
 import os
-import shutil
 import sys
 from pathlib import Path
-from typing import Annotated, Any, NoReturn
+from typing import Annotated, Any
 
 import typer
-from rich.console import Console
 from rich.markup import escape
 
+from archive.app.console import command_settings, err, fail, out
 from archive.app.report import search_table, summary_table
+from archive.app.store_commands import store_app
 from archive.config import (
     MailboxFile,
     Settings,
     check_password_sources,
     load_mailbox_file,
-    load_settings,
 )
-from archive.errors import ArchiveError, ConfigError, ObjectNotFound, QueryError
+from archive.errors import ArchiveError, ConfigError, QueryError
 
 app = typer.Typer(
     name="mailarchive",
@@ -42,8 +41,7 @@ app = typer.Typer(
 )
 db_app = typer.Typer(help="The archive database (embedded PostgreSQL unless a URL is set).")
 app.add_typer(db_app, name="db")
-err = Console(stderr=True)
-out = Console()
+app.add_typer(store_app)  # cat, verify, gc: top-level commands
 
 ConfigOption = Annotated[
     Path,
@@ -64,19 +62,6 @@ def _prefect_defaults() -> None:
     os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "180")
     # The archive works offline; do not try to phone home from the temporary server.
     os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
-
-
-def _fail(message: str, code: int = 2) -> NoReturn:
-    err.print(f"[bold red]error:[/] {escape(message)}", highlight=False, soft_wrap=True)
-    raise typer.Exit(code)
-
-
-def _settings() -> Settings:
-    """The command's settings, built once here and passed down."""
-    try:
-        return load_settings()
-    except ConfigError as exc:
-        _fail(str(exc))
 
 
 def run_flow(
@@ -110,7 +95,7 @@ def _require_prefect_api(api_url: str | None, *, needed: bool) -> None:
 
     if api_url is None:
         if needed:
-            _fail(
+            fail(
                 "no Prefect server: start one with `mailarchive server` and "
                 "export PREFECT_API_URL=http://127.0.0.1:4200/api",
                 PREFECT_UNREACHABLE,
@@ -118,7 +103,7 @@ def _require_prefect_api(api_url: str | None, *, needed: bool) -> None:
         return
     problem = api_unreachable(api_url)
     if problem is not None:
-        _fail(
+        fail(
             f"the Prefect server at PREFECT_API_URL={api_url} is not reachable ({problem}); "
             "start it (`mailarchive server`) or unset PREFECT_API_URL to run without one",
             PREFECT_UNREACHABLE,
@@ -131,7 +116,7 @@ def _load_checked(config: Path, mailbox: list[str] | None) -> MailboxFile:
         archive_file = load_mailbox_file(config)
         check_password_sources(archive_file.select(mailbox))
     except ConfigError as exc:
-        _fail(str(exc))
+        fail(str(exc))
     return archive_file
 
 
@@ -152,7 +137,7 @@ def run(
     server). Exits 1 if any mailbox failed, 2 on a configuration error, 3 if the Prefect
     server is unreachable.
     """
-    settings = _settings()
+    settings = command_settings()
     archive_file = _load_checked(config, mailbox)
     _require_prefect_api(_prefect_api_url(), needed=False)
     ok, results = run_flow(config, mailbox, settings, archive_file)
@@ -209,9 +194,9 @@ def server(
     from archive.app.prefect_server import plan_server
 
     try:
-        plan = plan_server(_settings(), host, port, database_url)
+        plan = plan_server(command_settings(), host, port, database_url)
     except ConfigError as exc:
-        _fail(str(exc))
+        fail(str(exc))
     err.print(f"Prefect database: {escape(plan.database)}", highlight=False, soft_wrap=True)
     err.print(f"Prefect UI:       {plan.ui_url}", highlight=False)
     err.print(f"For other shells: export PREFECT_API_URL={plan.api_url}", highlight=False)
@@ -234,33 +219,13 @@ def demo(
     """
     from archive.app.demo import run_demo
 
-    settings = _settings()
+    settings = command_settings()
     try:
         run_demo(
             settings, mailboxes, messages, out, lambda path, names: run_flow(path, names, settings)
         )
     except ArchiveError as exc:
-        _fail(str(exc), 1)
-
-
-@app.command()
-def cat(
-    sha256: Annotated[str, typer.Argument(help="SHA-256 (hex) of the original message.")],
-) -> None:
-    """Write the original message with this hash to stdout, byte for byte."""
-    from archive.store import open_store, raw_key
-
-    try:
-        key = raw_key(sha256.lower())
-    except ValueError:
-        _fail(f"{sha256!r} is not a SHA-256 hex digest")
-    store = open_store(_settings().resolved_store_url)
-    try:
-        with store.open(key) as stream:
-            shutil.copyfileobj(stream, sys.stdout.buffer, 1 << 20)
-    except ObjectNotFound:
-        _fail(f"no message with SHA-256 {sha256} in {store.url}", 1)
-    sys.stdout.buffer.flush()
+        fail(str(exc), 1)
 
 
 @app.command()
@@ -274,7 +239,7 @@ def psql(
     from archive.index.database import psql_binary
     from archive.pipeline.build import archive_url
 
-    url = archive_url(_settings())
+    url = archive_url(command_settings())
     binary = psql_binary()
     os.execv(binary, [binary, url, *(args or [])])
 
@@ -286,7 +251,7 @@ def migrate() -> None:
     from archive.index.database import redact_url
     from archive.pipeline.build import archive_url
 
-    url = archive_url(_settings())
+    url = archive_url(command_settings())
     migrations.upgrade(url)
     out.print(f"schema is current in {redact_url(url)}")
 
@@ -321,11 +286,11 @@ def search(
     from archive.index.search import search_page
     from archive.pipeline.build import open_database
 
-    _, engine = open_database(_settings(), pool_size=1)
+    _, engine = open_database(command_settings(), pool_size=1)
     try:
         page = search_page(engine, query, limit, offset, "relevance" if relevance else "newest")
     except QueryError as exc:
-        _fail(str(exc))
+        fail(str(exc))
     finally:
         engine.dispose()
     if as_json:
@@ -359,7 +324,7 @@ def reindex(
     from archive.pipeline.reindex import reindex as run_reindex
     from archive.store import open_store
 
-    settings = _settings()
+    settings = command_settings()
     _, engine = open_database(settings, pool_size=1)
     try:
         if all_messages:
@@ -386,7 +351,7 @@ def db_url() -> None:
     """Print the connection URL of the archive database (starts the embedded server)."""
     from archive.pipeline.build import archive_url
 
-    sys.stdout.write(archive_url(_settings()) + "\n")
+    sys.stdout.write(archive_url(command_settings()) + "\n")
 
 
 @db_app.command("stop")
@@ -394,9 +359,9 @@ def db_stop() -> None:
     """Stop the embedded PostgreSQL server."""
     from archive.index.database import stop_embedded
 
-    settings = _settings()
+    settings = command_settings()
     if settings.database_url:
-        _fail("MAILARCHIVE_DATABASE_URL is set: that server is not ours to stop")
+        fail("MAILARCHIVE_DATABASE_URL is set: that server is not ours to stop")
     stopped = stop_embedded(settings.data_dir)
     out.print("embedded PostgreSQL stopped" if stopped else "embedded PostgreSQL was not running")
 

@@ -111,7 +111,10 @@ class IndexWriter:
             )
             with conn.begin():
                 mailbox_id = int(conn.execute(statement).scalar_one())
-            yield MailboxIndex(conn, mailbox_id)
+            # A run stores objects before the rows that reference them commit: gc, which
+            # needs this lock exclusive, waits for the run (archive.pipeline.verify).
+            with locks.store_writer(conn):
+                yield MailboxIndex(conn, mailbox_id)
 
 
 class MailboxIndex:

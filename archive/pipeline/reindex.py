@@ -3,25 +3,26 @@
 After a parser upgrade (`archive.mime.PARSER_VERSION` bumped), every message row indexed by
 an older version is re-parsed from its raw object, in batches of one transaction per
 message. Progress is the rows' own `parser_version`, so an interrupted run resumes where it
-stopped, and a message whose original cannot be read is reported and skipped, not retried
-forever within one run.
+stopped. A message whose original is missing, or whose stored copy no longer hashes to its
+SHA-256, is reported and skipped: a damaged copy never reaches the index.
 """
 
 from __future__ import annotations
 
 import logging
-import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
 
 from sqlalchemy import Engine, func, select, update
 
 from archive.defaults import PARSE_MAX_BYTES
+from archive.errors import IntegrityError
+from archive.index import locks
 from archive.index.messages import replace_parse
 from archive.index.models import Message
 from archive.mime import PARSER_VERSION, ParsedMessage, ParseLimits
 from archive.pipeline.ingest import parse_original, store_attachments
-from archive.store import ObjectNotFound, ObjectStore, raw_key
+from archive.store import ObjectNotFound, ObjectStore, raw_key, spool_verified
 
 log = logging.getLogger(__name__)
 
@@ -62,7 +63,7 @@ def reindex(
     done = 0
     failed: list[str] = []
     after = 0
-    with engine.connect() as conn:
+    with engine.connect() as conn, locks.store_writer(conn):
         while max_messages is None or done < max_messages:
             size = batch_size if max_messages is None else min(batch_size, max_messages - done)
             with conn.begin():
@@ -82,6 +83,11 @@ def reindex(
                     failed.append(f"{sha256}: original not in {store.url}")
                     log.warning("reindex: message %s: original not in %s", sha256, store.url)
                     continue
+                except IntegrityError as exc:
+                    # Never index a damaged copy: the index keeps what the intact one gave.
+                    failed.append(f"{sha256}: {exc}")
+                    log.error("reindex: message %s skipped: %s", sha256, exc)
+                    continue
                 # New parsers find new parts (TNEF contents, uuencoded files): store them
                 # before the rows that point at them commit.
                 store_attachments(store, parsed)
@@ -96,9 +102,7 @@ def reindex(
 def _parse_stored(
     store: ObjectStore, sha256: str, limits: ParseLimits, max_bytes: int
 ) -> ParsedMessage:
-    with store.open(raw_key(sha256)) as stream, tempfile.SpooledTemporaryFile(8 << 20) as spool:
-        size = 0
-        while chunk := stream.read(1 << 20):
-            spool.write(chunk)
-            size += len(chunk)
+    """Parse the stored original, read whole and verified against `sha256` first."""
+    with spool_verified(store, raw_key(sha256), sha256) as spool:
+        size = spool.seek(0, 2)
         return parse_original(spool, size, limits, max_bytes)
