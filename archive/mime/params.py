@@ -61,8 +61,11 @@ def _segments(value: str) -> list[str]:
     return out
 
 
-def parse(raw: str | None) -> ParamField | None:
-    """Parse a raw (surrogate-escaped, possibly folded) header value; None if absent."""
+def parse(raw: str | None, hints: tuple[str, ...] = ()) -> ParamField | None:
+    """Parse a raw (surrogate-escaped, possibly folded) header value; None if absent.
+
+    `hints`: charsets for raw 8-bit text that is not UTF-8 (`headerbytes.header_codec`).
+    """
     if raw is None:
         return None
     problems: list[Defect] = []
@@ -75,7 +78,7 @@ def parse(raw: str | None) -> ParamField | None:
             )
         )
         raw = raw[:MAX_PARAM_CHARS]
-    text, guessed = unescape(raw.replace("\r", "").replace("\n", ""))
+    text, guessed = unescape(raw.replace("\r", "").replace("\n", ""), hints)
     if guessed:
         problems.append(
             Defect(
@@ -134,6 +137,11 @@ def _join_rfc2231(sections: list[tuple[int, str, bool]]) -> tuple[str, Defect | 
             data += value.encode("utf-8", "surrogateescape")
     label = charset or ("utf-8" if data.isascii() else None)
     decoded = charsets.decode(bytes(data), label, detect=False)
+    if charset is None and "=?" in decoded.text:
+        # Not RFC 2231 §4 (the charset belongs in the first section), but mailers split an
+        # RFC 2047 encoded-word across sections, and mail clients decode the joined value.
+        text, problems = decode_words(decoded.text)
+        return text, decoded.problem or next(iter(problems), None)
     return decoded.text, decoded.problem
 
 

@@ -1,0 +1,143 @@
+"""Japanese mail as Windows mailers send it, which Python's codecs reject.
+
+Outlook and other Windows mailers label their output "ISO-2022-JP" (RFC 1468) but write
+Microsoft's CP50220/CP50221 (also known as ISO-2022-JP-MS): the JIS X 0208 escape
+sequences carrying CP932's extensions as well — NEC row 13 (①, ㈱, ㍻), the NEC-selected
+IBM extensions (rows 89-92) and the user-defined area. "EUC-JP" from the same systems is
+CP51932/eucJP-ms with the same extensions. Python's `iso2022_jp` and `euc_jp` stop at the
+first such character, and the caller would then read the 7-bit stream as ASCII, leaving
+escape sequences where the text was.
+
+The extensions occupy the JIS rows that CP932 places at the same arithmetic positions, so
+each two-byte JIS code is turned into its Shift_JIS bytes (JIS X 0208 §Annex 1) and the run
+is decoded with `cp932`. There is no maintained Python codec for these (checked on PyPI,
+2026); the conversion is a few lines and exact for every CP932 character.
+"""
+
+from __future__ import annotations
+
+import re
+
+# RFC 1468 designations, plus the ones CP50221/CP50222 and ISO-2022-JP-1/3 add.
+_ESCAPE = re.compile(rb"\x1b(\(B|\(J|\(I|\$@|\$B|&@\x1b\$B|\$\(D|\$\(Q|\$\(O|\$\(P|\$A|\$\(C)")
+_ASCII, _KANA, _JIS0208, _JIS0212 = "ascii", "kana", "jis0208", "jis0212"
+_MODES = {
+    b"(B": _ASCII,
+    b"(J": _ASCII,  # JIS X 0201 Roman: yen sign and overline for \ and ~; read as ASCII
+    b"(I": _KANA,
+    b"$@": _JIS0208,
+    b"$B": _JIS0208,
+    b"&@\x1b$B": _JIS0208,
+    b"$(Q": _JIS0208,  # JIS X 0213 plane 1 is a superset of JIS X 0208 at the same codes
+    b"$(O": _JIS0208,
+    b"$(D": _JIS0212,
+}
+_SHIFT_OUT, _SHIFT_IN = 0x0E, 0x0F
+
+
+def _sjis(first: int, second: int) -> bytes:
+    """The Shift_JIS bytes of the JIS code (first, second), both in 0x21-0x7E."""
+    lead = ((first + 1) >> 1) + (0x70 if first <= 0x5E else 0xB0)
+    if first & 1:
+        trail = second + (0x1F if second <= 0x5F else 0x20)
+    else:
+        trail = second + 0x7E
+    return bytes((lead, trail))
+
+
+def _double(run: bytes, mode: str) -> bytes | str:
+    """A run of two-byte codes as CP932 bytes (JIS X 0208) or as text (JIS X 0212)."""
+    codes = [c for c in run if 0x21 <= c <= 0x7E]
+    pairs = zip(codes[0::2], codes[1::2], strict=False)
+    if mode == _JIS0212:
+        data = b"".join(bytes((0x8F, a | 0x80, b | 0x80)) for a, b in pairs)
+        return data.decode("euc_jp", "replace")
+    return b"".join(_sjis(a, b) for a, b in pairs)
+
+
+def decode_iso2022jp_ms(data: bytes) -> tuple[str, int]:
+    """ISO-2022-JP with the CP50220/CP50221/CP50222 extensions; (text, characters replaced).
+
+    Lenient where Windows mailers are: a line break inside a two-byte run keeps the mode,
+    stray 8-bit bytes are read as CP932, SO/SI switch half-width katakana (CP50222).
+    """
+    out: list[str] = []
+    pending = bytearray()  # CP932 bytes waiting to be decoded together
+
+    def flush() -> None:
+        if pending:
+            out.append(pending.decode("cp932", "replace"))
+            pending.clear()
+
+    mode, position = _ASCII, 0
+    shifted = False
+    for match in [*_ESCAPE.finditer(data), None]:
+        end = match.start() if match else len(data)
+        chunk = data[position:end]
+        if mode in (_JIS0208, _JIS0212):
+            # Control characters and spaces pass through; the pairs between them are codes.
+            for piece in re.split(rb"([\x00-\x20\x7f-\xff]+)", chunk):
+                if not piece:
+                    continue
+                if piece[0] <= 0x20 or piece[0] >= 0x7F:
+                    pending.extend(piece)
+                    continue
+                converted = _double(piece, mode)
+                if isinstance(converted, str):
+                    flush()
+                    out.append(converted)
+                else:
+                    pending.extend(converted)
+                if len(piece) % 2:
+                    pending.append(0xFF)  # half a code: undefined in CP932, so replaced
+        else:
+            for byte in chunk:
+                if byte == _SHIFT_OUT:
+                    shifted = True
+                elif byte == _SHIFT_IN:
+                    shifted = False
+                elif (mode == _KANA or shifted) and 0x21 <= byte <= 0x5F:
+                    pending.append(byte + 0x80)  # CP932 half-width katakana
+                else:
+                    pending.append(byte)
+        if match is None:
+            break
+        mode = _MODES.get(match.group(1), _JIS0208)
+        position = match.end()
+    flush()
+    text = "".join(out)
+    return text, text.count("\ufffd")
+
+
+def decode_eucjp_ms(data: bytes) -> tuple[str, int]:
+    """EUC-JP with the CP51932/eucJP-ms extensions; (text, characters replaced)."""
+    out = bytearray()
+    extra: list[tuple[int, str]] = []  # JIS X 0212 characters, by position in `out`
+    index, length = 0, len(data)
+    while index < length:
+        byte = data[index]
+        if 0xA1 <= byte <= 0xFE and index + 1 < length and 0xA1 <= data[index + 1] <= 0xFE:
+            out += _sjis(byte & 0x7F, data[index + 1] & 0x7F)
+            index += 2
+        elif byte == 0x8E and index + 1 < length and 0xA1 <= data[index + 1] <= 0xDF:
+            out.append(data[index + 1])  # half-width katakana: the same byte in CP932
+            index += 2
+        elif byte == 0x8F and index + 2 < length:
+            extra.append((len(out), data[index : index + 3].decode("euc_jp", "replace")))
+            out += b"\x00"  # placeholder, replaced below
+            index += 3
+        else:
+            out.append(byte if byte < 0x80 else 0xFF)  # 0xFF is undefined in CP932
+            index += 1
+    if not extra:
+        text = out.decode("cp932", "replace")
+        return text, text.count("\ufffd")
+    pieces: list[str] = []
+    start = 0
+    for position, char in extra:
+        pieces.append(out[start:position].decode("cp932", "replace"))
+        pieces.append(char)
+        start = position + 1
+    pieces.append(out[start:].decode("cp932", "replace"))
+    text = "".join(pieces)
+    return text, text.count("\ufffd")
