@@ -374,6 +374,7 @@ def parse_message(raw: bytes, limits: ParseLimits = DEFAULT_LIMITS) -> ParsedMes
             hints = parts.text_charsets(tree.root)
             items = [(name, str(value)) for name, value in tree.root.raw_items()]
             head = envelope.read_envelope(items, limits.max_header_bytes, defects, hints)
+            walker.text.use_message_charsets(hints)
         except Exception as exc:
             defects.append(_failed(f"headers: {describe(exc)}"))
         if not tree.headers_only:

@@ -51,6 +51,15 @@ class TextBudget:
         self.attachment_chars = 0
         self.html_tags_left = HTML_TAGS_PER_MESSAGE
         self.guesses_left = CHARSET_GUESSES_PER_MESSAGE
+        # The 8-bit charset the message declares for a text part, tried for a text part
+        # that declares none: one mailer wrote both (often an HTML alternative).
+        self.declared_elsewhere: str | None = None
+
+    def use_message_charsets(self, declared: tuple[str, ...]) -> None:
+        for label in declared:
+            if charsets.lookup(charsets.clean_label(label) or "") not in (None, "ascii", "utf-8"):
+                self.declared_elsewhere = label
+                return
 
     def decode(
         self,
@@ -64,7 +73,7 @@ class TextBudget:
     ) -> str | None:
         """Text of one part (HTML converted, format=flowed joined, invisible format
         characters dropped), or None when the HTML budget is used up."""
-        hint = meta_charset(data) if html else None
+        hint = (meta_charset(data) if html else None) or self.declared_elsewhere
         decoded = charsets.decode(data, declared, fallback_hint=hint, detect=self.guesses_left > 0)
         if decoded.problem:
             self.guesses_left -= 1

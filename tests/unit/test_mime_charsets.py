@@ -6,6 +6,7 @@ right values); the other inputs here are the same kinds in other shapes.
 
 from __future__ import annotations
 
+import base64
 from pathlib import Path
 
 import pytest
@@ -142,3 +143,88 @@ def test_us_ascii_label_on_russian_text_still_finds_the_script():
     text = "Приветствую вас, дорогие друзья! Это письмо на русском языке. " * 3
     parsed = text_part(text.encode("cp1251"), "text/plain; charset=us-ascii")
     assert parsed.body_text == text.strip()
+
+
+def test_declared_multibyte_charset_with_a_bad_byte_keeps_its_text():
+    data = "会議の議題です。予算の確認と日程の調整。".encode("cp932")
+    data = data[:6] + b"\x85\x40" + data[6:]  # unassigned in CP932
+    parsed = text_part(data, "text/plain; charset=shift_jis")
+    assert parsed.body_text == "会議の\ufffd@議題です。予算の確認と日程の調整。"
+    assert parsed.defects == (
+        Defect(DefectKind.TEXT_REPLACED, "", "1 undecodable bytes in 'shift_jis' text replaced"),
+    )
+
+
+# Damage stays local: base64
+
+
+_RUSSIAN = "".join(f"Строка {n}: протокол совещания утверждён бухгалтерией.\n" for n in range(8))
+
+
+def _b64_lines() -> list[bytes]:
+    return base64.encodebytes(_RUSSIAN.encode()).splitlines()
+
+
+def _base64_part(lines: list[bytes]) -> ParsedMessage:
+    return text_part(b"\r\n".join(lines), "text/plain; charset=utf-8", "base64")
+
+
+def test_base64_with_characters_replaced_in_one_line_keeps_the_rest():
+    lines = _b64_lines()
+    lines[3] = lines[3][:40] + b"!*" + lines[3][42:]  # two characters replaced in place
+    parsed = _base64_part(lines)
+    good = [line for line in _RUSSIAN.splitlines() if line in parsed.body_text.splitlines()]
+    assert len(good) == 7  # every line but the one the damaged quantum falls in
+    assert parsed.body_text.count("\ufffd") <= 3
+    assert Defect(DefectKind.BAD_BASE64, "", "damaged line 4, 4 characters not decoded") in (
+        parsed.defects
+    )
+
+
+def test_base64_with_a_character_lost_keeps_the_lines_after_it():
+    lines = _b64_lines()
+    lines[2] = lines[2][:30] + b"#" + lines[2][32:]  # one character lost, one junk added
+    parsed = _base64_part(lines)
+    kept = parsed.body_text.splitlines()
+    assert [kept[n] for n in (0, 2, 3, 4, 5, 6, 7)] == [
+        line for n, line in enumerate(_RUSSIAN.splitlines()) if n != 1
+    ]
+    assert parsed.defects == (
+        Defect(DefectKind.BAD_BASE64, "", "damaged line 3, 47 characters not decoded"),
+    )
+
+
+def test_junk_after_base64_padding_is_not_decoded():
+    encoded = base64.encodebytes("Grüße aus der Buchhaltung.".encode())
+    assert encoded.rstrip().endswith(b"=")
+    parsed = text_part(
+        encoded + b"\r\n-- \r\nListe: https://lists.example.org/x\r\n",
+        "text/plain; charset=utf-8",
+        "base64",
+    )
+    assert parsed.body_text == "Grüße aus der Buchhaltung."
+    assert parsed.defects == (
+        Defect(DefectKind.BAD_BASE64, "", "36 characters after the padding ignored"),
+    )
+
+
+def test_text_after_unpadded_base64_is_not_decoded():
+    encoded = base64.encodebytes("Quartalsbericht für März, Seite 1 von 3.".encode() * 3)
+    parsed = text_part(
+        encoded + b"_______________________________________________\r\nListe mailing list\r\n",
+        "text/plain; charset=utf-8",
+        "base64",
+    )
+    assert parsed.body_text == "Quartalsbericht für März, Seite 1 von 3." * 3
+    assert [d.kind for d in parsed.defects] == [DefectKind.BAD_BASE64]
+
+
+def test_base64_encoded_in_padded_chunks_is_still_joined():
+    data = b"YWJjZA==\r\nZWZnaA==\r\n"
+    parsed = parse_message(
+        b"Content-Type: multipart/mixed; boundary=b\r\n\r\n--b\r\n"
+        b"Content-Type: application/octet-stream\r\nContent-Transfer-Encoding: base64\r\n\r\n"
+        + data
+        + b"--b--\r\n"
+    )
+    assert parsed.attachments[0].data == b"abcdefgh"

@@ -166,3 +166,14 @@ def test_nul_in_text_is_replaced_and_recorded():
     parsed = text_part(b"before\x00after", "text/plain; charset=utf-8")
     assert parsed.body_text == "before\ufffdafter"
     assert parsed.defects == (Defect(DefectKind.TEXT_REPLACED, "", "1 NUL characters replaced"),)
+
+
+def test_undeclared_alternative_uses_the_charset_its_sibling_declares():
+    raw = (
+        b"Content-Type: multipart/alternative; boundary=a\r\n\r\n"
+        b"--a\r\nContent-Type: text/plain; charset=iso-8859-1\r\n\r\nSole luned\xec\r\n"
+        b"--a\r\nContent-Type: text/html\r\n\r\n<p>Sole gioved\xec e venerd\xec</p>\r\n--a--\r\n"
+    )
+    parsed = parse_message(raw)
+    assert parsed.alternative_texts == (PartText("2", "Sole giovedì e venerdì"),)
+    assert parsed.defects == ()
