@@ -30,6 +30,14 @@ _SEGMENT = re.compile(r'(?:[^;"]+|"(?:[^"\\]|\\.)*(?:"|\Z))*', re.DOTALL)
 _QUOTED_PAIR = re.compile(r'\\([\\"])')
 # RFC 2231 §3-4: name*N (section), name* (encoded), name*N* (encoded section).
 _RFC2231_NAME = re.compile(r"^([^*]+)\*(?:([0-9]{1,6})\*?)?$")
+# A parameter after white space where the ";" before it is missing, as in
+# "multipart/mixed\n\tboundary=x", "attachment filename=a.pdf" or 'name="a.pdf" size=1'
+# (RFC 2045 §5.1 tokens).
+_PARAM_AHEAD = r"(?=[!#$%&'*+\-.^_`|~0-9A-Za-z]+\s*=)"
+_TYPE_THEN_PARAM = re.compile(r"\s*[^\s;=\"]+\s+" + _PARAM_AHEAD)
+_PARAM_THEN_PARAM = re.compile(
+    r'\s*[^\s=";]+\s*=\s*(?:"(?:[^"\\]|\\.)*"|[^\s";]+)\s+' + _PARAM_AHEAD
+)
 _TOKEN_TYPE = re.compile(r"^[!#$%&'*+\-.^_`|~0-9a-z]+/[!#$%&'*+\-.^_`|~0-9a-z]+$")
 
 
@@ -88,6 +96,16 @@ def parse(raw: str | None, hints: tuple[str, ...] = ()) -> ParamField | None:
             )
         )
     first, *rest = _segments(text)
+    if "=" in first or any(segment.count("=") > 1 for segment in rest):
+        first, rest, recovered = _missing_semicolons(first, rest)
+        if recovered:
+            problems.append(
+                Defect(
+                    DefectKind.HEADER_MALFORMED,
+                    None,
+                    f"missing ';' before {', '.join(recovered[:5])}, recovered",
+                )
+            )
     plain: dict[str, str] = {}
     extended: dict[str, list[tuple[int, str, bool]]] = {}
     for segment in rest:
@@ -117,6 +135,29 @@ def parse(raw: str | None, hints: tuple[str, ...] = ()) -> ParamField | None:
         if problem:
             problems.append(problem.within(f"parameter {name}"))
     return ParamField(first.strip().lower(), params, tuple(problems))
+
+
+def _missing_semicolons(first: str, rest: list[str]) -> tuple[str, list[str], list[str]]:
+    """Split segments where a mailer left out the ";" before a parameter (a boundary on
+    a continuation line, most often); returns (first, rest, names recovered)."""
+    segments: list[str] = []
+    recovered: list[str] = []
+    match = _TYPE_THEN_PARAM.match(first)
+    if match:
+        segments.append(first[match.end() :])
+        first = first[: match.end()]
+    segments.extend(rest)
+    out: list[str] = []
+    for index, segment in enumerate(segments):
+        position = 0
+        if index == 0 and match:
+            recovered.append(segment.partition("=")[0].strip().lower())
+        while (found := _PARAM_THEN_PARAM.match(segment, position)) is not None:
+            out.append(segment[position : found.end()])
+            position = found.end()
+            recovered.append(segment[position:].partition("=")[0].strip().lower())
+        out.append(segment[position:])
+    return first, out, recovered
 
 
 def _join_rfc2231(sections: list[tuple[int, str, bool]]) -> tuple[str, Defect | None]:

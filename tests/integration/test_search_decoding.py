@@ -70,6 +70,12 @@ SHAPES = {
         + b"\r\n_______________________________________________\r\nListe mailing list\r\n",
         b"base64",
     ),
+    "no-semicolon": (
+        b"From: a@example.com\r\nSubject: Lieferung\r\nContent-Type: multipart/mixed\r\n"
+        b' boundary="b1"\r\n\r\n--b1\r\nContent-Type: text/plain\r\n\r\nWarenbegleitschein\r\n'
+        b"--b1\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Disposition: attachment\r\n"
+        b' filename="Zollerklaerung.txt"\r\n\r\nUrsprungszeugnis\r\n--b1--\r\n'
+    ),
 }  # fmt: skip
 
 
@@ -134,6 +140,9 @@ def test_case_words_are_found(archive: Engine, query: str, uidl: str):
         ("subject:köln", "word-shapes"),
         ("бухгалтерия", "b64-damaged"),
         ("quartalsbericht", "b64-junk"),
+        ("warenbegleitschein", "no-semicolon"),
+        ("ursprungszeugnis", "no-semicolon"),
+        ("filename:zollerklaerung", "no-semicolon"),
     ],
 )
 def test_same_kinds_in_other_shapes_are_found(archive: Engine, query: str, uidl: str):

@@ -8,6 +8,7 @@ import base64
 import pytest
 
 from archive.mime import Defect, DefectKind, ParsedMessage, parse_message
+from archive.mime.params import parse as params_parse
 
 
 def headers(*lines: bytes, body: bytes = b"x", content_type: bytes | None = None) -> ParsedMessage:
@@ -134,3 +135,44 @@ def test_invisible_characters_in_names_and_file_names(hidden: str):
     parsed = parse_message(raw)
     assert parsed.addresses[0].name == "Rechnung"
     assert [a.filename for a in parsed.attachments] == ["Rechnung.pdf"]
+
+
+# Header parameters with a missing ";"
+
+
+def test_boundary_on_a_continuation_line_without_semicolon_is_recovered():
+    raw = (
+        b'From: a@example.com\r\nContent-Type: multipart/mixed\r\n boundary="b1"\r\n\r\n'
+        b"--b1\r\nContent-Type: text/plain\r\n\r\nLieferschein anbei\r\n"
+        b"--b1\r\nContent-Type: application/pdf\r\nContent-Disposition: attachment\r\n"
+        b'\tfilename="Lieferschein.pdf"\r\n\r\n%PDF\r\n--b1--\r\n'
+    )
+    parsed = parse_message(raw)
+    assert parsed.body_text == "Lieferschein anbei"
+    assert [(a.path, a.filename, a.data) for a in parsed.attachments] == [
+        ("2", "Lieferschein.pdf", b"%PDF")
+    ]
+    assert parsed.defects == (
+        Defect(
+            DefectKind.HEADER_MALFORMED, "", "content-type: missing ';' before boundary, recovered"
+        ),
+        Defect(
+            DefectKind.HEADER_MALFORMED,
+            "2",
+            "content-disposition: missing ';' before filename, recovered",
+        ),
+    )
+
+
+@pytest.mark.parametrize(
+    ("value", "params"),
+    [
+        ('application/pdf; name="a b.pdf" size=12', {"name": "a b.pdf", "size": "12"}),
+        ("text/plain; charset=utf-8 format=flowed", {"charset": "utf-8", "format": "flowed"}),
+        ("text/plain; name=My File.pdf", {"name": "My File.pdf"}),  # no "=": one value
+        ('text/plain; a="x=y z=w"', {"a": "x=y z=w"}),  # inside quotes: one value
+    ],
+)
+def test_missing_semicolon_between_parameters(value: str, params: dict[str, str]):
+    field = params_parse(value)
+    assert field is not None and field.params == params
