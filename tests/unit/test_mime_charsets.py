@@ -228,3 +228,16 @@ def test_base64_encoded_in_padded_chunks_is_still_joined():
         + b"--b--\r\n"
     )
     assert parsed.attachments[0].data == b"abcdefgh"
+
+
+@pytest.mark.parametrize(
+    ("label", "codec"),
+    [("shift_jis", "euc_jp"), ("iso-2022-jp", "utf-8"), ("euc-jp", "utf-8"), ("big5", "utf-8")],
+)
+def test_text_in_another_charset_than_declared_is_not_read_as_the_declared_superset(
+    label: str, codec: str
+):
+    text = "来週の定例会議の議題です。予算の確認と日程の調整をお願いします。資料は総務部まで。"
+    parsed = text_part((text * 2).encode(codec), f"text/plain; charset={label}")
+    assert parsed.body_text == text * 2
+    assert [d.kind for d in parsed.defects] == [DefectKind.CHARSET_INVALID]
