@@ -13,7 +13,7 @@ import binascii
 import re
 
 from archive.mime import charsets, headerbytes, japanese
-from archive.mime.cleanup import strip_invisible
+from archive.mime.cleanup import replace_nul, strip_invisible
 from archive.mime.defects import Defect, DefectKind
 from archive.mime.transfer import decode_base64
 
@@ -151,4 +151,7 @@ def decode_header_text(value: str, hints: tuple[str, ...] = ()) -> tuple[str, li
                 )
             )
     decoded, word_problems = decode_words(value, codec)
+    decoded, nuls = replace_nul(decoded)
+    if nuls:
+        problems.append(Defect(DefectKind.TEXT_REPLACED, None, f"{nuls} NUL characters replaced"))
     return strip_invisible(decoded), problems + word_problems

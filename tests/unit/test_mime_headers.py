@@ -176,3 +176,11 @@ def test_boundary_on_a_continuation_line_without_semicolon_is_recovered():
 def test_missing_semicolon_between_parameters(value: str, params: dict[str, str]):
     field = params_parse(value)
     assert field is not None and field.params == params
+
+
+def test_nul_in_a_header_is_replaced_and_recorded():
+    parsed = headers(b"Subject: Rech\x00nung =?utf-8?q?A=00B?=")
+    assert parsed.subject == "Rech\ufffdnung A\ufffdB"
+    assert parsed.defects == (
+        Defect(DefectKind.TEXT_REPLACED, None, "Subject: 2 NUL characters replaced"),
+    )
