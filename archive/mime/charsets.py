@@ -77,6 +77,27 @@ _ALIASES = {
     "eucjp-ms": "euc_jp",
     "eucjp-win": "euc_jp",
     "x-eucjp-open-19970715-ms": "euc_jp",
+    "x-euc-jp": "euc_jp",
+    "cseucpkdfmtjapanese": "euc_jp",
+    "x-euc-cn": "gb18030",
+    "gb_2312-80": "gb18030",
+    "cn-big5": "big5hkscs",
+    "x-x-big5": "big5hkscs",
+    "csksc56011987": "cp949",
+    "iso-ir-149": "cp949",
+}
+# Whatever label Python resolves to these codecs, mail means the superset (WHATWG
+# Encoding Standard §4.2 maps the same labels to the same encodings).
+_SUPERSET_CODECS = {
+    "iso8859-1": "cp1252",
+    "latin-1": "cp1252",
+    "iso8859-9": "cp1254",
+    "iso8859-11": "cp874",
+    "gb2312": "gb18030",
+    "gbk": "gb18030",
+    "euc_kr": "cp949",
+    "shift_jis": "cp932",
+    "big5": "big5hkscs",
 }
 # Codecs whose labels mailers use for a larger Microsoft charset that Python lacks.
 _ISO2022JP = frozenset(
@@ -118,7 +139,7 @@ def lookup(label: str) -> str | None:
             continue
         # bytes-to-bytes codecs ("base64", "rot13") are found but cannot decode to text.
         if getattr(info, "_is_text_encoding", True):
-            return info.name
+            return _SUPERSET_CODECS.get(info.name, info.name)
     return None
 
 

@@ -153,7 +153,10 @@ def _missing_semicolons(first: str, rest: list[str]) -> tuple[str, list[str], li
         if index == 0 and match:
             recovered.append(segment.partition("=")[0].strip().lower())
         while (found := _PARAM_THEN_PARAM.match(segment, position)) is not None:
-            out.append(segment[position : found.end()])
+            value = segment[position : found.end()]
+            if value.count("=?") > value.count("?="):
+                break  # a space inside an encoded-word (RFC 2047 broken), not a new parameter
+            out.append(value)
             position = found.end()
             recovered.append(segment[position:].partition("=")[0].strip().lower())
         out.append(segment[position:])

@@ -21,6 +21,8 @@ _B64_NOT_SPACE = re.compile(rb"[^A-Za-z0-9+/=\s]")
 _B64_RUN = re.compile(rb"([^=]+)(=*)")
 _B64_CLEAN_LINE = re.compile(rb"[A-Za-z0-9+/]+={0,2}")
 _B64_NOT_ALPHABET = re.compile(rb"[^A-Za-z0-9+/]")
+_B64_PADDED_START = re.compile(rb"[A-Za-z0-9+/]+={1,2}")
+_B64_NOT_DATA = re.compile(rb"[^A-Za-z0-9+/=]")
 # RFC 2045 §6.7 rule (3): white space at the end of an encoded line is transport padding
 # and is deleted, so "=" followed by white space is still a soft line break.
 _QP_SOFT_BREAK_PADDED = re.compile(rb"=[ \t]+(?=\r?\n|\r|\Z)")
@@ -127,7 +129,17 @@ def decode_base64(data: bytes) -> tuple[bytes, list[Defect]]:
                 problems.append(_base64(f"{ignored} characters after the padding ignored"))
                 break
             continue
-        if not later_clean[index] or (width and not later_full[index]):
+        padded = _B64_PADDED_START.match(line)
+        if padded and not _B64_CLEAN_LINE.fullmatch(line[padded.end() :]):
+            # Data and its padding, then text on the same line: the text is not data.
+            pending += padded.group()
+            ignored = len(line) - padded.end() + sum(len(rest) for rest in lines[index + 1 :])
+            problems.append(_base64(f"{ignored} characters after the padding ignored"))
+            break
+        if not _B64_NOT_DATA.search(line):
+            pending += line  # alphabet and padding only: chunks encoded one by one
+            continue
+        if index and (not later_clean[index] or (width and not later_full[index])):
             ignored = sum(len(rest) for rest in lines[index:])
             problems.append(_base64(f"{ignored} characters of text after the data ignored"))
             break

@@ -13,6 +13,7 @@ import pytest
 
 from archive.mime import Defect, DefectKind, ParsedMessage, parse_message
 from archive.mime.japanese import decode_eucjp_ms, decode_iso2022jp_ms
+from archive.mime.transfer import decode_base64
 
 CASES = Path(__file__).resolve().parents[1] / "data" / "cases"
 
@@ -241,3 +242,17 @@ def test_text_in_another_charset_than_declared_is_not_read_as_the_declared_super
     parsed = text_part((text * 2).encode(codec), f"text/plain; charset={label}")
     assert parsed.body_text == text * 2
     assert [d.kind for d in parsed.defects] == [DefectKind.CHARSET_INVALID]
+
+
+@pytest.mark.parametrize(
+    ("data", "decoded", "detail"),
+    [
+        (b"SGVsbG8=junk text here", b"Hello", "14 characters after the padding ignored"),
+        (b"YWJjZA==ZWZnaA==", b"abcdefgh", "padding inside the data"),
+        (b"SGVsbG8gd29ybGQh\r\nSGk=\r\n-- \r\nfooter", b"Hello world!Hi", "8 characters after the padding ignored"),
+    ],
+)  # fmt: skip
+def test_base64_padding_ends_the_data_unless_base64_follows(
+    data: bytes, decoded: bytes, detail: str
+):
+    assert decode_base64(data) == (decoded, [Defect(DefectKind.BAD_BASE64, None, detail)])

@@ -184,3 +184,8 @@ def test_nul_in_a_header_is_replaced_and_recorded():
     assert parsed.defects == (
         Defect(DefectKind.TEXT_REPLACED, None, "Subject: 2 NUL characters replaced"),
     )
+
+
+def test_space_inside_an_unquoted_encoded_word_parameter_is_not_a_missing_semicolon():
+    field = params_parse("application/pdf; name==?utf-8?q?Hello World=2Epdf?=")
+    assert field is not None and field.params == {"name": "Hello World.pdf"}
