@@ -148,34 +148,56 @@ def decode_iso2022jp_ms(data: bytes) -> tuple[str, int]:
 
 
 def decode_eucjp_ms(data: bytes) -> tuple[str, int]:
-    """EUC-JP with the CP51932/eucJP-ms extensions; (text, characters replaced)."""
-    out = bytearray()
-    extra: list[tuple[int, str]] = []  # JIS X 0212 characters, by position in `out`
+    """EUC-JP with the CP51932/eucJP-ms extensions; (text, characters replaced).
+
+    Decoded as EUC-JP in C; a two-byte code it rejects goes through Shift_JIS and CP932,
+    anything else undecodable is replaced.
+    """
+    view = memoryview(data)
+    out: list[str] = []
+    position = failures = 0
+    while position < len(view):
+        try:
+            out.append(str(view[position:], "euc_jp"))
+            break
+        except UnicodeDecodeError as exc:
+            bad = position + exc.start
+            out.append(str(view[position:bad], "euc_jp"))
+            pair = data[bad : bad + 2]
+            failures += 1
+            if len(pair) == 2 and 0xA1 <= pair[0] <= 0xFE and 0xA1 <= pair[1] <= 0xFE:
+                out.append(_sjis(pair[0] & 0x7F, pair[1] & 0x7F).decode("cp932", "replace"))
+                position = bad + 2
+            else:
+                out.append("\ufffd")
+                position = bad + 1
+            if failures > _MAX_RETRIES:  # extensions everywhere: the rest byte by byte
+                out.append(_eucjp_bytewise(data[position:]))
+                break
+    text = "".join(out)
+    return text, text.count("\ufffd")
+
+
+def _eucjp_bytewise(data: bytes) -> str:
+    """CP51932 converted to CP932 byte by byte (linear; JIS X 0212 codes via euc_jp)."""
+    out: list[str] = []
+    run = bytearray()
     index, length = 0, len(data)
     while index < length:
         byte = data[index]
         if 0xA1 <= byte <= 0xFE and index + 1 < length and 0xA1 <= data[index + 1] <= 0xFE:
-            out += _sjis(byte & 0x7F, data[index + 1] & 0x7F)
+            run += _sjis(byte & 0x7F, data[index + 1] & 0x7F)
             index += 2
         elif byte == 0x8E and index + 1 < length and 0xA1 <= data[index + 1] <= 0xDF:
-            out.append(data[index + 1])  # half-width katakana: the same byte in CP932
+            run.append(data[index + 1])  # half-width katakana: the same byte in CP932
             index += 2
         elif byte == 0x8F and index + 2 < length:
-            extra.append((len(out), data[index : index + 3].decode("euc_jp", "replace")))
-            out += b"\x00"  # placeholder, replaced below
+            out.append(run.decode("cp932", "replace"))
+            run.clear()
+            out.append(data[index : index + 3].decode("euc_jp", "replace"))
             index += 3
         else:
-            out.append(byte if byte < 0x80 else 0xFF)  # 0xFF is undefined in CP932
+            run.append(byte if byte < 0x80 else 0xFF)  # 0xFF: undefined, so replaced
             index += 1
-    if not extra:
-        text = out.decode("cp932", "replace")
-        return text, text.count("\ufffd")
-    pieces: list[str] = []
-    start = 0
-    for position, char in extra:
-        pieces.append(out[start:position].decode("cp932", "replace"))
-        pieces.append(char)
-        start = position + 1
-    pieces.append(out[start:].decode("cp932", "replace"))
-    text = "".join(pieces)
-    return text, text.count("\ufffd")
+    out.append(run.decode("cp932", "replace"))
+    return "".join(out)

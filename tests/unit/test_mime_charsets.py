@@ -256,3 +256,10 @@ def test_base64_padding_ends_the_data_unless_base64_follows(
     data: bytes, decoded: bytes, detail: str
 ):
     assert decode_base64(data) == (decoded, [Defect(DefectKind.BAD_BASE64, None, detail)])
+
+
+def test_many_extensions_decode_past_the_retry_cap():
+    jis = b"\x1b$B" + b"-!" * 100 + b"\x1b(B"  # ① a hundred times: past _MAX_RETRIES
+    assert decode_iso2022jp_ms(jis) == ("①" * 100, 0)
+    euc = ("会議".encode("euc_jp") + b"\xad\xa1") * 100
+    assert decode_eucjp_ms(euc) == ("会議①" * 100, 0)
