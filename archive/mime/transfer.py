@@ -75,7 +75,7 @@ def _damaged_line(line: bytes) -> tuple[bytes, int]:
     the quanta it hit."""
     valid = _B64_IGNORED.sub(b"", line).replace(b"=", b"")
     if len(valid) % 4 == 0:
-        return binascii.a2b_base64(valid), len(line) - len(valid)  # inserted junk, ignored
+        return binascii.a2b_base64(valid), 0  # junk inserted, ignored as §6.8 says
     out = bytearray()
     lost = 0
     if len(line) % 4 == 0:  # characters replaced: decode the quanta they did not hit
@@ -148,7 +148,10 @@ def decode_base64(data: bytes) -> tuple[bytes, list[Defect]]:
             pending.clear()
             decoded, lost = _damaged_line(line)
             out += decoded
-            problems.append(_base64(f"damaged line {index + 1}, {lost} characters not decoded"))
+            if lost:
+                problems.append(_base64(f"damaged line {index + 1}, {lost} characters not decoded"))
+            else:
+                problems.append(_base64("characters outside the alphabet ignored"))
             continue
         problems.append(_base64("characters outside the alphabet ignored"))
         pending += _B64_IGNORED.sub(b"", line)
