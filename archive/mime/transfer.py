@@ -69,16 +69,17 @@ def _line_width(lines: list[bytes], clean: list[bool]) -> int | None:
     return width if count >= 3 and width % 4 == 0 else None
 
 
-def _damaged_line(line: bytes) -> tuple[bytes, int]:
-    """The bytes of a full-width line with characters damaged in place; (bytes, how many
-    characters could not be decoded). Each quantum stands alone, so the damage stays in
-    the quanta it hit."""
+def _damaged_line(line: bytes, width: int) -> tuple[bytes, int]:
+    """The bytes of a line that should have held `width` characters of aligned data;
+    (bytes, how many characters could not be decoded). The line ends on a quantum
+    boundary, so the damage is confined to the quanta it hit."""
     valid = _B64_IGNORED.sub(b"", line).replace(b"=", b"")
     if len(valid) % 4 == 0:
         return binascii.a2b_base64(valid), 0  # junk inserted, ignored as §6.8 says
-    out = bytearray()
-    lost = 0
-    if len(line) % 4 == 0:  # characters replaced: decode the quanta they did not hit
+    bad = [match.start() for match in _B64_NOT_ALPHABET.finditer(line)]
+    if len(line) == width and bad:  # characters replaced in place: skip the quanta hit
+        out = bytearray()
+        lost = 0
         for start in range(0, len(line), 4):
             quantum = line[start : start + 4]
             if _B64_CLEAN_LINE.fullmatch(quantum) and b"=" not in quantum:
@@ -86,10 +87,14 @@ def _damaged_line(line: bytes) -> tuple[bytes, int]:
             else:
                 lost += 4
         return bytes(out), lost
-    # Characters lost: the quanta before the first damage are right, the rest is not.
-    bad = _B64_NOT_ALPHABET.search(line)
-    good = line[: (bad.start() if bad else len(line)) // 4 * 4]
-    return binascii.a2b_base64(good) if good else b"", len(line) - len(good)
+    # Characters lost (or junk of another length put in their place): the quanta before
+    # the damage are aligned from the line's start, those after it from the line's end.
+    head = line[: (bad[0] if bad else len(line)) // 4 * 4]
+    tail = _B64_IGNORED.sub(b"", line[bad[-1] + 1 :]).replace(b"=", b"") if bad else b""
+    tail = tail[len(tail) % 4 :]
+    out = binascii.a2b_base64(head) if head else b""
+    out += binascii.a2b_base64(tail) if tail else b""
+    return out, len(valid) - len(head) - len(tail)
 
 
 def decode_base64(data: bytes) -> tuple[bytes, list[Defect]]:
@@ -122,31 +127,32 @@ def decode_base64(data: bytes) -> tuple[bytes, list[Defect]]:
     out = bytearray()
     pending = bytearray()
     for index, line in enumerate(lines):
-        if clean[index]:
+        damaged = clean[index] and width and len(line) % 4 and later_full[index]
+        if clean[index] and not damaged:
             pending += line
             if line.endswith(b"=") and not all(clean[index + 1 :]):
                 ignored = sum(len(rest) for rest in lines[index + 1 :])
                 problems.append(_base64(f"{ignored} characters after the padding ignored"))
                 break
             continue
-        padded = _B64_PADDED_START.match(line)
+        padded = None if damaged else _B64_PADDED_START.match(line)
         if padded and not _B64_CLEAN_LINE.fullmatch(line[padded.end() :]):
             # Data and its padding, then text on the same line: the text is not data.
             pending += padded.group()
             ignored = len(line) - padded.end() + sum(len(rest) for rest in lines[index + 1 :])
             problems.append(_base64(f"{ignored} characters after the padding ignored"))
             break
-        if not _B64_NOT_DATA.search(line):
+        if not damaged and not _B64_NOT_DATA.search(line):
             pending += line  # alphabet and padding only: chunks encoded one by one
             continue
         if index and (not later_clean[index] or (width and not later_full[index])):
             ignored = sum(len(rest) for rest in lines[index:])
             problems.append(_base64(f"{ignored} characters of text after the data ignored"))
             break
-        if width and len(line) <= width + 8 and len(pending) % 4 == 0:
+        if width and len(pending) % 4 == 0:
             out += _decode_runs(bytes(pending), problems)
             pending.clear()
-            decoded, lost = _damaged_line(line)
+            decoded, lost = _damaged_line(line, width)
             out += decoded
             if lost:
                 problems.append(_base64(f"damaged line {index + 1}, {lost} characters not decoded"))

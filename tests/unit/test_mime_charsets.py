@@ -14,6 +14,7 @@ import pytest
 from archive.mime import Defect, DefectKind, ParsedMessage, parse_message
 from archive.mime.japanese import decode_eucjp_ms, decode_iso2022jp_ms
 from archive.mime.transfer import decode_base64
+from tests.conftest import CORPUS
 
 CASES = Path(__file__).resolve().parents[1] / "data" / "cases"
 
@@ -191,8 +192,29 @@ def test_base64_with_a_character_lost_keeps_the_lines_after_it():
         line for n, line in enumerate(_RUSSIAN.splitlines()) if n != 1
     ]
     assert parsed.defects == (
-        Defect(DefectKind.BAD_BASE64, "", "damaged line 3, 47 characters not decoded"),
+        Defect(DefectKind.BAD_BASE64, "", "damaged line 3, 2 characters not decoded"),
+        Defect(
+            DefectKind.CHARSET_INVALID,
+            "",
+            "invalid 'utf-8' text, decoded as utf-8 with replacement characters",
+        ),
     )
+
+
+@pytest.mark.parametrize(
+    "damage",
+    [
+        lambda lines: lines[:2] + [lines[2] + b"!!" + lines[3][1:]] + lines[4:],  # merged
+        lambda lines: lines[:3] + [b"-- a line of text --"] + lines[3:],  # text inserted
+        lambda lines: lines[:2] + [lines[2][:20] + "  Привет".encode() + lines[2][24:]] + lines[3:],
+        lambda lines: lines[:2] + [lines[2][:50]] + lines[3:],  # a line cut short
+    ],
+)
+def test_base64_damage_leaves_the_lines_after_it_intact(damage):
+    parsed = _base64_part(damage(_b64_lines()))
+    assert parsed.body_text.splitlines()[-4:] == _RUSSIAN.splitlines()[-4:]
+    assert parsed.body_text.splitlines()[0] == _RUSSIAN.splitlines()[0]
+    assert DefectKind.BAD_BASE64 in [d.kind for d in parsed.defects]
 
 
 def test_junk_after_base64_padding_is_not_decoded():
@@ -263,3 +285,15 @@ def test_many_extensions_decode_past_the_retry_cap():
     assert decode_iso2022jp_ms(jis) == ("①" * 100, 0)
     euc = ("会議".encode("euc_jp") + b"\xad\xa1") * 100
     assert decode_eucjp_ms(euc) == ("会議①" * 100, 0)
+
+
+def test_corpus_base64_damaged_in_one_place_keeps_its_russian_words():
+    # Before: the whole part fell back to latin-1 ("Ñ\x87Ñ\x82Ð¾Ð±Ñ\x8b ...").
+    parsed = parse_message((CORPUS / "flanker" / "enclosed-broken-body.eml").read_bytes())
+    assert "чтобы я без вас делал, дорогие мои!!!" in parsed.body_text.splitlines()
+    assert "Co-fder and CEO of Mailgun.net - the email platform for developers." in (
+        parsed.body_text.splitlines()
+    )
+    assert Defect(DefectKind.BAD_BASE64, "2.1", "damaged line 3, 1 characters not decoded") in (
+        parsed.defects
+    )
