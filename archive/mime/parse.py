@@ -10,9 +10,8 @@ How a message is read (the rules the index and its searches rely on):
   (no "attachment" disposition and no file name). In a multipart/alternative (RFC 2046
   §5.1.4) the text/plain child is taken, else the first text/html, else the first nested
   multipart; the text parts of the other alternatives are skipped, their other leaves
-  (the images of a multipart/related) are attachments. A skipped alternative whose text
-  has words the body text lacks (the real text beside a "this is an HTML message"
-  placeholder) is kept in `alternative_texts`, so it is searchable.
+  (the images of a multipart/related) are attachments. Skipped alternatives with words the
+  body lacks (beside a "this is an HTML message" placeholder) are in `alternative_texts`.
 * Every other leaf is an attachment: inline images, text parts with a file name, the
   signature of a multipart/signed, the payload of a multipart/encrypted,
   message/delivery-status and the like. The text of text/* attachments and of delivery,
@@ -270,7 +269,8 @@ class _Walker:
                 self._add_text(item, content_type)
             else:
                 self.skipped_parts.append(item.path)
-                self._add_alternative(item, content_type)
+                field, html = item.entity.field("content-type"), content_type == "text/html"
+                self.alternatives.add(item.path, self._decoded(item), field, html)
             return
         self._attach(item, content_type, self._decoded(item))
 
@@ -332,11 +332,6 @@ class _Walker:
             Attachment(f.path, f.filename, f.content_type, "attachment", None, f.data)
             for f in files
         )
-
-    def _add_alternative(self, item: _Item, content_type: str) -> None:
-        field = item.entity.field("content-type")
-        html = content_type == "text/html"
-        self.alternatives.add(item.path, self._decoded(item), field, html)
 
     def _add_text(self, item: _Item, content_type: str) -> None:
         if self.text.full:
