@@ -92,9 +92,10 @@ def _damaged_line(line: bytes, width: int) -> tuple[bytes, int]:
     head = line[: (bad[0] if bad else len(line)) // 4 * 4]
     tail = _B64_IGNORED.sub(b"", line[bad[-1] + 1 :]).replace(b"=", b"") if bad else b""
     tail = tail[len(tail) % 4 :]
-    out = binascii.a2b_base64(head) if head else b""
-    out += binascii.a2b_base64(tail) if tail else b""
-    return out, len(valid) - len(head) - len(tail)
+    decoded = (binascii.a2b_base64(head) if head else b"") + (
+        binascii.a2b_base64(tail) if tail else b""
+    )
+    return decoded, len(valid) - len(head) - len(tail)
 
 
 def decode_base64(data: bytes) -> tuple[bytes, list[Defect]]:
