@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field, replace
 from typing import Literal
 
@@ -13,9 +14,11 @@ __all__ = [
     "STATUSES",
     "MailboxFailed",
     "MailboxResult",
+    "RunTotals",
     "Status",
     "Tally",
     "across_attempts",
+    "run_totals",
 ]
 
 Status = Literal["ok", "failed", "skipped", "deferred", "partial"]
@@ -170,3 +173,53 @@ class Tally:
             error=error,
             transient=transient,
         )
+
+
+@dataclass(frozen=True)
+class RunTotals:
+    """A run over several mailboxes, summed: mailboxes by status, messages by outcome."""
+
+    mailboxes: int
+    by_status: dict[str, int]
+    archived: int
+    duplicates: int
+    deleted: int
+    failed_messages: int
+    bytes: int
+
+    @property
+    def failed_mailboxes(self) -> int:
+        return self.by_status.get("failed", 0)
+
+    def line(self) -> str:
+        """'3 mailboxes: 2 ok, 1 failed; 3 archived, 0 duplicates, 0 deleted, …'."""
+        statuses = ", ".join(
+            f"{self.by_status[status]} {status}" for status in STATUSES if status in self.by_status
+        )
+        plural = "mailbox" if self.mailboxes == 1 else "mailboxes"
+        return (
+            f"{self.mailboxes} {plural}: {statuses or 'none'}; {self.archived} archived, "
+            f"{self.duplicates} duplicates, {self.deleted} deleted, "
+            f"{self.failed_messages} messages failed, {self.bytes:,} bytes"
+        )
+
+
+def run_totals(results: Sequence[Mapping[str, object]]) -> RunTotals:
+    """Totals of per-mailbox results (`MailboxResult.to_dict()` rows)."""
+
+    def total(key: str) -> int:
+        return sum(int(str(r.get(key) or 0)) for r in results)
+
+    by_status: dict[str, int] = {}
+    for r in results:
+        status = str(r.get("status") or ("failed" if r.get("error") else "ok"))
+        by_status[status] = by_status.get(status, 0) + 1
+    return RunTotals(
+        mailboxes=len(results),
+        by_status=by_status,
+        archived=total("archived"),
+        duplicates=total("duplicates"),
+        deleted=total("deleted"),
+        failed_messages=total("failed_messages"),
+        bytes=total("bytes"),
+    )
