@@ -160,24 +160,23 @@ def test_mailbox_parallelism_is_bounded_by_the_settings(archive_env: Path, monke
     active: list[int] = [0]
     peak: list[int] = [0]
     lock = threading.Lock()
-    real_get_archiver = archive_flow.get_archiver
+    from archive.pipeline.archiver import Archiver
 
-    class Counting:
-        def __init__(self, archiver):
-            self.archiver = archiver
+    real_run = Archiver.run
 
-        def run(self, *args, **kwargs):
+    def counting_run(self, *args, **kwargs):
+        with lock:
+            active[0] += 1
+            peak[0] = max(peak[0], active[0])
+        try:
+            time.sleep(0.2)  # widen the window in which an unbounded run would overlap
+            return real_run(self, *args, **kwargs)
+        finally:
             with lock:
-                active[0] += 1
-                peak[0] = max(peak[0], active[0])
-            try:
-                time.sleep(0.2)  # widen the window in which an unbounded run would overlap
-                return self.archiver.run(*args, **kwargs)
-            finally:
-                with lock:
-                    active[0] -= 1
+                active[0] -= 1
 
-    monkeypatch.setattr(archive_flow, "get_archiver", lambda s: Counting(real_get_archiver(s)))
+    # On the class: the flow hands each task run a copy of the archiver with its stop token.
+    monkeypatch.setattr(Archiver, "run", counting_run)
     names = ["p1", "p2", "p3"]
     boxes = {name: FakeMailbox("secret", [make_message(name)]) for name in names}
     with FakePop3Server(boxes) as server:
