@@ -19,6 +19,7 @@ from uuid import UUID
 from prefect import State, flow, get_run_logger, task
 from prefect.blocks.system import Secret
 from prefect.context import get_run_context
+from prefect.exceptions import TerminationSignal
 from prefect.settings import get_current_settings
 from prefect.states import Cancelled
 from prefect.tasks import exponential_backoff
@@ -332,9 +333,15 @@ def run_archive(
     token set) is not ok; its results are what was committed before the stop.
     """
     with _handing_over(str(config_path), prepared):
-        state = archive_mailboxes(
-            config_path=str(config_path), mailboxes=mailboxes, return_state=True
-        )
+        try:
+            state = archive_mailboxes(
+                config_path=str(config_path), mailboxes=mailboxes, return_state=True
+            )
+        except TerminationSignal:
+            # SIGTERM while Prefect's engine, not the flow body, held the signal: the run
+            # is recorded Crashed and no mailbox result exists. The caller's handler (put
+            # back by the engine, which then re-sends the signal) has set its stop token.
+            return False, []
     outcome = state.result(raise_on_failure=False)
     if isinstance(outcome, Interrupted):
         return False, outcome.results

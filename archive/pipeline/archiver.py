@@ -99,7 +99,8 @@ class Archiver:
     max_message_bytes: int = MAX_MESSAGE_BYTES
     parse_max_bytes: int = PARSE_MAX_BYTES
     host_slot_wait_seconds: float = HOST_SLOT_WAIT_SECONDS
-    sleep: Callable[[float], None] = field(default=time.sleep, repr=False)
+    # How LOGIN-DELAY is waited out; None: on the stop token, so a stop ends the wait at once.
+    sleep: Callable[[float], None] | None = field(default=None, repr=False)
     # The time `delete_older_than_days` counts back from; the index stamps archived_at.
     clock: Callable[[], datetime] = field(default=_utc_now, repr=False)
     connect: Connector = field(default=Pop3Client.connect, repr=False)
@@ -203,7 +204,10 @@ class Archiver:
                     slot.close()  # others may use the host while we sleep
                     holding = False
                     log.info("mailbox %s: waiting %.0fs for LOGIN-DELAY", box.name, wait)
-                    self.sleep(wait)
+                    if self.sleep is None:
+                        self.stop.wait(wait)
+                    else:
+                        self.sleep(wait)
                     if self.stop.is_set():
                         return self._interrupted(run, "no session started after it")
                 if not holding:
