@@ -109,7 +109,10 @@ def test_the_summary_counts_failed_mailboxes_and_progress_stays_below_done(
     assert (table["fine"]["status"], table["badpw"]["status"]) == ("ok", "failed")
 
 
-def test_sigterm_stops_mailarchive_run_before_any_dele(
+@pytest.mark.parametrize(("signum", "code"), [(signal.SIGTERM, 143), (signal.SIGINT, 130)])
+def test_a_stop_signal_stops_mailarchive_run_before_any_dele(
+    signum: int,
+    code: int,
     archive_env: Path,  # noqa: F811
     fresh_engine: Engine,
     monkeypatch,
@@ -122,7 +125,8 @@ def test_sigterm_stops_mailarchive_run_before_any_dele(
     # ~0.25 s per message: the signal lands mid-session, long before the DELEs would go out.
     options = FakeServerOptions(trickle=(4096, 0.05))
     with FakePop3Server({"t": FakeMailbox("secret", list(raws))}, options=options) as server:
-        config = _write_config(archive_env / "sigterm.toml", server, ["t"], monkeypatch)
+        name = signal.Signals(signum).name
+        config = _write_config(archive_env / f"{name}.toml", server, ["t"], monkeypatch)
         config.write_text(config.read_text() + "delete_after_archive = true\n")
         env = {
             **os.environ,
@@ -141,7 +145,7 @@ def test_sigterm_stops_mailarchive_run_before_any_dele(
                 assert process.poll() is None, process.communicate()
                 time.sleep(0.1)
             at_signal = len(server.commands)
-            process.send_signal(signal.SIGTERM)
+            process.send_signal(signum)
             stdout, stderr = process.communicate()
         finally:
             if process.poll() is None:
@@ -150,13 +154,13 @@ def test_sigterm_stops_mailarchive_run_before_any_dele(
         commands = [c for _, c in server.commands]
         left = list(server.mailbox("t").messages)
     after = commands[at_signal:]
-    assert process.returncode == 143, stderr.decode(errors="replace")[-3000:]
+    assert process.returncode == code, stderr.decode(errors="replace")[-3000:]
     assert not [c for c in commands if c.startswith("DELE")] and "QUIT" not in commands
     assert not [c for c in after if c.startswith(("AUTH", "USER", "CAPA"))]  # no new session
     assert len([c for c in after if c.startswith("RETR")]) <= 1
     assert left == raws  # nothing deleted
     payload = json.loads(stdout.decode().strip().splitlines()[-1])
-    assert (payload["interrupted"], payload["exit_code"]) == ("SIGTERM", 143)
+    assert (payload["interrupted"], payload["exit_code"]) == (name, code)
     (result,) = payload["mailboxes"]
     assert (result["status"], result["interrupted"], result["deleted"]) == ("partial", True, 0)
     assert 1 <= result["archived"] < len(raws)
@@ -166,10 +170,10 @@ def test_sigterm_stops_mailarchive_run_before_any_dele(
 
     with get_client(sync_client=True) as client:
         (run,) = client.read_flow_runs(
-            flow_run_filter=FlowRunFilter(name=FlowRunFilterName(any_=["archive sigterm.toml"]))
+            flow_run_filter=FlowRunFilter(name=FlowRunFilterName(any_=[f"archive {name}.toml"]))
         )
     assert run.state is not None and run.state.is_cancelled(), run.state
     artifacts = _artifacts(run.id)
     assert f"{result['archived']} archived" in str(artifacts["markdown"])
-    assert "interrupted by SIGTERM" in str(artifacts["markdown"])
+    assert f"interrupted by {name}" in str(artifacts["markdown"])
     assert artifacts["progress"] < 100
