@@ -177,3 +177,74 @@ def test_a_stop_signal_stops_mailarchive_run_before_any_dele(
     assert f"{result['archived']} archived" in str(artifacts["markdown"])
     assert f"interrupted by {name}" in str(artifacts["markdown"])
     assert artifacts["progress"] < 100
+
+
+SLOW = pytest.mark.skipif(
+    os.environ.get("MAILARCHIVE_SLOW_TESTS") != "1", reason="set MAILARCHIVE_SLOW_TESTS=1 to run"
+)
+
+
+@SLOW
+def test_sigterm_to_serve_cancels_the_run_in_flight_before_any_dele(
+    archive_env: Path,  # noqa: F811
+    fresh_engine: Engine,
+    monkeypatch,
+):
+    """`docker stop` on `mailarchive serve`: Prefect's runner passes SIGTERM on to the flow
+    run's process, which stops as `run` does and ends Cancelled with its counts."""
+    from prefect.client.orchestration import get_client
+    from prefect.settings import PREFECT_API_URL
+
+    raws = [make_message(f"served {i}", "z" * 20_000) for i in range(40)]
+    options = FakeServerOptions(trickle=(4096, 0.05))
+    with FakePop3Server({"v": FakeMailbox("secret", list(raws))}, options=options) as server:
+        config = _write_config(archive_env / "served.toml", server, ["v"], monkeypatch)
+        config.write_text(config.read_text() + "delete_after_archive = true\n")
+        env = {
+            **os.environ,
+            "PREFECT_API_URL": PREFECT_API_URL.value(),
+            "PREFECT_HOME": str(archive_env / "prefect-home"),
+            "PREFECT_RUNNER_POLL_FREQUENCY": "1",
+        }
+        log = (archive_env / "serve.log").open("wb")
+        served = subprocess.Popen(
+            [BIN / "mailarchive", "serve", "--config", str(config), "--name", "stopped"],
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+        try:
+            with get_client(sync_client=True) as client:
+                while True:
+                    assert served.poll() is None, "serve exited before registering"
+                    try:
+                        deployment = client.read_deployment_by_name("archive-mailboxes/stopped")
+                        break
+                    except Exception:
+                        time.sleep(0.5)
+                flow_run = client.create_flow_run_from_deployment(deployment.id)
+                while "RETR 9" not in [c for _, c in server.commands]:
+                    assert served.poll() is None, "serve exited before the run retrieved mail"
+                    time.sleep(0.1)
+                at_signal = len(server.commands)
+                served.send_signal(signal.SIGTERM)
+                served.wait()
+                while not (state := client.read_flow_run(flow_run.id).state).is_final():
+                    time.sleep(0.5)
+        finally:
+            if served.poll() is None:
+                served.kill()
+                served.wait()
+            log.close()
+        commands = [c for _, c in server.commands]
+        left = list(server.mailbox("v").messages)
+    output = (archive_env / "serve.log").read_text(errors="replace")
+    assert state.is_cancelled(), (state, output[-3000:])
+    assert not [c for c in commands if c.startswith("DELE")] and "QUIT" not in commands
+    assert not [c for c in commands[at_signal:] if c.startswith(("AUTH", "USER", "CAPA"))]
+    assert left == raws
+    with fresh_engine.connect() as conn:
+        stored = conn.execute(text("SELECT count(*) FROM archive.messages")).scalar_one()
+    summary = str(_artifacts(flow_run.id).get("markdown"))
+    assert 1 <= stored < len(raws)
+    assert f"{stored} archived" in summary and "interrupted by SIGTERM" in summary, output[-3000:]
