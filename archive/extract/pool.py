@@ -1,0 +1,125 @@
+"""Extraction in worker processes with a hard time and memory limit per document.
+
+A hostile document (a PDF whose content streams inflate forever, a zip bomb, a file that
+sends a C library into a loop) must not hang or exhaust an archive run. So each attachment
+is read in a worker process: the memory limit is RLIMIT_AS inside it
+(archive.extract.limits), the time limit is the parent's wait for the answer. A worker
+that overruns is killed and replaced, and the attachment gets status `failed` with the
+reason; the run goes on.
+
+`concurrent.futures.ProcessPoolExecutor` cannot kill one task's process, and a dead
+worker breaks the whole pool, so this is a small pool of its own: each worker is one
+process and one pipe, checked out by one thread at a time. Workers are started by the
+`forkserver` method (never `fork`: the archiver runs threads and holds sockets), lazily,
+and recycled after `max_tasks` to bound what a library may leak.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import queue
+import threading
+from multiprocessing.connection import Connection
+from multiprocessing.process import BaseProcess
+
+from archive.extract.model import Extraction, ExtractLimits, Status
+from archive.extract.worker import serve
+
+_CONTEXT = multiprocessing.get_context("forkserver")
+_CONTEXT.set_forkserver_preload(["archive.extract.worker"])
+
+
+class _Worker:
+    def __init__(self, limits: ExtractLimits) -> None:
+        self.conn, child = _CONTEXT.Pipe()
+        self.process: BaseProcess = _CONTEXT.Process(
+            target=serve, args=(child, limits), name="mailarchive-extract", daemon=True
+        )
+        self.process.start()
+        child.close()
+        self.tasks = 0
+
+    def run(self, task: tuple[bytes, str, str | None], seconds: float) -> Extraction | bool:
+        """The answer; else whether the time ran out (False: the worker died). Either way
+        the worker must be replaced."""
+        self.tasks += 1
+        try:
+            self.conn.send(task)
+            if not self.conn.poll(seconds):
+                return True
+            answer: Extraction = self.conn.recv()
+            return answer
+        except (EOFError, OSError):
+            return False
+
+    def stop(self, kill: bool = False) -> int | None:
+        if not kill:
+            try:
+                self.conn.send(None)
+            except OSError:
+                kill = True
+        if kill:
+            self.process.kill()
+        self.process.join(5)
+        if self.process.is_alive():
+            self.process.kill()
+            self.process.join()
+        self.conn.close()
+        return self.process.exitcode
+
+
+class Extractor:
+    """Extracts attachment text in up to `workers` processes, started on first use.
+
+    Thread-safe: each call checks out one worker. `close()` stops them (also at exit,
+    as they are daemon processes).
+    """
+
+    def __init__(
+        self, limits: ExtractLimits | None = None, workers: int = 2, max_tasks: int = 500
+    ) -> None:
+        self.limits = limits or ExtractLimits()
+        self.max_tasks = max_tasks
+        self._idle: queue.LifoQueue[_Worker | None] = queue.LifoQueue()
+        for _ in range(workers):
+            self._idle.put(None)  # a slot; the process starts when first needed
+        self._closed = threading.Event()
+
+    def extract(self, data: bytes, content_type: str, filename: str | None) -> Extraction:
+        if self._closed.is_set():
+            raise RuntimeError("Extractor is closed")
+        worker = self._idle.get()
+        try:
+            if worker is None:
+                worker = _Worker(self.limits)
+            answer = worker.run((data, content_type, filename), self.limits.seconds)
+            if not isinstance(answer, Extraction):
+                code = worker.stop(kill=True)
+                worker = None
+                return Extraction(Status.FAILED, detail=_why(answer, code, self.limits))
+            if worker.tasks >= self.max_tasks:
+                worker.stop()
+                worker = None
+            return answer
+        finally:
+            self._idle.put(worker)
+
+    def close(self) -> None:
+        self._closed.set()
+        while True:
+            try:
+                worker = self._idle.get_nowait()
+            except queue.Empty:
+                return
+            if worker is not None:
+                worker.stop()
+
+
+def _why(timed_out: bool, exitcode: int | None, limits: ExtractLimits) -> str:
+    if timed_out:
+        return f"time limit of {limits.seconds:g} s reached, extraction stopped"
+    if exitcode is None:
+        return "extracting process did not answer"
+    if exitcode < 0:
+        return f"extracting process killed by signal {-exitcode} (memory or CPU limit?)"
+    return f"extracting process exited with status {exitcode}"
