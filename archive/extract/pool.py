@@ -19,7 +19,6 @@ from __future__ import annotations
 import multiprocessing
 import queue
 import threading
-from multiprocessing.connection import Connection
 from multiprocessing.process import BaseProcess
 
 from archive.extract.model import Extraction, ExtractLimits, Status

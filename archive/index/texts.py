@@ -21,8 +21,9 @@ def cached_texts(conn: Connection, sha256s: Collection[str]) -> dict[str, Extrac
     if not sha256s:
         return {}
     rows = conn.execute(
-        select(ExtractedText.sha256, ExtractedText.status, ExtractedText.content, ExtractedText.detail)
-        .where(
+        select(
+            ExtractedText.sha256, ExtractedText.status, ExtractedText.content, ExtractedText.detail
+        ).where(
             ExtractedText.sha256.in_(sorted(set(sha256s))),
             ExtractedText.extractor_version >= EXTRACTOR_VERSION,
         )

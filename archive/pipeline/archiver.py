@@ -31,6 +31,7 @@ from archive.defaults import (
     TIMEOUT_SECONDS,
 )
 from archive.errors import ArchiveError, MessageError, Pop3ServerError, is_transient
+from archive.extract import AttachmentTexts, Extractor
 from archive.index.ledger import Recorded
 from archive.mime import ParsedMessage, ParseLimits
 from archive.pipeline.deletion import plan_deletions
@@ -39,6 +40,7 @@ from archive.pipeline.ledger import Known, Ledger, Place, SessionLedger
 from archive.pipeline.ports import Index, MailboxLedgerIndex
 from archive.pipeline.result import MailboxFailed, MailboxResult, Tally
 from archive.pipeline.sessions import SessionOutcome, cap_session, wants_another_session
+from archive.pipeline.texts import extract_texts
 from archive.pop3.client import Pop3Client
 from archive.pop3.source import Connector, Endpoint, MailSource, RetrievedMessage
 from archive.store import ObjectStore, put_verified, raw_key
@@ -89,6 +91,9 @@ class Archiver:
     # The time `delete_older_than_days` counts back from; the index stamps archived_at.
     clock: Callable[[], datetime] = field(default=_utc_now, repr=False)
     connect: Connector = field(default=Pop3Client.connect, repr=False)
+    # Reads the text inside attachments (archive.extract); None: not read now, `reindex`
+    # does it later.
+    extractor: Extractor | None = field(default=None, repr=False)
 
     def run(
         self,
@@ -268,12 +273,17 @@ class Archiver:
         self, index: MailboxLedgerIndex, placed: Place, message: RetrievedMessage
     ) -> Recorded:
         parsed: ParsedMessage | None = None
+        texts: AttachmentTexts | None = None
         if index.find_message(message.sha256) is None:
             parsed = parse_original(
                 message.file, message.size, self.parse_limits, self.parse_max_bytes
             )
             store_attachments(self.store, parsed)
-        return index.record(placed.key, message.sha256, message.size, parsed, placed.relabel)
+            if self.extractor is not None:
+                texts = extract_texts(parsed, self.extractor, index.extracted_texts)
+        return index.record(
+            placed.key, message.sha256, message.size, parsed, placed.relabel, texts=texts
+        )
 
     def _reconcile(self, run: _Run, session: SessionLedger) -> None:
         """DELEs acknowledged but never confirmed by QUIT: gone now means deleted then."""
