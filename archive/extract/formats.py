@@ -69,7 +69,8 @@ def read_pdf(data: bytes, limits: ExtractLimits) -> str:
                 page = pdf[number]
                 textpage = page.get_textpage()
                 try:
-                    yield textpage.get_text_range()
+                    # PDFium ends lines with CRLF.
+                    yield textpage.get_text_range().replace("\r\n", "\n")
                 finally:
                     textpage.close()
                     page.close()
@@ -219,7 +220,14 @@ def read_html(data: bytes, limits: ExtractLimits) -> str:
     return _join(iter([converted.text]), limits)
 
 
+class Binary(Exception):
+    """A file named or labelled as text that is not text."""
+
+
 def read_text(data: bytes, limits: ExtractLimits) -> str:
+    head = data[:8192]
+    if b"\x00" in head and not head.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+        raise Binary("binary data, not text")
     return _join(iter([decode_text(data)]), limits)
 
 
@@ -248,6 +256,8 @@ def extract_kind(kind: Kind, data: bytes, limits: ExtractLimits) -> Extraction:
         text = reader(data, limits)
     except Encrypted as exc:
         return Extraction(Status.ENCRYPTED, detail=str(exc))
+    except Binary as exc:
+        return Extraction(Status.UNSUPPORTED, detail=str(exc))
     except Cut as cut:
         text = cut.text[: limits.max_chars]
         return Extraction(Status.TRUNCATED, text, str(cut))

@@ -72,7 +72,7 @@ def reindex(
 ) -> ReindexResult:
     """Re-parse messages with parser_version < PARSER_VERSION, or extract_version <
     EXTRACTOR_VERSION when an `extractor` is given, oldest id first."""
-    stale = _stale() if extractor is not None else Message.parser_version < PARSER_VERSION
+    stale = _stale(extractor is not None)
     done = 0
     failed: list[str] = []
     after = 0
@@ -117,7 +117,7 @@ def reindex(
                 done += 1
             if progress is not None:
                 progress(done)
-    return ReindexResult(done, tuple(failed), stale_count(engine))
+    return ReindexResult(done, tuple(failed), stale_count(engine, extractor is not None))
 
 
 def _parse_stored(
