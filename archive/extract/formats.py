@@ -25,11 +25,11 @@ from archive.mime.htmltext import html_to_text, meta_charset
 _HTML_TAGS = 200_000
 
 
-class Encrypted(Exception):
+class _Encrypted(Exception):
     """The document needs a password."""
 
 
-class Cut(Exception):
+class _Cut(Exception):
     """A reader stopped at a limit; `text` is what it had."""
 
     def __init__(self, text: str, why: str) -> None:
@@ -38,7 +38,7 @@ class Cut(Exception):
 
 
 def _join(pieces: Iterator[str], limits: ExtractLimits) -> str:
-    """Join non-empty pieces by newlines, raising Cut once `max_chars` is passed."""
+    """Join non-empty pieces by newlines, raising _Cut once `max_chars` is passed."""
     out: list[str] = []
     total = 0
     for piece in pieces:
@@ -48,7 +48,7 @@ def _join(pieces: Iterator[str], limits: ExtractLimits) -> str:
         out.append(piece)
         total += len(piece) + 1
         if total > limits.max_chars:
-            raise Cut("\n".join(out), f"text cut at {limits.max_chars} characters")
+            raise _Cut("\n".join(out), f"text cut at {limits.max_chars} characters")
     return "\n".join(out)
 
 
@@ -59,7 +59,7 @@ def read_pdf(data: bytes, limits: ExtractLimits) -> str:
         pdf = pypdfium2.PdfDocument(data)
     except pypdfium2.PdfiumError as exc:
         if "password" in str(exc).lower():
-            raise Encrypted("PDF needs a password") from exc
+            raise _Encrypted("PDF needs a password") from exc
         raise
     try:
         pages = len(pdf)
@@ -77,7 +77,7 @@ def read_pdf(data: bytes, limits: ExtractLimits) -> str:
 
         text = _join(texts(), limits)
         if pages > limits.max_pages:
-            raise Cut(text, f"only the first {limits.max_pages} of {pages} pages read")
+            raise _Cut(text, f"only the first {limits.max_pages} of {pages} pages read")
         return text
     finally:
         pdf.close()
@@ -171,7 +171,7 @@ def read_odf(data: bytes, limits: ExtractLimits) -> str:
     with zipfile.ZipFile(io.BytesIO(data)) as archive:
         # ODF 1.2 §3.4: encrypted entries carry <manifest:encryption-data>.
         if b"encryption-data" in archive.read("META-INF/manifest.xml"):
-            raise Encrypted("OpenDocument file is encrypted")
+            raise _Encrypted("OpenDocument file is encrypted")
     document = load(io.BytesIO(data))
     blocks = {(TEXTNS, "p"), (TEXTNS, "h")}
 
@@ -216,18 +216,18 @@ def read_html(data: bytes, limits: ExtractLimits) -> str:
         html = decode_text(data)
     converted = html_to_text(html, _HTML_TAGS)
     if converted.cut:
-        raise Cut(converted.text, f"HTML cut at {_HTML_TAGS} tags")
+        raise _Cut(converted.text, f"HTML cut at {_HTML_TAGS} tags")
     return _join(iter([converted.text]), limits)
 
 
-class Binary(Exception):
+class _Binary(Exception):
     """A file named or labelled as text that is not text."""
 
 
 def read_text(data: bytes, limits: ExtractLimits) -> str:
     head = data[:8192]
     if b"\x00" in head and not head.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
-        raise Binary("binary data, not text")
+        raise _Binary("binary data, not text")
     return _join(iter([decode_text(data)]), limits)
 
 
@@ -254,15 +254,15 @@ def extract_kind(kind: Kind, data: bytes, limits: ExtractLimits) -> Extraction:
         return Extraction(Status.UNSUPPORTED, detail=f"no text reader for {kind.value}")
     try:
         text = reader(data, limits)
-    except Encrypted as exc:
+    except _Encrypted as exc:
         return Extraction(Status.ENCRYPTED, detail=str(exc))
-    except Binary as exc:
+    except _Binary as exc:
         return Extraction(Status.UNSUPPORTED, detail=str(exc))
-    except Cut as cut:
+    except _Cut as cut:
         text = cut.text[: limits.max_chars]
         return Extraction(Status.TRUNCATED, text, str(cut))
     except MemoryError:
-        return Extraction(Status.FAILED, detail="memory limit reached")
+        raise  # the worker answers it and is replaced (archive.extract.worker)
     except RecursionError:
         return Extraction(Status.FAILED, detail=f"{kind.value}: nested too deeply")
     except Exception as exc:

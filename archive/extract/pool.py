@@ -21,10 +21,13 @@ import queue
 import threading
 from multiprocessing.process import BaseProcess
 
+from archive.errors import ExtractorUnavailable
 from archive.extract.model import Extraction, ExtractLimits, Status
-from archive.extract.worker import serve
+from archive.extract.worker import OUT_OF_MEMORY, serve
 
 _CONTEXT = multiprocessing.get_context("forkserver")
+# The first start also starts the forkserver, which imports the format libraries.
+_START_SECONDS = 120.0
 _CONTEXT.set_forkserver_preload(["archive.extract.worker"])
 
 
@@ -37,6 +40,10 @@ class _Worker:
         self.process.start()
         child.close()
         self.tasks = 0
+        # Started (forkserver up, limits set) before the first task's clock runs.
+        if not self.conn.poll(_START_SECONDS) or self.conn.recv() != "ready":
+            self.stop(kill=True)
+            raise ExtractorUnavailable(f"extraction worker did not start in {_START_SECONDS} s")
 
     def run(self, task: tuple[bytes, str, str | None], seconds: float) -> Extraction | bool:
         """The answer; else whether the time ran out (False: the worker died). Either way
@@ -96,7 +103,7 @@ class Extractor:
                 code = worker.stop(kill=True)
                 worker = None
                 return Extraction(Status.FAILED, detail=_why(answer, code, self.limits))
-            if worker.tasks >= self.max_tasks:
+            if answer == OUT_OF_MEMORY or worker.tasks >= self.max_tasks:
                 worker.stop()
                 worker = None
             return answer

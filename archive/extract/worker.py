@@ -1,21 +1,42 @@
-"""The loop one extraction process runs: receive a task, answer an `Extraction`."""
+"""The loop one extraction process runs: receive a task, answer an `Extraction`.
+
+This module is the forkserver's preload (archive.extract.pool): the format libraries are
+imported here once, so a new worker starts in milliseconds and the time limit measures
+reading, not importing.
+"""
 
 from __future__ import annotations
 
 from multiprocessing.connection import Connection
+
+import docx  # noqa: F401
+import odf.opendocument  # noqa: F401
+import openpyxl  # noqa: F401
+import pptx  # noqa: F401
+import pypdfium2  # noqa: F401
+import striprtf.striprtf  # noqa: F401
 
 from archive.extract.document import extract_document
 from archive.extract.limits import apply_cpu_limit, apply_memory_limit, ignore_interrupts
 from archive.extract.model import Extraction, ExtractLimits, Status
 
 
+# The parent replaces a worker that answers this: its heap is in an unknown state.
+OUT_OF_MEMORY = Extraction(Status.FAILED, detail="memory limit reached")
+
+
 def serve(conn: Connection, limits: ExtractLimits) -> None:
     ignore_interrupts()
     apply_memory_limit(limits.memory_bytes)
+    conn.send("ready")
     while True:
         try:
             task = conn.recv()
         except (EOFError, OSError):
+            return
+        except MemoryError:
+            # The task did not fit; the pipe is mid-message, so answer and stop.
+            conn.send(OUT_OF_MEMORY)
             return
         if task is None:
             return
@@ -24,6 +45,6 @@ def serve(conn: Connection, limits: ExtractLimits) -> None:
         try:
             result = extract_document(data, content_type, filename, limits)
         except MemoryError:
-            result = Extraction(Status.FAILED, detail="memory limit reached")
+            result = OUT_OF_MEMORY
         del data, task
         conn.send(result)
