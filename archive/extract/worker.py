@@ -20,7 +20,6 @@ from archive.extract.document import extract_document
 from archive.extract.limits import apply_cpu_limit, apply_memory_limit, ignore_interrupts
 from archive.extract.model import Extraction, ExtractLimits, Status
 
-
 # The parent replaces a worker that answers this: its heap is in an unknown state.
 OUT_OF_MEMORY = Extraction(Status.FAILED, detail="memory limit reached")
 

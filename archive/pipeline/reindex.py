@@ -48,15 +48,17 @@ def mark_all_stale(engine: Engine) -> int:
     return int(result.rowcount or 0)
 
 
-def _stale() -> ColumnElement[bool]:
-    """Parsed by an older parser, or its attachments read by an older extractor (or never:
-    archived before migration 0008)."""
+def _stale(extracting: bool) -> ColumnElement[bool]:
+    """Parsed by an older parser, or (when `extracting`) its attachments read by an older
+    extractor or never (archived before migration 0008, or without an extractor)."""
+    if not extracting:
+        return Message.parser_version < PARSER_VERSION
     return or_(Message.parser_version < PARSER_VERSION, Message.extract_version < EXTRACTOR_VERSION)
 
 
-def stale_count(engine: Engine) -> int:
+def stale_count(engine: Engine, extracting: bool = False) -> int:
     with engine.connect() as conn:
-        return int(conn.execute(select(func.count()).where(_stale())).scalar_one())
+        return int(conn.execute(select(func.count()).where(_stale(extracting))).scalar_one())
 
 
 def reindex(
