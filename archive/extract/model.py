@@ -36,6 +36,11 @@ class Extraction:
         return bool(self.text) and self.status in (Status.OK, Status.TRUNCATED)
 
 
+# What a worker answers when an allocation failed; the pool then replaces it, as its heap is
+# in an unknown state.
+OUT_OF_MEMORY = Extraction(Status.FAILED, detail="memory limit reached")
+
+
 @dataclass(frozen=True, slots=True)
 class ExtractLimits:
     """Bounds that keep one hostile document from costing unbounded time or memory.

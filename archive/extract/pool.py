@@ -9,39 +9,62 @@ reason; the run goes on.
 
 `concurrent.futures.ProcessPoolExecutor` cannot kill one task's process, and a dead
 worker breaks the whole pool, so this is a small pool of its own: each worker is one
-process and one pipe, checked out by one thread at a time. Workers are started by the
-`forkserver` method (never `fork`: the archiver runs threads and holds sockets), lazily,
-and recycled after `max_tasks` to bound what a library may leak.
+process and one socket pair, checked out by one thread at a time. A worker is a fresh
+interpreter (`python -m archive.extract`), never a fork: the archiver runs threads
+and holds sockets, and multiprocessing's spawn and forkserver would import the parent's
+`__main__` (the CLI, a flow) in every worker. Workers start lazily and are recycled after
+`max_tasks` to bound what a library may leak.
 """
 
 from __future__ import annotations
 
-import multiprocessing
+import dataclasses
+import json
 import queue
+import socket
+import subprocess
+import sys
 import threading
-from multiprocessing.process import BaseProcess
+from multiprocessing.connection import Connection
 
 from archive.errors import ExtractorUnavailable
-from archive.extract.model import Extraction, ExtractLimits, Status
-from archive.extract.worker import OUT_OF_MEMORY, serve
+from archive.extract.model import OUT_OF_MEMORY, Extraction, ExtractLimits, Status
 
-_CONTEXT = multiprocessing.get_context("forkserver")
-# The first start also starts the forkserver, which imports the format libraries.
+# A new worker imports the format libraries before it answers "ready".
 _START_SECONDS = 120.0
-_CONTEXT.set_forkserver_preload(["archive.extract.worker"])
 
 
 class _Worker:
+    """One `python -m archive.extract` process, talking over a socket pair."""
+
     def __init__(self, limits: ExtractLimits) -> None:
-        self.conn, child = _CONTEXT.Pipe()
-        self.process: BaseProcess = _CONTEXT.Process(
-            target=serve, args=(child, limits), name="mailarchive-extract", daemon=True
-        )
-        self.process.start()
-        child.close()
+        ours, theirs = socket.socketpair()
+        try:
+            self.process = subprocess.Popen(
+                [
+                    sys.executable,
+                    "-m",
+                    "archive.extract",
+                    str(theirs.fileno()),
+                    json.dumps(dataclasses.asdict(limits)),
+                ],
+                pass_fds=[theirs.fileno()],
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.DEVNULL,
+            )
+        except OSError as exc:
+            ours.close()
+            raise ExtractorUnavailable(f"extraction worker not started: {exc}") from exc
+        finally:
+            theirs.close()
+        self.conn = Connection(ours.detach())
         self.tasks = 0
-        # Started (forkserver up, limits set) before the first task's clock runs.
-        if not self.conn.poll(_START_SECONDS) or self.conn.recv() != "ready":
+        # Started (libraries imported, limits set) before the first task's clock runs.
+        try:
+            ready = self.conn.poll(_START_SECONDS) and self.conn.recv() == "ready"
+        except (EOFError, OSError):
+            ready = False
+        if not ready:
             self.stop(kill=True)
             raise ExtractorUnavailable(f"extraction worker did not start in {_START_SECONDS} s")
 
@@ -66,12 +89,13 @@ class _Worker:
                 kill = True
         if kill:
             self.process.kill()
-        self.process.join(5)
-        if self.process.is_alive():
+        try:
+            self.process.wait(5)
+        except subprocess.TimeoutExpired:
             self.process.kill()
-            self.process.join()
+            self.process.wait()
         self.conn.close()
-        return self.process.exitcode
+        return self.process.returncode
 
 
 class Extractor:

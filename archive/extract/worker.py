@@ -1,12 +1,14 @@
 """The loop one extraction process runs: receive a task, answer an `Extraction`.
 
-This module is the forkserver's preload (archive.extract.pool): the format libraries are
-imported here once, so a new worker starts in milliseconds and the time limit measures
-reading, not importing.
+Run as `python -m archive.extract FD LIMITS` (archive/extract/__main__.py) by
+archive.extract.pool: FD is its end of a socket pair, LIMITS the `ExtractLimits` as JSON.
+The format libraries are imported before it says "ready", so the time limit measures
+reading, not importing (and nothing else imports this module, so they load only here).
 """
 
 from __future__ import annotations
 
+import json
 from multiprocessing.connection import Connection
 
 import docx  # noqa: F401
@@ -18,10 +20,7 @@ import striprtf.striprtf  # noqa: F401
 
 from archive.extract.document import extract_document
 from archive.extract.limits import apply_cpu_limit, apply_memory_limit, ignore_interrupts
-from archive.extract.model import Extraction, ExtractLimits, Status
-
-# The parent replaces a worker that answers this: its heap is in an unknown state.
-OUT_OF_MEMORY = Extraction(Status.FAILED, detail="memory limit reached")
+from archive.extract.model import OUT_OF_MEMORY, ExtractLimits
 
 
 def serve(conn: Connection, limits: ExtractLimits) -> None:
@@ -47,3 +46,7 @@ def serve(conn: Connection, limits: ExtractLimits) -> None:
             result = OUT_OF_MEMORY
         del data, task
         conn.send(result)
+
+
+def main(argv: list[str]) -> None:
+    serve(Connection(int(argv[1])), ExtractLimits(**json.loads(argv[2])))

@@ -38,7 +38,7 @@ class CountingExtractor(Extractor):
 @pytest.fixture(scope="module")
 def extractor() -> Iterator[CountingExtractor]:
     # 2 s: the product's time limit, low enough that the hostile PDF (seconds of PDFium
-    # work per 100 MB of content stream; 400 MB here) cannot finish.
+    # work per 100 MB of content stream; 200 MB here) cannot finish.
     pool = CountingExtractor(ExtractLimits(seconds=2))
     yield pool
     pool.close()
@@ -104,7 +104,7 @@ def test_statuses_for_encrypted_scanned_unsupported_and_hostile_attachments(
         ("locked.docx", d.docx_encrypted("hidden platypus"), OCTETS),
         ("scan.pdf", d.pdf_scanned(), PDF),
         ("photo.png", b"\x89PNG\r\n\x1a\n" + bytes(64), "image/png"),
-        ("endless.pdf", d.pdf_hostile(400 << 20), PDF),
+        ("endless.pdf", d.pdf_hostile(200 << 20), PDF),
         ("deep.zip", d.zip_nested({"deep.txt": b"deepword"}, 6), "application/zip"),
     )
     messages = [
