@@ -45,7 +45,10 @@ def serve(conn: Connection, limits: ExtractLimits) -> None:
         except MemoryError:
             result = OUT_OF_MEMORY
         del data, task
-        conn.send(result)
+        try:
+            conn.send(result)
+        except OSError:
+            return  # the parent is gone (killed, or it gave up on this task)
 
 
 def main(argv: list[str]) -> None:
