@@ -5,9 +5,10 @@
     │   ├── Pop3ConnectionError     network failure, timeout, connection dropped
     │   ├── Pop3TemporaryError      -ERR [IN-USE], [LOGIN-DELAY], [SYS/TEMP] (RFC 2449, RFC 3206)
     │   ├── StoreError              object store unreachable or a write failed
-    │   └── DatabaseUnavailable     connection lost or refused, admin shutdown (57P01),
+    │   ├── DatabaseUnavailable     connection lost or refused, admin shutdown (57P01),
     │                               cannot connect now (57P03), serialization failure
     │                               (40001), deadlock (40P01)
+    │   └── ExtractorUnavailable    no attachment-text worker process could be started
     ├── PermanentError            retrying will not help; a person must act
     │   ├── ConfigError             bad mailbox file or settings, missing secret
     │   ├── Pop3AuthError           credentials refused ([AUTH] or plain -ERR at login)
@@ -101,6 +102,10 @@ class StoreError(TransientError):
 
 class DatabaseUnavailable(TransientError):
     """The database could not be reached or gave up on a statement that may succeed later."""
+
+
+class ExtractorUnavailable(TransientError):
+    """No attachment-text worker process could be started (archive.extract.pool)."""
 
 
 class IntegrityError(PermanentError):

@@ -326,18 +326,20 @@ def reindex(
     ] = False,
     batch_size: Annotated[int, typer.Option(help="Messages per batch.", min=1)] = 200,
 ) -> None:
-    """Rebuild the index of messages parsed by an older parser, from the stored originals.
+    """Rebuild the index of messages parsed by an older parser, from the stored originals,
+    and extract the text of attachments archived before extraction (or by an older one).
 
     Resumable: each message is rewritten in its own transaction and marked with the parser
     version, so an interrupted run goes on where it stopped. Exits 1 if an original is missing.
     """
-    from archive.pipeline.build import open_database
+    from archive.pipeline.build import make_extractor, open_database
     from archive.pipeline.reindex import mark_all_stale
     from archive.pipeline.reindex import reindex as run_reindex
     from archive.store import open_store
 
     settings = command_settings()
     _, engine = open_database(settings, pool_size=1)
+    extractor = make_extractor(settings)
     try:
         if all_messages:
             mark_all_stale(engine)
@@ -348,8 +350,10 @@ def reindex(
             batch_size=batch_size,
             max_bytes=settings.parse_max_bytes,
             progress=lambda done: err.print(f"reindexed {done}", highlight=False),
+            extractor=extractor,
         )
     finally:
+        extractor.close()
         engine.dispose()
     out.print(f"reindexed {result.reindexed} messages, {result.remaining} left")
     for problem in result.failed:

@@ -11,9 +11,11 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from archive import defaults
 from archive.errors import ConfigError
+from archive.extract import ExtractLimits
 from archive.mime.model import ParseLimits
 
 _PARSE_DEFAULTS = ParseLimits()
+_EXTRACT_DEFAULTS = ExtractLimits()
 
 
 def default_data_dir() -> Path:
@@ -51,6 +53,17 @@ class Settings(BaseSettings):
     parse_max_depth: int = Field(default=_PARSE_DEFAULTS.max_depth, ge=0, le=200)
     parse_max_header_bytes: int = Field(default=_PARSE_DEFAULTS.max_header_bytes, ge=1)
     parse_max_text_chars: int = Field(default=_PARSE_DEFAULTS.max_text_chars, ge=1)
+
+    # Attachment text (archive.extract): worker processes per process, and the hard limits
+    # of one document; past them its status is `failed` and the run goes on.
+    extract_workers: int = Field(default=2, ge=1, le=64)
+    extract_timeout_seconds: float = Field(default=_EXTRACT_DEFAULTS.seconds, gt=0)
+    extract_memory_mb: int = Field(default=_EXTRACT_DEFAULTS.memory_bytes >> 20, ge=64)
+
+    def extract_limits(self) -> ExtractLimits:
+        return ExtractLimits(
+            seconds=self.extract_timeout_seconds, memory_bytes=self.extract_memory_mb << 20
+        )
 
     def parse_limits(self) -> ParseLimits:
         return ParseLimits(

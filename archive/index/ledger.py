@@ -9,7 +9,7 @@ searchable.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Collection, Iterable, Iterator
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 from datetime import datetime
@@ -18,9 +18,11 @@ from sqlalchemy import Connection, Engine, func, select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.orm import InstrumentedAttribute
 
+from archive.extract import AttachmentTexts, Extraction
 from archive.index import locks
 from archive.index.messages import insert_children, message_values, thread_values
 from archive.index.models import Delivery, Mailbox, Message
+from archive.index.texts import cached_texts
 from archive.mime import ParsedMessage
 
 LedgerKey = tuple[str, int]
@@ -172,6 +174,10 @@ class MailboxIndex:
             found = self.conn.execute(select(Message.id).where(Message.sha256 == sha256)).scalar()
         return int(found) if found is not None else None
 
+    def extracted_texts(self, sha256s: Collection[str]) -> dict[str, Extraction]:
+        with self.conn.begin():
+            return cached_texts(self.conn, sha256s)
+
     def record(
         self,
         key: LedgerKey,
@@ -179,6 +185,7 @@ class MailboxIndex:
         size: int,
         parsed: ParsedMessage | None,
         relabel: int | None = None,
+        texts: AttachmentTexts | None = None,
     ) -> Recorded:
         """Record one server copy under `key`; the message content is inserted if it is new.
 
@@ -186,7 +193,8 @@ class MailboxIndex:
         `relabel` is the id of a stale ledger row of this mailbox (its UIDL is no longer
         listed) that the pipeline's ledger chose for this content: the server renamed the
         copy (a UIDL reset), so that row takes `key` instead of a second row being added. It
-        is used only if it delivered the same content. Returns the row as now stored.
+        is used only if it delivered the same content. `texts`: what extraction gave the
+        attachments (None: not extracted). Returns the row as now stored.
         """
         uidl, occurrence = key
         conn = self.conn
@@ -196,7 +204,10 @@ class MailboxIndex:
             if parsed is not None:
                 message_id = conn.execute(
                     insert(Message)
-                    .values(**message_values(sha256, size, parsed), **thread_values(conn, parsed))
+                    .values(
+                        **message_values(sha256, size, parsed, texts),
+                        **thread_values(conn, parsed),
+                    )
                     .on_conflict_do_nothing(index_elements=[Message.sha256])
                     .returning(Message.id)
                 ).scalar()
@@ -206,7 +217,7 @@ class MailboxIndex:
                     select(Message.id).where(Message.sha256 == sha256)
                 ).scalar_one()
             if created and parsed is not None:
-                insert_children(conn, message_id, parsed)
+                insert_children(conn, message_id, parsed, texts)
             delivery_id = None if relabel is None else self._relabel(message_id, key, relabel)
             relabelled = delivery_id is not None
             if delivery_id is None:

@@ -10,12 +10,13 @@ stamps every time, so tests can move time (LOGIN-DELAY, `delete_older_than_days`
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Collection, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 
 from archive.errors import Pop3TemporaryError
+from archive.extract import AttachmentTexts, Extraction
 from archive.index.ledger import LedgerEntry, LedgerKey, LoginState, Recorded
 from archive.mime import ParsedMessage
 
@@ -34,6 +35,7 @@ class StoredMessage:
     sha256: str
     size: int
     parsed: ParsedMessage
+    texts: AttachmentTexts | None = None
 
 
 @dataclass
@@ -143,6 +145,19 @@ class MemoryMailboxIndex:
         found = self.index.messages.get(sha256)
         return found.id if found is not None else None
 
+    def extracted_texts(self, sha256s: Collection[str]) -> dict[str, Extraction]:
+        """Fresh outcomes of the messages recorded here, as the database caches them."""
+        with self.index._guard:
+            found: dict[str, Extraction] = {}
+            for stored in self.index.messages.values():
+                if stored.texts is not None:
+                    found.update(
+                        (sha, result)
+                        for sha, result in stored.texts.fresh.items()
+                        if sha in sha256s
+                    )
+            return found
+
     def record(
         self,
         key: LedgerKey,
@@ -150,6 +165,7 @@ class MemoryMailboxIndex:
         size: int,
         parsed: ParsedMessage | None,
         relabel: int | None = None,
+        texts: AttachmentTexts | None = None,
     ) -> Recorded:
         index = self.index
         with index._guard:
@@ -159,7 +175,7 @@ class MemoryMailboxIndex:
                 if parsed is None:
                     raise ValueError(f"content {sha256} is not indexed and was not parsed")
                 stored = index.messages[sha256] = StoredMessage(
-                    next(index._ids), sha256, size, parsed
+                    next(index._ids), sha256, size, parsed, texts
                 )
             uidl, occurrence = key
             entry = self._at(key)

@@ -4,9 +4,12 @@ transaction that records a delivery, `archive.pipeline.reindex` for a re-parse).
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 from sqlalchemy import Connection, delete, select, text, update
 from sqlalchemy.dialects.postgresql import insert
 
+from archive.extract import EXTRACTOR_VERSION, AttachmentTexts, Extraction
 from archive.index.chunks import text_chunks
 from archive.index.models import (
     TEXT_VECTOR,
@@ -17,6 +20,7 @@ from archive.index.models import (
     Message,
     TextChunk,
 )
+from archive.index.texts import save_texts
 from archive.index.threads import thread_key
 from archive.mime import PARSER_VERSION, ParsedMessage
 
@@ -68,7 +72,10 @@ def thread_values(conn: Connection, parsed: ParsedMessage) -> dict[str, object]:
     }
 
 
-def message_values(sha256: str, size: int, parsed: ParsedMessage) -> dict[str, object]:
+def message_values(
+    sha256: str, size: int, parsed: ParsedMessage, texts: AttachmentTexts | None = None
+) -> dict[str, object]:
+    """The message row's columns; `texts` None: attachments not extracted (reindex will)."""
     return {
         "sha256": sha256,
         "size": size,
@@ -84,10 +91,13 @@ def message_values(sha256: str, size: int, parsed: ParsedMessage) -> dict[str, o
         "body_text": clean_required(parsed.body_text),
         "part_count": parsed.part_count,
         "parser_version": PARSER_VERSION,
+        "extract_version": EXTRACTOR_VERSION if texts is not None or not parsed.attachments else 0,
     }
 
 
-def replace_parse(conn: Connection, message_id: int, parsed: ParsedMessage) -> None:
+def replace_parse(
+    conn: Connection, message_id: int, parsed: ParsedMessage, texts: AttachmentTexts | None = None
+) -> None:
     """Rewrite everything derived from parsing one message (reindex), in the caller's
     transaction: the message row's columns, then its addresses, attachments, headers and
     defects and text chunks. The row keeps its id, so deliveries and the ledger are
@@ -95,7 +105,7 @@ def replace_parse(conn: Connection, message_id: int, parsed: ParsedMessage) -> N
     for table in (Address, Attachment, HeaderField, Defect, TextChunk):
         conn.execute(delete(table).where(table.message_id == message_id))
     row = conn.execute(select(Message.sha256, Message.size).where(Message.id == message_id)).one()
-    values = message_values(row.sha256, row.size, parsed)
+    values = message_values(row.sha256, row.size, parsed, texts)
     # Without this row's old values, thread lookups find what the first write found.
     conn.execute(
         update(Message)
@@ -104,10 +114,17 @@ def replace_parse(conn: Connection, message_id: int, parsed: ParsedMessage) -> N
     )
     values.update(thread_values(conn, parsed))
     conn.execute(update(Message).where(Message.id == message_id).values(**values))
-    insert_children(conn, message_id, parsed)
+    insert_children(conn, message_id, parsed, texts)
 
 
-def insert_children(conn: Connection, message_id: int, parsed: ParsedMessage) -> None:
+def insert_children(
+    conn: Connection, message_id: int, parsed: ParsedMessage, texts: AttachmentTexts | None = None
+) -> None:
+    """The child rows of a new or re-parsed message; `texts` caches fresh extractions and
+    gives each attachment its status and the chunks their text."""
+    extracted = texts.by_path if texts is not None else {}
+    if texts is not None:
+        save_texts(conn, texts.fresh)
     if parsed.addresses:
         conn.execute(
             insert(Address),
@@ -136,11 +153,13 @@ def insert_children(conn: Connection, message_id: int, parsed: ParsedMessage) ->
                     "content_id": clean(a.content_id),
                     "size": a.size,
                     "sha256": a.sha256,
+                    "text_status": _status(extracted, a.path),
+                    "text_detail": _detail(extracted, a.path),
                 }
                 for n, a in enumerate(parsed.attachments)
             ],
         )
-    chunks = text_chunks(parsed)
+    chunks = text_chunks(parsed, extracted)
     if chunks:
         conn.execute(
             _INSERT_CHUNK,
@@ -185,3 +204,13 @@ def insert_children(conn: Connection, message_id: int, parsed: ParsedMessage) ->
                 for n, d in enumerate(parsed.defects)
             ],
         )
+
+
+def _status(extracted: Mapping[str, Extraction], path: str) -> str | None:
+    found = extracted.get(path)
+    return found.status.value if found is not None else None
+
+
+def _detail(extracted: Mapping[str, Extraction], path: str) -> str | None:
+    found = extracted.get(path)
+    return clean(found.detail) if found is not None else None

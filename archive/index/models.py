@@ -136,6 +136,8 @@ class Message(Base):
     # archive.mime.PARSER_VERSION that produced these rows; `mailarchive reindex` redoes
     # the older ones.
     parser_version: Mapped[int] = mapped_column(Integer, server_default="1")
+    # archive.extract.EXTRACTOR_VERSION that read its attachments (0: never); reindex too.
+    extract_version: Mapped[int] = mapped_column(Integer, server_default="0")
     # The attachments' file names, one a line: searched by plain words (weight C).
     attachment_names: Mapped[str | None] = mapped_column(Text)
     # Written by PostgreSQL in the same statement as the row: the index cannot drift.
@@ -226,6 +228,30 @@ class Attachment(Base):
     content_id: Mapped[str | None] = mapped_column(Text)
     size: Mapped[int] = mapped_column(BigInteger)
     sha256: Mapped[str] = mapped_column(String(64))
+    # archive.extract.Status of its text (NULL: archived before extraction, see reindex),
+    # and why, for failed, truncated, encrypted, unsupported and no_text.
+    text_status: Mapped[str | None] = mapped_column(String(16))
+    text_detail: Mapped[str | None] = mapped_column(Text)
+
+
+class ExtractedText(Base):
+    """The text of one distinct attachment (by SHA-256), extracted once for the archive.
+
+    Written in the transaction of the first message that carries it; later messages with
+    the same bytes take `content` from here. Rows of an older `extractor_version` are
+    extracted again when met.
+    """
+
+    __tablename__ = "extracted_text"
+
+    sha256: Mapped[str] = mapped_column(String(64), primary_key=True)
+    status: Mapped[str] = mapped_column(String(16))
+    detail: Mapped[str | None] = mapped_column(Text)
+    content: Mapped[str] = mapped_column(Text, server_default="")
+    extractor_version: Mapped[int] = mapped_column(Integer)
+    extracted_at: Mapped[datetime] = mapped_column(
+        DateTime(timezone=True), server_default=func.now()
+    )
 
 
 class HeaderField(Base):

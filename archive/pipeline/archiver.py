@@ -45,6 +45,7 @@ from archive.errors import (
     Pop3TemporaryError,
     is_transient,
 )
+from archive.extract import AttachmentTexts, Extractor
 from archive.index.ledger import Recorded
 from archive.mime import ParsedMessage, ParseLimits
 from archive.pipeline.deletion import plan_deletions
@@ -53,6 +54,7 @@ from archive.pipeline.ledger import Known, Ledger, Place, SessionLedger
 from archive.pipeline.ports import Index, MailboxLedgerIndex
 from archive.pipeline.result import MailboxFailed, MailboxResult, Tally
 from archive.pipeline.sessions import SessionOutcome, cap_session, wants_another_session
+from archive.pipeline.texts import extract_texts
 from archive.pop3.client import Pop3Client
 from archive.pop3.source import Connector, Endpoint, MailSource, RetrievedMessage
 from archive.store import ObjectStore, put_verified, raw_key
@@ -107,6 +109,9 @@ class Archiver:
     # Set by the entry point on SIGTERM/SIGINT; the default is never set. One Archiver is
     # shared per process: an entry point gives a run its token with `dataclasses.replace`.
     stop: threading.Event = field(default_factory=threading.Event, repr=False, compare=False)
+    # Reads the text inside attachments (archive.extract); None: not read now, `reindex`
+    # does it later.
+    extractor: Extractor | None = field(default=None, repr=False)
 
     def run(
         self,
@@ -311,12 +316,17 @@ class Archiver:
         self, index: MailboxLedgerIndex, placed: Place, message: RetrievedMessage
     ) -> Recorded:
         parsed: ParsedMessage | None = None
+        texts: AttachmentTexts | None = None
         if index.find_message(message.sha256) is None:
             parsed = parse_original(
                 message.file, message.size, self.parse_limits, self.parse_max_bytes
             )
             store_attachments(self.store, parsed)
-        return index.record(placed.key, message.sha256, message.size, parsed, placed.relabel)
+            if self.extractor is not None:
+                texts = extract_texts(parsed, self.extractor, index.extracted_texts)
+        return index.record(
+            placed.key, message.sha256, message.size, parsed, placed.relabel, texts=texts
+        )
 
     def _reconcile(self, run: _Run, session: SessionLedger) -> None:
         """DELEs acknowledged but never confirmed by QUIT: gone now means deleted then."""

@@ -9,6 +9,7 @@ from sqlalchemy import Engine
 
 import migrations
 from archive.config import Settings
+from archive.extract import Extractor
 from archive.index.database import database_url, make_engine
 from archive.index.ledger import IndexWriter
 from archive.pipeline.archiver import Archiver
@@ -44,14 +45,22 @@ def get_archiver(settings: Settings) -> Archiver:
                 parse_max_bytes=settings.parse_max_bytes,
                 host_slot_wait_seconds=settings.host_slot_wait_seconds,
                 parse_limits=settings.parse_limits(),
+                extractor=make_extractor(settings),
             )
             _archivers[settings] = archiver
         return archiver
 
 
+def make_extractor(settings: Settings) -> Extractor:
+    """The attachment-text workers (started on first use)."""
+    return Extractor(settings.extract_limits(), workers=settings.extract_workers)
+
+
 def reset() -> None:
-    """Dispose of cached engines (tests, and the CLI before it exits)."""
+    """Dispose of cached engines and extractors (tests, and the CLI before it exits)."""
     with _lock:
         for archiver in _archivers.values():
             archiver.writer.dispose()
+            if archiver.extractor is not None:
+                archiver.extractor.close()
         _archivers.clear()

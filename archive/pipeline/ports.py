@@ -7,11 +7,12 @@ Adapters return values and never change their arguments.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable, Mapping
 from contextlib import AbstractContextManager
 from datetime import datetime
 from typing import Protocol
 
+from archive.extract import AttachmentTexts, Extraction
 from archive.index.ledger import LedgerEntry, LedgerKey, LoginState, Recorded
 from archive.mime import ParsedMessage
 
@@ -55,8 +56,14 @@ class MailboxLedgerIndex(Protocol):
         size: int,
         parsed: ParsedMessage | None,
         relabel: int | None = None,
+        texts: AttachmentTexts | None = None,
     ) -> Recorded:
-        """Record a copy: the content (if new, from `parsed`) and its ledger row."""
+        """Record a copy: the content (if new, from `parsed`, with its attachments' `texts`)
+        and its ledger row."""
+        ...
+
+    def extracted_texts(self, sha256s: Collection[str]) -> Mapping[str, Extraction]:
+        """Attachment texts already extracted in the archive, by SHA-256."""
         ...
 
     def mark_delete_requested(self, delivery_ids: Iterable[int]) -> dict[int, datetime]: ...

@@ -1,27 +1,32 @@
 """`mailarchive reindex`: parse the stored originals again and rewrite their index rows.
 
-After a parser upgrade (`archive.mime.PARSER_VERSION` bumped), every message row indexed by
-an older version is re-parsed from its raw object, in batches of one transaction per
-message. Progress is the rows' own `parser_version`, so an interrupted run resumes where it
-stopped. A message whose original is missing, or whose stored copy no longer hashes to its
-SHA-256, is reported and skipped: a damaged copy never reaches the index.
+After a parser upgrade (`archive.mime.PARSER_VERSION` bumped), or an extractor upgrade
+(`archive.extract.EXTRACTOR_VERSION`; also messages archived before attachment text was
+extracted), every message row indexed by an older version is re-parsed from its raw object,
+in batches of one transaction per message. Progress is the rows' own `parser_version` and
+`extract_version`, so an interrupted run resumes where it stopped. A message whose original
+is missing, or whose stored copy no longer hashes to its SHA-256, is reported and skipped:
+a damaged copy never reaches the index.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass
 
-from sqlalchemy import Engine, func, select, update
+from sqlalchemy import ColumnElement, Engine, func, or_, select, update
 
 from archive.defaults import PARSE_MAX_BYTES
 from archive.errors import IntegrityError
+from archive.extract import EXTRACTOR_VERSION, Extraction, Extractor
 from archive.index import locks
 from archive.index.messages import replace_parse
 from archive.index.models import Message
+from archive.index.texts import cached_texts
 from archive.mime import PARSER_VERSION, ParsedMessage, ParseLimits
 from archive.pipeline.ingest import parse_original, store_attachments
+from archive.pipeline.texts import extract_texts
 from archive.store import ObjectNotFound, ObjectStore, raw_key, spool_verified
 
 log = logging.getLogger(__name__)
@@ -43,10 +48,17 @@ def mark_all_stale(engine: Engine) -> int:
     return int(result.rowcount or 0)
 
 
-def stale_count(engine: Engine) -> int:
+def _stale(extracting: bool) -> ColumnElement[bool]:
+    """Parsed by an older parser, or (when `extracting`) its attachments read by an older
+    extractor or never (archived before migration 0008, or without an extractor)."""
+    if not extracting:
+        return Message.parser_version < PARSER_VERSION
+    return or_(Message.parser_version < PARSER_VERSION, Message.extract_version < EXTRACTOR_VERSION)
+
+
+def stale_count(engine: Engine, extracting: bool = False) -> int:
     with engine.connect() as conn:
-        query = select(func.count()).where(Message.parser_version < PARSER_VERSION)
-        return int(conn.execute(query).scalar_one())
+        return int(conn.execute(select(func.count()).where(_stale(extracting))).scalar_one())
 
 
 def reindex(
@@ -58,8 +70,11 @@ def reindex(
     max_messages: int | None = None,
     max_bytes: int = PARSE_MAX_BYTES,
     progress: Callable[[int], None] | None = None,
+    extractor: Extractor | None = None,
 ) -> ReindexResult:
-    """Re-parse messages with parser_version < PARSER_VERSION, oldest id first."""
+    """Re-parse messages with parser_version < PARSER_VERSION, or extract_version <
+    EXTRACTOR_VERSION when an `extractor` is given, oldest id first."""
+    stale = _stale(extractor is not None)
     done = 0
     failed: list[str] = []
     after = 0
@@ -69,7 +84,7 @@ def reindex(
             with conn.begin():
                 batch = conn.execute(
                     select(Message.id, Message.sha256)
-                    .where(Message.parser_version < PARSER_VERSION, Message.id > after)
+                    .where(stale, Message.id > after)
                     .order_by(Message.id)
                     .limit(size)
                 ).all()
@@ -91,12 +106,20 @@ def reindex(
                 # New parsers find new parts (TNEF contents, uuencoded files): store them
                 # before the rows that point at them commit.
                 store_attachments(store, parsed)
+                texts = None
+                if extractor is not None:
+
+                    def lookup(sha256s: Collection[str]) -> dict[str, Extraction]:
+                        with conn.begin():
+                            return cached_texts(conn, sha256s)
+
+                    texts = extract_texts(parsed, extractor, lookup)
                 with conn.begin():
-                    replace_parse(conn, message_id, parsed)
+                    replace_parse(conn, message_id, parsed, texts)
                 done += 1
             if progress is not None:
                 progress(done)
-    return ReindexResult(done, tuple(failed), stale_count(engine))
+    return ReindexResult(done, tuple(failed), stale_count(engine, extractor is not None))
 
 
 def _parse_stored(

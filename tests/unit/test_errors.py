@@ -31,6 +31,7 @@ INTERNAL = {
     "archive/pop3/fake/faults.py": {"FaultDisconnect"},
     "archive/pop3/fake/session.py": {"_LineTooLong", "_Disconnect"},
     "archive/mime/tree.py": {"_PartLimitReached"},
+    "archive/extract/formats.py": {"_Encrypted", "_Cut", "_Binary"},
 }
 
 
@@ -51,6 +52,7 @@ def test_every_class_of_the_tree_is_an_archive_error_and_drawn_in_the_docstring(
         "Pop3TemporaryError",
         "StoreError",
         "DatabaseUnavailable",
+        "ExtractorUnavailable",
         "PermanentError",
         "ConfigError",
         "Pop3AuthError",
