@@ -10,8 +10,8 @@ from archive.index.ledger import LedgerKey
 __all__ = ["RESULT_COLUMNS", "MailboxFailed", "MailboxResult", "Tally"]
 
 RESULT_COLUMNS = (
-    "name", "listed", "new", "archived", "duplicates", "deleted", "failed", "bytes", "seconds",
-    "note", "error",
+    "name", "listed", "new", "archived", "duplicates", "deleted", "failed", "repaired",
+    "unrepaired", "bytes", "seconds", "note", "error",
 )  # fmt: skip
 """The counts of `MailboxResult.to_dict()`, in the order tables show them."""
 
@@ -23,7 +23,10 @@ class MailboxResult:
     `listed`: distinct (UIDL, occurrence) keys seen over the run's sessions; `new`: copies
     not archived before that the run set out to retrieve; `bytes`: octets of the originals
     retrieved and recorded; `seconds`: wall time of the run; `relabelled`: ledger rows whose
-    UIDL changed on the server (a UIDL reset), relabelled rather than stored again.
+    UIDL changed on the server (a UIDL reset), relabelled rather than stored again;
+    `repaired`: stored originals found missing or damaged and stored again from the server's
+    copy (its bytes hashed to the ledger's SHA-256); `unrepaired`: those the server could not
+    repair (its bytes hash differently): named in `error`, never deleted from the server.
     """
 
     name: str
@@ -33,6 +36,8 @@ class MailboxResult:
     duplicates: int = 0
     deleted: int = 0
     failed: int = 0
+    repaired: int = 0
+    unrepaired: int = 0
     bytes: int = 0
     seconds: float = 0.0
     sessions: int = 0
@@ -68,6 +73,8 @@ class Tally:
     `wanted`: copies chosen for retrieval over all sessions; `known`: of those, copies
     re-read only because their UIDL is shared and found archived already. Whatever was
     wanted, not known and neither archived nor a duplicate when the run ended has failed.
+    `repaired`: stored originals rewritten from the server's verified copy; `unrepaired`: one
+    line per stored original the server's copy could not repair, naming both hashes.
     """
 
     seen: set[LedgerKey] = field(default_factory=set)
@@ -77,6 +84,8 @@ class Tally:
     duplicates: int = 0
     relabelled: int = 0
     deleted: int = 0
+    repaired: int = 0
+    unrepaired: list[str] = field(default_factory=list)
     bytes: int = 0
     sessions: int = 0
 
@@ -98,6 +107,8 @@ class Tally:
             duplicates=self.duplicates,
             deleted=self.deleted,
             failed=new - self.archived - self.duplicates,
+            repaired=self.repaired,
+            unrepaired=len(self.unrepaired),
             bytes=self.bytes,
             seconds=seconds,
             sessions=self.sessions,
