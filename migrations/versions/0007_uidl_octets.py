@@ -16,7 +16,9 @@ migration, so it no longer matches the server's listing: that message is retriev
 once and its row relabelled by SHA-256 (the ledger's UIDL-reset rule), nothing lost.
 Text rows holding a backslash are escaped to the new form.
 
-Downgrade restores the text key; it is unique because the escaped form is reversible.
+Downgrade restores the text key, in the escaped form (unique, because it is reversible). An
+id holding a backslash or an octet outside ASCII then no longer matches what the older code
+decodes from the listing: it retrieves that message once more and relabels its row.
 """
 
 from collections.abc import Sequence
