@@ -155,15 +155,9 @@ class Archiver:
         )
         return result
 
-    def _run(
-        self,
-        box: MailboxConfig,
-        tally: Tally,
-        secret_lookup: SecretLookup | None,
-        progress: Callable[[MailboxResult], None] | None,
-    ) -> str | None:
-        """The run under the mailbox lock; returns the result's note."""
-        endpoint = Endpoint(
+    def endpoint(self, box: MailboxConfig) -> Endpoint:
+        """Where `box` lives, with this archiver's timeout and response limit."""
+        return Endpoint(
             host=box.host,
             port=box.effective_port,
             tls=box.tls,
@@ -173,6 +167,16 @@ class Archiver:
             pipelining=box.pipelining,
             max_response_bytes=self.max_message_bytes,
         )
+
+    def _run(
+        self,
+        box: MailboxConfig,
+        tally: Tally,
+        secret_lookup: SecretLookup | None,
+        progress: Callable[[MailboxResult], None] | None,
+    ) -> str | None:
+        """The run under the mailbox lock; returns the result's note."""
+        endpoint = self.endpoint(box)
         with self.writer.mailbox(box.name, box.host, box.username) as index:
             with index.lock(box.name) as held:
                 if not held:

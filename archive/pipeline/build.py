@@ -36,17 +36,22 @@ def get_archiver(settings: Settings) -> Archiver:
         archiver = _archivers.get(settings)
         if archiver is None:
             _, engine = open_database(settings, pool_size=settings.max_parallel_mailboxes)
-            archiver = Archiver(
-                writer=IndexWriter(engine),
-                store=open_store(settings.resolved_store_url),
-                default_timeout=settings.timeout_seconds,
-                max_message_bytes=settings.max_message_bytes,
-                parse_max_bytes=settings.parse_max_bytes,
-                host_slot_wait_seconds=settings.host_slot_wait_seconds,
-                parse_limits=settings.parse_limits(),
-            )
+            archiver = make_archiver(settings, engine)
             _archivers[settings] = archiver
         return archiver
+
+
+def make_archiver(settings: Settings, engine: Engine) -> Archiver:
+    """An Archiver over `engine` and the settings' store, with the settings' limits."""
+    return Archiver(
+        writer=IndexWriter(engine),
+        store=open_store(settings.resolved_store_url),
+        default_timeout=settings.timeout_seconds,
+        max_message_bytes=settings.max_message_bytes,
+        parse_max_bytes=settings.parse_max_bytes,
+        host_slot_wait_seconds=settings.host_slot_wait_seconds,
+        parse_limits=settings.parse_limits(),
+    )
 
 
 def reset() -> None:

@@ -2,9 +2,9 @@
 
 A ledger row stands for one copy on the server, keyed (unique-id, occurrence): the n-th copy
 of a UIDL in a listing, counted from 0. A unique-id is its octets as the server sent them
-(`archive.pop3.uidl`): ids that differ in one octet are different keys. RFC 1939 §7 wants unique-ids unique, but servers
-give identical messages one UIDL, so copies under a shared UIDL are always read again and
-told apart by their SHA-256.
+(`archive.pop3.uidl`): ids that differ in one octet are different keys. RFC 1939 §7 wants
+unique-ids unique, but servers give identical messages one UIDL, so copies under a shared
+UIDL are always read again and told apart by their SHA-256.
 
 `Ledger` is loaded once per mailbox run (`Ledger(index.ledger())`) and kept up to date in
 memory from what the index adapter returns (`add`, `stamp`). `Ledger.session(listing)`

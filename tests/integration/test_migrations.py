@@ -168,9 +168,7 @@ BEFORE_0006 = [
 ]
 
 
-def test_0007_keys_the_ledger_on_unique_id_octets_and_back(
-    fresh_db_url: str, fresh_engine: Engine
-):
+def test_0007_keys_the_ledger_on_unique_id_octets_and_back(fresh_db_url: str, fresh_engine: Engine):
     config = _config(fresh_db_url)
     command.downgrade(config, "0006")
     with fresh_engine.begin() as conn:

@@ -80,7 +80,9 @@ class FakeMailbox:
     messages: list[bytes]
     uidls: list[str | bytes] | None = None
     oauth_token: str | None = field(default=None, repr=False)
-    _downloaded: set[str | bytes] = field(default_factory=set, init=False, repr=False, compare=False)
+    _downloaded: set[str | bytes] = field(
+        default_factory=set, init=False, repr=False, compare=False
+    )
     _generation: int = field(default=0, init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
