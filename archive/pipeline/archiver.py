@@ -232,15 +232,18 @@ class Archiver:
             tally.seen |= session.seen
             self._reconcile(run, session)
             evidence = self._evidence(run, source, session)
+            # New mail first, then earlier copies nothing proved to be the archived original
+            # (RETR and hash), within the session's caps; what is left waits, undeleted.
             new = session.new()
-            wanted = cap_session(new, box.max_messages_per_session, box.max_bytes_per_session)
-            # Earlier copies nothing proved to be the archived original: RETR and hash.
-            refetch = sorted(set(evidence.fetch) - {item.number for item in wanted})
-            tally.wanted += len(wanted) + len(refetch)
+            refetch = [item for item in session.listing if item.number in evidence.fetch]
+            wanted = cap_session(
+                new + refetch, box.max_messages_per_session, box.max_bytes_per_session
+            )
+            tally.wanted += len(wanted)
             known_before = tally.known
             archived: dict[int, int] = {}
             withheld: set[int] = set()
-            numbers = sorted([item.number for item in wanted] + refetch)
+            numbers = sorted(item.number for item in wanted)
             for message in source.retrieve(numbers, self.retr_window):
                 archived[message.number] = self._take(run, session, message)
                 if not self._repaired(run, evidence, message.number, archived[message.number]):
@@ -257,8 +260,8 @@ class Archiver:
         tally.sessions += 1
         return SessionOutcome(
             listed=len(listing),
-            new=len(numbers) - (tally.known - known_before),
-            capped=len(wanted) < len(new),
+            new=len(wanted) - (tally.known - known_before),
+            capped=len(wanted) < len(new) + len(refetch),
         )
 
     def _take(self, run: _Run, session: SessionLedger, message: RetrievedMessage) -> int:

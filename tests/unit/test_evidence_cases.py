@@ -141,3 +141,18 @@ def test_a_stored_original_the_server_cannot_repair_fails_the_mailbox_and_nothin
     assert not failed.value.transient
     assert rig.server.commands("DELE") == [] and rig.server.maildrops["lost"].messages == [B]
     assert rig.stored(B) == B
+
+
+def test_retrievals_for_evidence_keep_to_the_session_caps():
+    rig = Rig()
+    rig.server.offers_top = False
+    raws = [mail(f"c{i}", "capped") for i in range(3)]
+    rig.maildrop("cap", list(raws))
+    rig.run(box("cap"))
+    rig.server.log.clear()
+    capped = box("cap", delete_after_archive=True, max_messages_per_session=1)
+    first = rig.run(capped)
+    # One retrieval in the session: one proven and deleted, the others wait, undeleted.
+    assert rig.server.commands("RETR") == ["RETR 1"] and rig.server.commands("DELE") == ["DELE 1"]
+    assert first.deleted == 1 and rig.server.maildrops["cap"].messages == raws[1:]
+    assert rig.run(capped).deleted == 1 and rig.server.maildrops["cap"].messages == raws[2:]
