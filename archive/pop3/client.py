@@ -258,9 +258,12 @@ class Pop3Client:
     def top(self, number: int, lines: int = 0) -> bytes:
         """TOP (RFC 1939 §7): the header, the blank line and the first `lines` body lines.
 
-        Returns the octets dot-unstuffed; raises Pop3ServerError on -ERR (TOP is optional,
-        and a server need not offer it) and Pop3ProtocolError past `max_response_bytes`.
+        Returns the octets dot-unstuffed; raises Pop3ServerError on -ERR, or without sending
+        anything when the server answered CAPA without TOP (TOP is optional, RFC 2449 §6.2),
+        and Pop3ProtocolError past `max_response_bytes`.
         """
+        if self.capabilities and "TOP" not in self.capabilities:
+            raise Pop3ServerError(f"{self.endpoint.describe()}: server does not offer TOP")
         self._send(f"TOP {number} {lines}")
         context = f"TOP {number}"
         status = self._status_line(context)

@@ -136,7 +136,7 @@ class MemoryPop3:
     login_delay: int | None = None
     expire_zero: bool = False
     max_listed: int | None = None
-    # TOP is optional (RFC 1939 §7): without it, TOP is answered -ERR.
+    # TOP is optional (RFC 1939 §7): without it, CAPA lacks TOP and TOP is refused.
     offers_top: bool = True
     log: list[tuple[int, str]] = field(default_factory=list)
     sessions: int = 0
@@ -239,9 +239,10 @@ class MemorySession:
             )
 
     def top(self, number: int, lines: int = 0) -> bytes:
-        self._command(f"TOP {number} {lines}")
         if not self.server.offers_top:
-            raise Pop3ServerError(f"{self.endpoint.describe()}: TOP {number} refused: -ERR")
+            # As the client does when CAPA lacks TOP: refused without sending it.
+            raise Pop3ServerError(f"{self.endpoint.describe()}: server does not offer TOP")
+        self._command(f"TOP {number} {lines}")
         return top_of(self._copy(number, "TOP").raw, lines)
 
     def delete(self, numbers: Sequence[int]) -> list[int]:
