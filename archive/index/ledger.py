@@ -2,9 +2,9 @@
 
 The message row, its addresses, attachments, header fields, its full-text vector (a
 generated column), the text chunks of long bodies and text attachments (archive.index.
-chunks), its thread (archive.index.threads) and the ledger row that marks (mailbox, UIDL)
-as archived all commit together, so whatever the ledger says is archived is also
-searchable.
+chunks), its thread (archive.index.threads) and the ledger row that marks (mailbox, UIDL
+octets, occurrence) as archived all commit together, so whatever the ledger says is
+archived is also searchable.
 """
 
 from __future__ import annotations

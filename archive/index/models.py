@@ -9,8 +9,8 @@ the views are the stable SQL surface, the tables may change between versions.
                                       └──< defect
 
 `message` holds one row per distinct raw message (unique SHA-256). `delivery` is the ledger:
-one row per (mailbox, UIDL) archived, pointing at the message it delivered. The same message
-in ten mailboxes is one `message` row and ten `delivery` rows.
+one row per (mailbox, UIDL octets, occurrence) archived, pointing at the message it
+delivered. The same message in ten mailboxes is one `message` row and ten `delivery` rows.
 """
 
 from __future__ import annotations
