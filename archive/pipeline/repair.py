@@ -3,11 +3,12 @@
 `verify` finds the originals whose stored bytes are missing or hash wrong. For each mailbox
 whose ledger lists one of them (a row not yet deleted from the server), one POP3 session,
 taken like an archive run's (the mailbox lock, a host slot, LOGIN-DELAY respected), lists the
-maildrop; a message under the row's unique-id octets with the archived LIST size is
-retrieved, and only if its bytes hash to the ledger's SHA-256 is it stored (`put_verified`
-rewrites the damaged object and reads it back). The hash decides: the damaged original has
-no header block to compare a TOP with. Nothing is marked for deletion; the session ends with
-QUIT only to release the maildrop.
+maildrop. A message under the row's unique-id octets with the archived LIST size, whose
+`TOP n 0` header block carries the Message-ID the index holds for the original (the
+damaged original itself has no header block to compare; without TOP this step is
+skipped), is retrieved, and only if its bytes hash to the ledger's SHA-256 is it stored
+(`put_verified` rewrites the damaged object and reads it back): the hash decides. Nothing
+is marked for deletion; the session ends with QUIT only to release the maildrop.
 
 What is not repaired is said, with why: no mailbox still holds it, the server's message
 hashes to something else, the store cannot be read, or the object is an attachment part
@@ -24,9 +25,13 @@ from sqlalchemy import Engine
 
 from archive.config import MailboxConfig, SecretLookup, resolve_password
 from archive.errors import ArchiveError, Pop3ServerError
+from archive.index.messages import clean
+from archive.index.objects import message_ids
+from archive.mime import parse_message
 from archive.pipeline.archiver import Archiver
 from archive.pipeline.ledger import Ledger, LedgerEntry
 from archive.pipeline.verify import Finding, verify
+from archive.pop3.source import MailSource
 from archive.pop3.uidl import uidl_text
 from archive.store import ObjectState, put_verified, raw_key
 
@@ -85,11 +90,13 @@ def repair(
             report.unrepaired[sha] = f"unreadable: {finding.check.detail}"
         else:
             damaged[sha] = finding
+    with engine.connect() as conn:
+        expected = message_ids(conn, damaged)
     for box in boxes:
         if not damaged:
             break
         try:
-            found = _repair_from(archiver, box, damaged, secret_lookup)
+            found = _repair_from(archiver, box, damaged, expected, secret_lookup)
         except ArchiveError as exc:
             report.mailboxes[box.name] = str(exc)
             log.warning("repair: mailbox %s: %s", box.name, exc)
@@ -113,6 +120,7 @@ def _repair_from(
     archiver: Archiver,
     box: MailboxConfig,
     damaged: dict[str, Finding],
+    expected: dict[str, str | None],
     secret_lookup: SecretLookup | None,
 ) -> dict[str, str | None]:
     """One session on `box`'s server: SHA-256 → None (repaired) or why not, for the damaged
@@ -149,6 +157,10 @@ def _repair_from(
                         entry = session.ledger.get(key)
                         if entry is not None and sizes.get(number) == entry.size:
                             wanted[number] = entry
+                    for number, why in _other_headers(source, wanted, expected).items():
+                        outcome.setdefault(
+                            wanted.pop(number).sha256, f"mailbox {box.name!r}: {why}"
+                        )
                     for message in source.retrieve(sorted(wanted), archiver.retr_window):
                         entry = wanted[message.number]
                         try:
@@ -180,3 +192,26 @@ def _repair_from(
                     source.close()
                     raise
     return outcome
+
+
+def _other_headers(
+    source: MailSource, wanted: dict[int, LedgerEntry], expected: dict[str, str | None]
+) -> dict[int, str]:
+    """Message number → why, for the candidates whose `TOP n 0` shows another Message-ID than
+    the archived original's: not worth a RETR. Without TOP, none (the hash still decides)."""
+    other: dict[int, str] = {}
+    for number, entry in sorted(wanted.items()):
+        archived = expected.get(entry.sha256)
+        if archived is None:
+            continue
+        try:
+            top = source.top(number, 0)
+        except Pop3ServerError:
+            break  # TOP is optional (RFC 1939 §7)
+        found = clean(parse_message(top).message_id)
+        if found != archived:
+            other[number] = (
+                f"message {number} under UIDL {uidl_text(entry.uidl)} has Message-ID "
+                f"{found!r}, the archived original {archived!r}"
+            )
+    return other

@@ -19,6 +19,8 @@ from archive.store import ObjectStore, open_store, raw_key, read_verified
 from tests.integration.test_store_s3 import BUCKET, moto_endpoint, s3_env  # noqa: F401
 from tests.support.mail import fake_box, make_message
 
+WORDS = ("TOP", "RETR", "DELE")
+
 
 def _sha(raw: bytes) -> str:
     return hashlib.sha256(raw).hexdigest()
@@ -99,22 +101,34 @@ def test_repair_refuses_a_server_message_that_hashes_differently(
 ):
     store = open_store(store_url)
     archiver = Archiver(writer=IndexWriter(fresh_engine), store=store, default_timeout=10)
-    original = make_message("original", "first version")
-    other = make_message("original", "other version")  # same size, other bytes
-    assert len(original) == len(other)
+    original = b"Message-ID: <orig@example.org>\r\nSubject: s\r\n\r\nfirst version\r\n"
+    other = b"Message-ID: <othr@example.org>\r\nSubject: s\r\n\r\nother version\r\n"
+    same_id = b"Message-ID: <orig@example.org>\r\nSubject: s\r\n\r\nother version\r\n"
+    assert len(original) == len(other) == len(same_id)
     box = FakeMailbox("secret", [original], uidls=["0001"])
     with FakePop3Server({"cat": box}) as server:
         archiver.run(fake_box(monkeypatch, server, "cat"))
         _damage(store, original, "mismatch")
         box.messages[:] = [other]  # the id now names another message of the same size
         config = _mailbox_file(tmp_path, server, "cat")
+        del server.commands[:]
         failed = _repair(monkeypatch, fresh_db_url, store_url, "--config", str(config), "--json")
+        refused = [command for _, command in server.commands if command.split()[0] in WORDS]
+        # Same Message-ID, same size, other bytes: only the hash can tell.
+        box.messages[:] = [same_id]
+        del server.commands[:]
+        hashed = _repair(monkeypatch, fresh_db_url, store_url, "--config", str(config), "--json")
+        retrieved = [command for _, command in server.commands if command.split()[0] in WORDS]
         box.messages[:] = [original]
         fixed = _repair(monkeypatch, fresh_db_url, store_url, "-c", str(config), "-m", "cat")
         clean = _repair(monkeypatch, fresh_db_url, store_url, "-c", str(config))
-    assert failed.exit_code == 1
+    # Another Message-ID in TOP: not the original, not retrieved.
+    assert failed.exit_code == 1 and refused == ["TOP 1 0"]
     why = json.loads(failed.stdout)["unrepaired"][_sha(original)]
-    assert _sha(other) in why and "UIDL 0001" in why
+    assert "Message-ID" in why and "UIDL 0001" in why
+    assert hashed.exit_code == 1 and retrieved == ["TOP 1 0", "RETR 1"]
+    why = json.loads(hashed.stdout)["unrepaired"][_sha(original)]
+    assert "hashes to" in why
     assert fixed.exit_code == 0, fixed.output
     assert "1 repaired, 0 not repaired" in fixed.stdout
     assert read_verified(store, raw_key(_sha(original)), _sha(original)) == original
