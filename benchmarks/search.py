@@ -68,8 +68,8 @@ SELECT m.id, 0, '2', split_part(m.subject, ' ', 1) || '-' || (m.id % 97) || '.pd
        encode(sha256(convert_to('a' || m.id % 5000, 'UTF8')), 'hex')
 FROM mailarchive.message m WHERE m.has_attachments;
 
-INSERT INTO mailarchive.delivery (mailbox_id, uidl, message_id)
-SELECT b.id, 'u' || m.id, m.id
+INSERT INTO mailarchive.delivery (mailbox_id, uidl, uidl_octets, message_id)
+SELECT b.id, 'u' || m.id, convert_to('u' || m.id, 'UTF8'), m.id
 FROM mailarchive.message m JOIN mailarchive.mailbox b ON b.name = 'box' || (m.id % 8)
 """
 

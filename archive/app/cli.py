@@ -17,6 +17,7 @@ import typer
 from rich.markup import escape
 
 from archive.app.console import command_settings, err, fail, out
+from archive.app.repair_command import repair_app
 from archive.app.report import search_table, summary_table
 from archive.app.store_commands import store_app
 from archive.config import (
@@ -43,6 +44,7 @@ app = typer.Typer(
 db_app = typer.Typer(help="The archive database (embedded PostgreSQL unless a URL is set).")
 app.add_typer(db_app, name="db")
 app.add_typer(store_app)  # cat, verify, gc: top-level commands
+app.add_typer(repair_app)  # repair: a top-level command
 
 ConfigOption = Annotated[
     Path,

@@ -2,17 +2,18 @@
 
 The message row, its addresses, attachments, header fields, its full-text vector (a
 generated column), the text chunks of long bodies and text attachments (archive.index.
-chunks), its thread (archive.index.threads) and the ledger row that marks (mailbox, UIDL)
-as archived all commit together, so whatever the ledger says is archived is also
-searchable.
+chunks), its thread (archive.index.threads) and the ledger row that marks (mailbox, UIDL
+octets, occurrence) as archived all commit together, so whatever the ledger says is
+archived is also searchable.
 """
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterable, Iterator
+from collections.abc import Collection, Iterable, Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import Connection, Engine, func, select, update
 from sqlalchemy.dialects.postgresql import insert
@@ -24,22 +25,33 @@ from archive.index.messages import insert_children, message_values, thread_value
 from archive.index.models import Delivery, Mailbox, Message
 from archive.index.texts import cached_texts
 from archive.mime import ParsedMessage
+from archive.pop3.uidl import uidl_text
 
-LedgerKey = tuple[str, int]
-"""(UIDL, occurrence): the n-th copy of a UIDL in a listing, counted from 0."""
+LedgerKey = tuple[bytes, int]
+"""(UIDL octets, occurrence): the n-th copy of a unique-id in a listing, counted from 0."""
+
+# delivery.uidl is a display column of 255 characters; the octets are the key.
+_UIDL_TEXT_MAX = 255
+
+
+def _display(uidl: bytes) -> str:
+    text = uidl_text(uidl)
+    return text if len(text) <= _UIDL_TEXT_MAX else text[: _UIDL_TEXT_MAX - 1] + "…"
 
 
 @dataclass(frozen=True, slots=True)
 class LedgerEntry:
-    """One ledger row: copy `occurrence` of `uidl` delivered content `sha256` (message row
-    `message_id`); first archived at `archived_at`; DELE acknowledged at
-    `delete_requested_at`; deletion confirmed (QUIT +OK, or gone) at `deleted_at`."""
+    """One ledger row: copy `occurrence` of unique-id `uidl` (octets) delivered content
+    `sha256` of `size` octets (message row `message_id`); first archived at `archived_at`;
+    DELE acknowledged at `delete_requested_at`; deletion confirmed (QUIT +OK, or gone) at
+    `deleted_at`."""
 
     id: int
-    uidl: str
+    uidl: bytes
     occurrence: int
     message_id: int
     sha256: str
+    size: int
     archived_at: datetime
     delete_requested_at: datetime | None
     deleted_at: datetime | None
@@ -78,14 +90,21 @@ class LoginState:
 
 _ENTRY_COLUMNS = (
     Delivery.id,
-    Delivery.uidl,
+    Delivery.uidl_octets,
     Delivery.occurrence,
     Delivery.message_id,
     Message.sha256,
+    Message.size,
     Delivery.archived_at,
     Delivery.delete_requested_at,
     Delivery.deleted_at,
 )
+
+
+def _entry(row: Sequence[Any]) -> LedgerEntry:
+    entry = LedgerEntry(*row)
+    # psycopg returns bytea as memoryview; the ledger compares bytes.
+    return replace(entry, uidl=bytes(entry.uidl))
 
 
 class IndexWriter:
@@ -167,7 +186,7 @@ class MailboxIndex:
         statement = select(*_ENTRY_COLUMNS).join(Message, Message.id == Delivery.message_id)
         with self.conn.begin():
             rows = self.conn.execute(statement.where(Delivery.mailbox_id == self.mailbox_id))
-            return [LedgerEntry(*row) for row in rows]
+            return [_entry(row) for row in rows]
 
     def find_message(self, sha256: str) -> int | None:
         with self.conn.begin():
@@ -225,12 +244,17 @@ class MailboxIndex:
                     insert(Delivery)
                     .values(
                         mailbox_id=self.mailbox_id,
-                        uidl=uidl,
+                        uidl=_display(uidl),
+                        uidl_octets=uidl,
                         occurrence=occurrence,
                         message_id=message_id,
                     )
                     .on_conflict_do_nothing(
-                        index_elements=[Delivery.mailbox_id, Delivery.uidl, Delivery.occurrence]
+                        index_elements=[
+                            Delivery.mailbox_id,
+                            Delivery.uidl_octets,
+                            Delivery.occurrence,
+                        ]
                     )
                     .returning(Delivery.id)
                 ).scalar()
@@ -239,11 +263,11 @@ class MailboxIndex:
                 .join(Message, Message.id == Delivery.message_id)
                 .where(
                     Delivery.mailbox_id == self.mailbox_id,
-                    Delivery.uidl == uidl,
+                    Delivery.uidl_octets == uidl,
                     Delivery.occurrence == occurrence,
                 )
             ).one()
-        recorded = LedgerEntry(*entry)
+        recorded = _entry(entry)
         return Recorded(recorded.message_id, recorded.id, created, relabelled, recorded)
 
     def _relabel(self, message_id: int, key: LedgerKey, delivery_id: int) -> int | None:
@@ -254,7 +278,7 @@ class MailboxIndex:
                 Delivery.mailbox_id == self.mailbox_id,
                 Delivery.message_id == message_id,
             )
-            .values(uidl=key[0], occurrence=key[1])
+            .values(uidl=_display(key[0]), uidl_octets=key[0], occurrence=key[1])
             .returning(Delivery.id)
         ).scalar()
         return int(found) if found is not None else None

@@ -188,7 +188,15 @@ class MemoryMailboxIndex:
                     relabelled = True
             if entry is None:
                 entry = LedgerEntry(
-                    next(index._ids), uidl, occurrence, stored.id, sha256, index.clock(), None, None
+                    next(index._ids),
+                    uidl,
+                    occurrence,
+                    stored.id,
+                    sha256,
+                    stored.size,
+                    index.clock(),
+                    None,
+                    None,
                 )
                 index.deliveries[entry.id] = (self.box.id, entry)
         return Recorded(stored.id, entry.id, created, relabelled, entry)

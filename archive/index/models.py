@@ -9,8 +9,8 @@ the views are the stable SQL surface, the tables may change between versions.
                                       └──< defect
 
 `message` holds one row per distinct raw message (unique SHA-256). `delivery` is the ledger:
-one row per (mailbox, UIDL) archived, pointing at the message it delivered. The same message
-in ten mailboxes is one `message` row and ten `delivery` rows.
+one row per (mailbox, UIDL octets, occurrence) archived, pointing at the message it
+delivered. The same message in ten mailboxes is one `message` row and ten `delivery` rows.
 """
 
 from __future__ import annotations
@@ -26,6 +26,7 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     MetaData,
     SmallInteger,
     String,
@@ -156,6 +157,10 @@ class Message(Base):
 class Delivery(Base):
     """The ledger: one server copy, (mailbox, UIDL, occurrence), archived once committed.
 
+    `uidl_octets` is the unique-id as the server sent it, octet for octet, and the key;
+    `uidl` is its escaped text form (`archive.pop3.uidl.uidl_text`: `\\xfc` for an octet
+    outside 0x21-0x7E), for people and SQL users.
+
     `occurrence` numbers the copies that share one UIDL in a listing (0 for the first), so
     two different messages under one UIDL both have a row. `archived_at` is when the archive
     first saw the copy (kept when a UIDL reset relabels it). `delete_requested_at` is set
@@ -163,11 +168,12 @@ class Delivery(Base):
     """
 
     __tablename__ = "delivery"
-    __table_args__ = (UniqueConstraint("mailbox_id", "uidl", "occurrence"),)
+    __table_args__ = (UniqueConstraint("mailbox_id", "uidl_octets", "occurrence"),)
 
     id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
     mailbox_id: Mapped[int] = mapped_column(ForeignKey("mailbox.id", ondelete="CASCADE"))
     uidl: Mapped[str] = mapped_column(String(255))
+    uidl_octets: Mapped[bytes] = mapped_column(LargeBinary)
     occurrence: Mapped[int] = mapped_column(SmallInteger, server_default="0")
     message_id: Mapped[int] = mapped_column(ForeignKey("message.id"), index=True)
     archived_at: Mapped[datetime] = mapped_column(

@@ -3,7 +3,7 @@ decoded attachments of `attachment` rows. `verify` and `gc` compare these with t
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
 from sqlalchemy import Connection, text
@@ -77,3 +77,12 @@ def is_referenced(conn: Connection, kind: str, sha256: str) -> bool:
         {"sha": sha256},
     ).scalar_one()
     return bool(found)
+
+
+def message_ids(conn: Connection, shas: Iterable[str]) -> dict[str, str | None]:
+    """The indexed Message-ID of each original in `shas` (None where it had none)."""
+    rows = conn.execute(
+        text("SELECT sha256, message_id FROM mailarchive.message WHERE sha256 = ANY(:shas)"),
+        {"shas": sorted(set(shas))},
+    )
+    return {str(sha): message_id for sha, message_id in rows}

@@ -1,9 +1,14 @@
 """One mailbox end to end: fetch → store raw → parse → store parts → index + ledger → DELE.
 
-The invariant this module exists for: a message is deleted from a server only after
+The invariant this module exists for: a message is deleted from a server only with this
+session's evidence that it is a verified archived original. Either
 1. its raw bytes were written to the object store,
 2. read back with a matching SHA-256 (`put_verified`), and
-3. the transaction recording it in the index and the ledger has committed.
+3. the transaction recording it in the index and the ledger has committed; or, for a copy
+archived by an earlier run, `archive.pipeline.evidence` proved it (same unique-id octets,
+LIST size, `TOP n 0` header block equal to the verified stored original's), else it is
+retrieved and must hash to its ledger row. A stored original found missing or damaged on
+the way is stored again from the server's copy (repaired) or reported (unrepaired).
 DELE is sent only after every message of the session went through those steps, and a
 session that fails half-way is dropped without QUIT, so the server deletes nothing
 (RFC 1939 §6), Gmail does not mark the messages as downloaded, and a server announcing
@@ -48,7 +53,8 @@ from archive.errors import (
 from archive.extract import AttachmentTexts, Extractor
 from archive.index.ledger import Recorded
 from archive.mime import ParsedMessage, ParseLimits
-from archive.pipeline.deletion import plan_deletions
+from archive.pipeline.deletion import allowed_by_policy, plan_deletions
+from archive.pipeline.evidence import Evidence, gather_evidence
 from archive.pipeline.ingest import parse_original, store_attachments
 from archive.pipeline.ledger import Known, Ledger, Place, SessionLedger
 from archive.pipeline.ports import Index, MailboxLedgerIndex
@@ -57,6 +63,7 @@ from archive.pipeline.sessions import SessionOutcome, cap_session, wants_another
 from archive.pipeline.texts import extract_texts
 from archive.pop3.client import Pop3Client
 from archive.pop3.source import Connector, Endpoint, MailSource, RetrievedMessage
+from archive.pop3.uidl import uidl_text
 from archive.store import ObjectStore, put_verified, raw_key
 
 __all__ = ["Archiver", "MailboxFailed", "MailboxResult"]
@@ -141,6 +148,16 @@ class Archiver:
             )
             log.error("mailbox %s failed: %s", box.name, result.error)
             raise MailboxFailed(result) from exc
+        if tally.unrepaired:
+            result = tally.result(
+                box.name,
+                seconds=time.monotonic() - started,
+                note=note,
+                error=f"mailbox {box.name!r}: {len(tally.unrepaired)} stored originals could "
+                f"not be repaired from the server: {'; '.join(tally.unrepaired)}",
+            )
+            log.error("mailbox %s failed: %s", box.name, result.error)
+            raise MailboxFailed(result)
         if tally.relabelled:
             reset = (
                 f"UIDL reset: {tally.relabelled} archived messages are listed under new UIDLs; "
@@ -161,15 +178,9 @@ class Archiver:
         )
         return result
 
-    def _run(
-        self,
-        box: MailboxConfig,
-        tally: Tally,
-        secret_lookup: SecretLookup | None,
-        progress: Callable[[MailboxResult], None] | None,
-    ) -> str | None:
-        """The run under the mailbox lock; returns the result's note."""
-        endpoint = Endpoint(
+    def endpoint(self, box: MailboxConfig) -> Endpoint:
+        """Where `box` lives, with this archiver's timeout and response limit."""
+        return Endpoint(
             host=box.host,
             port=box.effective_port,
             tls=box.tls,
@@ -179,6 +190,16 @@ class Archiver:
             pipelining=box.pipelining,
             max_response_bytes=self.max_message_bytes,
         )
+
+    def _run(
+        self,
+        box: MailboxConfig,
+        tally: Tally,
+        secret_lookup: SecretLookup | None,
+        progress: Callable[[MailboxResult], None] | None,
+    ) -> str | None:
+        """The run under the mailbox lock; returns the result's note."""
+        endpoint = self.endpoint(box)
         with self.writer.mailbox(box.name, box.host, box.username) as index:
             with index.lock(box.name) as held:
                 if not held:
@@ -252,13 +273,23 @@ class Archiver:
             session = run.ledger.session(listing)
             tally.seen |= session.seen
             self._reconcile(run, session)
+            evidence = self._evidence(run, source, session)
+            # New mail first, then earlier copies nothing proved to be the archived original
+            # (RETR and hash), within the session's caps; what is left waits, undeleted.
             new = session.new()
-            wanted = cap_session(new, box.max_messages_per_session, box.max_bytes_per_session)
+            refetch = [item for item in session.listing if item.number in evidence.fetch]
+            wanted = cap_session(
+                new + refetch, box.max_messages_per_session, box.max_bytes_per_session
+            )
             tally.wanted += len(wanted)
             known_before = tally.known
             archived: dict[int, int] = {}
-            for message in source.retrieve([item.number for item in wanted], self.retr_window):
+            withheld: set[int] = set()
+            numbers = sorted(item.number for item in wanted)
+            for message in source.retrieve(numbers, self.retr_window):
                 archived[message.number] = self._take(run, session, message)
+                if not self._repaired(run, evidence, message.number, archived[message.number]):
+                    withheld.add(message.number)
                 run.report()
                 if self.stop.is_set():
                     break  # ask for no further RETR; the pipelined ones are abandoned
@@ -269,7 +300,7 @@ class Archiver:
             elif box.delete_policy == "keep":
                 _quit_keeping(run, source)
             else:
-                self._delete(run, source, session, archived)
+                self._delete(run, source, session, archived, evidence, withheld)
         except BaseException:
             # No QUIT: the server must not enter UPDATE, so nothing marked is deleted.
             source.close()
@@ -278,7 +309,7 @@ class Archiver:
         return SessionOutcome(
             listed=len(listing),
             new=len(wanted) - (tally.known - known_before),
-            capped=len(wanted) < len(new),
+            capped=len(wanted) < len(new) + len(refetch),
         )
 
     def _take(self, run: _Run, session: SessionLedger, message: RetrievedMessage) -> int:
@@ -292,13 +323,15 @@ class Archiver:
                 self.store, raw_key(message.sha256), message.file, message.sha256, message.size
             )
             if isinstance(placed, Known):
-                # Read again only because its UIDL is shared: archived before.
+                # Read again because its UIDL is shared, or to prove it before DELE: the
+                # row's content, archived before.
                 tally.known += 1
                 return placed.id
             recorded = self._record(run.index, placed, message)
         except Exception as exc:
             raise MessageError(
-                f"mailbox {run.box.name!r}: UIDL {uidl} (sha256 {message.sha256}): {exc}",
+                f"mailbox {run.box.name!r}: UIDL {uidl_text(uidl)} (sha256 {message.sha256}): "
+                f"{exc}",
                 transient=is_transient(exc),
             ) from exc
         finally:
@@ -328,6 +361,36 @@ class Archiver:
             placed.key, message.sha256, message.size, parsed, placed.relabel, texts=texts
         )
 
+    def _evidence(self, run: _Run, source: MailSource, session: SessionLedger) -> Evidence:
+        """Evidence for the earlier copies the delete policy would take (none when keeping)."""
+        candidates = allowed_by_policy(run.box, session, {}, now=self.clock()).earlier
+        if not candidates:
+            return Evidence()
+        return gather_evidence(source, self.store, session.listing, candidates)
+
+    def _repaired(self, run: _Run, evidence: Evidence, number: int, row: int) -> bool:
+        """A copy retrieved because its stored original was missing or damaged: True if its
+        bytes were that original (`_take` stored them verified: repaired); False, and it is
+        never deleted, if the server's message hashes to anything else."""
+        check = evidence.damaged.get(number)
+        if check is None:
+            return True
+        entry = evidence.fetch[number]
+        if row == entry.id:
+            run.tally.repaired += 1
+            log.warning(
+                "mailbox %s: stored original %s was %s; repaired from the server's copy",
+                run.box.name,
+                entry.sha256,
+                check.state,
+            )
+            return True
+        run.tally.unrepaired.append(
+            f"sha256 {entry.sha256} ({check.state}) under UIDL {uidl_text(entry.uidl)}: the "
+            f"server's message {number} hashes to {run.ledger.by_id(row).sha256}"
+        )
+        return False
+
     def _reconcile(self, run: _Run, session: SessionLedger) -> None:
         """DELEs acknowledged but never confirmed by QUIT: gone now means deleted then."""
         gone = session.confirmed_by_absence()
@@ -345,8 +408,12 @@ class Archiver:
         source: MailSource,
         session: SessionLedger,
         archived: dict[int, int],
+        evidence: Evidence,
+        withheld: set[int],
     ) -> None:
-        targets = plan_deletions(run.box, self.store, session, archived, now=self.clock())
+        targets = plan_deletions(
+            run.box, session, archived, evidence, withheld=withheld, now=self.clock()
+        )
         if self.stop.is_set():
             run.tally.interrupted = True  # no DELE after the signal
             source.close()

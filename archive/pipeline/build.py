@@ -37,16 +37,7 @@ def get_archiver(settings: Settings) -> Archiver:
         archiver = _archivers.get(settings)
         if archiver is None:
             _, engine = open_database(settings, pool_size=settings.max_parallel_mailboxes)
-            archiver = Archiver(
-                writer=IndexWriter(engine),
-                store=open_store(settings.resolved_store_url),
-                default_timeout=settings.timeout_seconds,
-                max_message_bytes=settings.max_message_bytes,
-                parse_max_bytes=settings.parse_max_bytes,
-                host_slot_wait_seconds=settings.host_slot_wait_seconds,
-                parse_limits=settings.parse_limits(),
-                extractor=make_extractor(settings),
-            )
+            archiver = make_archiver(settings, engine)
             _archivers[settings] = archiver
         return archiver
 
@@ -54,6 +45,20 @@ def get_archiver(settings: Settings) -> Archiver:
 def make_extractor(settings: Settings) -> Extractor:
     """The attachment-text workers (started on first use)."""
     return Extractor(settings.extract_limits(), workers=settings.extract_workers)
+
+
+def make_archiver(settings: Settings, engine: Engine) -> Archiver:
+    """An Archiver over `engine` and the settings' store, with the settings' limits."""
+    return Archiver(
+        writer=IndexWriter(engine),
+        store=open_store(settings.resolved_store_url),
+        default_timeout=settings.timeout_seconds,
+        max_message_bytes=settings.max_message_bytes,
+        parse_max_bytes=settings.parse_max_bytes,
+        host_slot_wait_seconds=settings.host_slot_wait_seconds,
+        parse_limits=settings.parse_limits(),
+        extractor=make_extractor(settings),
+    )
 
 
 def reset() -> None:

@@ -1,9 +1,10 @@
 """The ledger as one value: which server copies of a mailbox are archived, and what follows.
 
 A ledger row stands for one copy on the server, keyed (unique-id, occurrence): the n-th copy
-of a UIDL in a listing, counted from 0. RFC 1939 §7 wants unique-ids unique, but servers
-give identical messages one UIDL, so copies under a shared UIDL are always read again and
-told apart by their SHA-256.
+of a UIDL in a listing, counted from 0. A unique-id is its octets as the server sent them
+(`archive.pop3.uidl`): ids that differ in one octet are different keys. RFC 1939 §7 wants
+unique-ids unique, but servers give identical messages one UIDL, so copies under a shared
+UIDL are always read again and told apart by their SHA-256.
 
 `Ledger` is loaded once per mailbox run (`Ledger(index.ledger())`) and kept up to date in
 memory from what the index adapter returns (`add`, `stamp`). `Ledger.session(listing)`
@@ -14,7 +15,9 @@ holds one session's listing against it, and alone decides:
   them instead of adding a row),
 - what is ambiguous (a UIDL naming more than one copy, now or ever: never deleted by UIDL),
 - which earlier deletions are confirmed by the message's absence,
-- what may be deleted (`SessionLedger.deletions`); the store re-verifies earlier copies.
+- which earlier copies the policy would delete (`SessionLedger.deletions`). A row is never
+  evidence by itself: the server's message must still be shown to be the archived one
+  (`archive.pipeline.evidence`), since a key can be reused for another message.
 
 No I/O here: every rule has a pure unit test (tests/unit/test_ledger.py).
 """
@@ -41,7 +44,7 @@ class Ledger:
 
     def __init__(self, entries: Iterable[LedgerEntry] = ()) -> None:
         self._by_id: dict[int, LedgerEntry] = {}
-        self._by_uidl: dict[str, dict[int, LedgerEntry]] = {}
+        self._by_uidl: dict[bytes, dict[int, LedgerEntry]] = {}
         for entry in entries:
             self.add(entry)
 
@@ -63,7 +66,7 @@ class Ledger:
     def by_id(self, entry_id: int) -> LedgerEntry:
         return self._by_id[entry_id]
 
-    def copies(self, uidl: str) -> list[LedgerEntry]:
+    def copies(self, uidl: bytes) -> list[LedgerEntry]:
         """The rows under one unique-id, by occurrence."""
         found = self._by_uidl.get(uidl, {})
         return [found[occurrence] for occurrence in sorted(found)]
@@ -95,7 +98,7 @@ class Ledger:
             else:
                 self.add(replace(entry, delete_requested_at=at))
 
-    def next_occurrence(self, uidl: str) -> int:
+    def next_occurrence(self, uidl: bytes) -> int:
         """The first occurrence of `uidl` no row uses past the highest one."""
         return max(self._by_uidl.get(uidl, {}), default=-1) + 1
 
@@ -140,9 +143,9 @@ class SessionLedger:
     def __init__(self, ledger: Ledger, listing: Sequence[Listed]) -> None:
         self.ledger = ledger
         self.listing = list(listing)
-        self.shared: Counter[str] = Counter(item.uidl for item in listing)
+        self.shared: Counter[bytes] = Counter(item.uidl for item in listing)
         self.keys: dict[int, LedgerKey] = {}
-        seen: Counter[str] = Counter()
+        seen: Counter[bytes] = Counter()
         for item in listing:
             self.keys[item.number] = (item.uidl, seen[item.uidl])
             seen[item.uidl] += 1
@@ -176,7 +179,7 @@ class SessionLedger:
             and entry.delete_requested_at is None
         ]
 
-    def ambiguous(self) -> set[str]:
+    def ambiguous(self) -> set[bytes]:
         """UIDLs naming more than one copy, now or in the ledger: never deleted by UIDL."""
         now = {uidl for uidl, count in self.shared.items() if count > 1}
         ever = {entry.uidl for entry in self.ledger if entry.occurrence > 0}
@@ -194,9 +197,14 @@ class SessionLedger:
         )
 
     def place(self, number: int, sha256: str) -> Known | Place:
-        """Where the retrieved copy `number` with content `sha256` belongs in the ledger."""
+        """Where the retrieved copy `number` with content `sha256` belongs in the ledger.
+
+        Under a shared UIDL, or a key the ledger holds already (a copy retrieved because
+        nothing else proved it the archived one), the copy is a row of that UIDL with the
+        same content, or else a new message under the UIDL's next free occurrence: a
+        reused unique-id never makes a new message an old row."""
         uidl, occurrence = self.keys[number]
-        if self.shared[uidl] > 1:
+        if self.shared[uidl] > 1 or (uidl, occurrence) in self.ledger:
             for entry in self.ledger.copies(uidl):
                 if entry.sha256 == sha256 and entry.id not in self._claimed:
                     self._claimed.add(entry.id)

@@ -35,7 +35,7 @@ STATUSES: tuple[Status, ...] = ("ok", "failed", "skipped", "deferred", "partial"
 
 RESULT_COLUMNS = (
     "name", "status", "listed", "new", "archived", "duplicates", "deleted", "failed_messages",
-    "bytes", "attempts", "seconds", "note", "error",
+    "repaired", "unrepaired", "bytes", "attempts", "seconds", "note", "error",
 )  # fmt: skip
 """The counts of `MailboxResult.to_dict()`, in the order tables show them."""
 
@@ -50,7 +50,10 @@ class MailboxResult:
     `status`); `bytes`: octets of the originals retrieved and recorded; `attempts`: runs of
     the mailbox (a retried run counts each); `seconds`: wall time from the first attempt's
     start to the last one's end, retry waits included; `relabelled`: ledger rows whose UIDL
-    changed on the server (a UIDL reset), relabelled rather than stored again.
+    changed on the server (a UIDL reset), relabelled rather than stored again;
+    `repaired`: stored originals found missing or damaged and stored again from the server's
+    copy (its bytes hashed to the ledger's SHA-256); `unrepaired`: those the server could not
+    repair (its bytes hash differently): named in `error`, never deleted from the server.
     """
 
     name: str
@@ -61,6 +64,8 @@ class MailboxResult:
     duplicates: int = 0
     deleted: int = 0
     failed_messages: int = 0
+    repaired: int = 0
+    unrepaired: int = 0
     bytes: int = 0
     attempts: int = 1
     seconds: float = 0.0
@@ -86,10 +91,11 @@ def across_attempts(earlier: MailboxResult, later: MailboxResult) -> MailboxResu
     """One result for two attempts of the same mailbox run (a retry after `earlier`).
 
     What either attempt committed stays counted: archived, duplicates, deleted, bytes,
-    sessions and relabelled add up. Messages that failed in `earlier` were retried by
-    `later`, so `failed_messages`, the status and the error are the later attempt's; `new`
-    keeps the identity new = archived + duplicates + failed_messages. `seconds` is the
-    later attempt's as given: the caller measures the wall time over all attempts.
+    sessions, relabelled and repaired add up; `unrepaired` is the later attempt's. Messages
+    that failed in `earlier` were retried by `later`, so `failed_messages`, the status and
+    the error are the later attempt's; `new` keeps the identity new = archived + duplicates
+    + failed_messages. `seconds` is the later attempt's as given: the caller measures the
+    wall time over all attempts.
     """
     archived = earlier.archived + later.archived
     duplicates = earlier.duplicates + later.duplicates
@@ -105,6 +111,7 @@ def across_attempts(earlier: MailboxResult, later: MailboxResult) -> MailboxResu
         attempts=earlier.attempts + later.attempts,
         sessions=earlier.sessions + later.sessions,
         relabelled=earlier.relabelled + later.relabelled,
+        repaired=earlier.repaired + later.repaired,
         interrupted=earlier.interrupted or later.interrupted,
         note="; ".join(dict.fromkeys(notes)) or None,
     )
@@ -128,7 +135,9 @@ class Tally:
     wanted, not known and neither archived nor a duplicate when the run ended has failed.
     `stopped`: why the run ended before the mailbox was done (None: it was done);
     `interrupted`: the run's stop token was set (SIGTERM, SIGINT); `notes`: what the result
-    should say besides its counts.
+    should say besides its counts;
+    `repaired`: stored originals rewritten from the server's verified copy; `unrepaired`: one
+    line per stored original the server's copy could not repair, naming both hashes.
     """
 
     seen: set[LedgerKey] = field(default_factory=set)
@@ -138,6 +147,8 @@ class Tally:
     duplicates: int = 0
     relabelled: int = 0
     deleted: int = 0
+    repaired: int = 0
+    unrepaired: list[str] = field(default_factory=list)
     bytes: int = 0
     sessions: int = 0
     stopped: Literal["skipped", "deferred", "partial"] | None = None
@@ -164,6 +175,8 @@ class Tally:
             duplicates=self.duplicates,
             deleted=self.deleted,
             failed_messages=new - self.archived - self.duplicates,
+            repaired=self.repaired,
+            unrepaired=len(self.unrepaired),
             bytes=self.bytes,
             seconds=seconds,
             sessions=self.sessions,

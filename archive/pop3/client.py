@@ -178,21 +178,23 @@ class Pop3Client:
         sizes = self._read_list()
         return [Listed(number, uidl, sizes.get(number)) for number, uidl in uidls]
 
-    def uidl(self) -> list[tuple[int, str]]:
-        """Message numbers with their unique ids (RFC 1939 §7, UIDL)."""
+    def uidl(self) -> list[tuple[int, bytes]]:
+        """Message numbers with their unique ids, as octets (RFC 1939 §7, UIDL)."""
         self._send("UIDL")
         return self._read_uidl()
 
-    def _read_uidl(self) -> list[tuple[int, str]]:
+    def _read_uidl(self) -> list[tuple[int, bytes]]:
         self._expect_ok("UIDL")
-        listing: list[tuple[int, str]] = []
+        listing: list[tuple[int, bytes]] = []
         for line in self._multiline_lines("UIDL"):
             parts = line.split()
             if len(parts) != 2 or not parts[0].isdigit():
                 raise Pop3ProtocolError(
                     f"{self.endpoint.describe()}: malformed UIDL line {line[:80]!r}"
                 )
-            listing.append((int(parts[0]), parts[1].decode("ascii", "replace")))
+            # Octet for octet: servers send ids outside RFC 1939's 0x21-0x7E, and decoding
+            # them (with replacement) made two different ids one key.
+            listing.append((int(parts[0]), bytes(parts[1])))
         return listing
 
     def _read_list(self) -> dict[int, int]:
@@ -256,9 +258,12 @@ class Pop3Client:
     def top(self, number: int, lines: int = 0) -> bytes:
         """TOP (RFC 1939 §7): the header, the blank line and the first `lines` body lines.
 
-        Returns the octets dot-unstuffed; raises Pop3ServerError on -ERR (TOP is optional,
-        and a server need not offer it) and Pop3ProtocolError past `max_response_bytes`.
+        Returns the octets dot-unstuffed; raises Pop3ServerError on -ERR, or without sending
+        anything when the server answered CAPA without TOP (TOP is optional, RFC 2449 §6.2),
+        and Pop3ProtocolError past `max_response_bytes`.
         """
+        if self.capabilities and "TOP" not in self.capabilities:
+            raise Pop3ServerError(f"{self.endpoint.describe()}: server does not offer TOP")
         self._send(f"TOP {number} {lines}")
         context = f"TOP {number}"
         status = self._status_line(context)

@@ -46,10 +46,12 @@ class RetrievedMessage:
 
 @dataclass(frozen=True, slots=True)
 class Listed:
-    """One line of the scan listing; `size` is what LIST announced (it may be an estimate)."""
+    """One line of the scan listing: `uidl` is the unique-id's octets as the server sent them
+    (never decoded, see `archive.pop3.uidl`); `size` is what LIST announced (it may be an
+    estimate, and it is not evidence of identity on its own)."""
 
     number: int
-    uidl: str
+    uidl: bytes
     size: int | None
 
 

@@ -105,7 +105,7 @@ def test_failed_quit_is_reconciled_next_run(archiver: Archiver, fresh_engine: En
 
 
 @pytest.mark.parametrize("damage", ["corrupt", "missing"])
-def test_earlier_copy_is_verified_again_before_deletion(
+def test_a_damaged_earlier_copy_is_repaired_from_the_server_before_deletion(
     archiver: Archiver, local_store, monkeypatch, damage
 ):
     raws = [make_message("kept 0"), make_message("kept 1")]
@@ -117,9 +117,18 @@ def test_earlier_copy_is_verified_again_before_deletion(
             stored.write_bytes(b"bit rot")
         else:
             stored.unlink()
+        del server.commands[:]
         result = archiver.run(fake_box(monkeypatch, server, "v", delete_after_archive=True))
-    # Only the message whose stored copy still hashes right was deleted.
-    assert result.deleted == 1 and box.messages == [raws[0]]
+    commands = [command for _, command in server.commands]
+    # The damaged one was retrieved and hashed before any DELE; the intact one proven by TOP.
+    assert [c for c in commands if c.split()[0] in ("TOP", "RETR", "DELE")] == [
+        "TOP 2 0",
+        "RETR 1",
+        "DELE 1",
+        "DELE 2",
+    ]
+    assert (result.repaired, result.unrepaired, result.deleted) == (1, 0, 2)
+    assert stored.read_bytes() == raws[0] and box.messages == []
 
 
 def test_deletion_gone_before_next_run_is_confirmed(

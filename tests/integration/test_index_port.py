@@ -33,9 +33,12 @@ def _open(index: Index, stack: ExitStack, name: str) -> MailboxLedgerIndex:
     return stack.enter_context(index.mailbox(name, "pop.example", name))
 
 
-def _record(box: MailboxLedgerIndex, key: tuple[str, int], n: int, relabel: int | None = None):
+def _record(
+    box: MailboxLedgerIndex, key: tuple[str | bytes, int], n: int, relabel: int | None = None
+):
     parsed = parse_message(RAW[n]) if box.find_message(SHA[n]) is None else None
-    return box.record(key, SHA[n], len(RAW[n]), parsed, relabel)
+    uidl = key[0] if isinstance(key[0], bytes) else key[0].encode()
+    return box.record((uidl, key[1]), SHA[n], len(RAW[n]), parsed, relabel)
 
 
 def test_content_is_stored_once_and_each_copy_gets_a_row(index: Index):
@@ -54,10 +57,22 @@ def test_content_is_stored_once_and_each_copy_gets_a_row(index: Index):
         assert first.message_id == copy.message_id == elsewhere.message_id
         assert box.find_message(SHA[0]) == first.message_id and box.find_message(SHA[1]) is None
         assert again.entry == first.entry and copy.delivery_id != first.delivery_id
-        assert (first.entry.uidl, first.entry.occurrence, first.entry.sha256) == ("u1", 0, SHA[0])
+        assert (first.entry.uidl, first.entry.occurrence, first.entry.sha256) == (b"u1", 0, SHA[0])
         assert first.entry.delete_requested_at is None and first.entry.deleted_at is None
         assert sorted(box.ledger(), key=lambda e: e.id) == [first.entry, copy.entry]
         assert other.ledger() == [elsewhere.entry]
+
+
+def test_unique_ids_one_octet_apart_are_two_keys_and_rows_carry_the_size(index: Index):
+    with ExitStack() as stack:
+        box = _open(index, stack, "box")
+        mueller = _record(box, (b"inbox-M\xfcller-0001", 0), 0)
+        moeller = _record(box, (b"inbox-M\xf6ller-0001", 0), 1)
+        assert mueller.delivery_id != moeller.delivery_id
+        assert {(e.uidl, e.sha256, e.size) for e in box.ledger()} == {
+            (b"inbox-M\xfcller-0001", SHA[0], len(RAW[0])),
+            (b"inbox-M\xf6ller-0001", SHA[1], len(RAW[1])),
+        }
 
 
 def test_relabel_moves_a_row_of_the_same_content_only(index: Index):
@@ -68,12 +83,12 @@ def test_relabel_moves_a_row_of_the_same_content_only(index: Index):
         refused = _record(box, ("new-b", 0), 1, relabel=old_a.delivery_id)  # other content
         assert moved.relabelled and moved.delivery_id == old_a.delivery_id
         assert moved.entry.archived_at == old_a.entry.archived_at
-        assert (moved.entry.uidl, moved.entry.occurrence) == ("new-a", 0)
+        assert (moved.entry.uidl, moved.entry.occurrence) == (b"new-a", 0)
         assert not refused.relabelled and refused.delivery_id != old_b.delivery_id
         assert {(e.uidl, e.id) for e in box.ledger()} == {
-            ("new-a", old_a.delivery_id),
-            ("old-b", old_b.delivery_id),
-            ("new-b", refused.delivery_id),
+            (b"new-a", old_a.delivery_id),
+            (b"old-b", old_b.delivery_id),
+            (b"new-b", refused.delivery_id),
         }
 
 

@@ -20,7 +20,8 @@ RAW = [
     b"Subject: two\r\n\r\nsecond\r\n",
     b"Subject: three\r\n\r\nthird\r\n",
 ]
-UIDLS = ["u-1", "u-2", "u-2"]
+# Octet for octet, 0xFC included: some servers send ids outside RFC 1939's 0x21-0x7E.
+UIDLS = [b"u-1", b"u-\xfc2", b"u-\xfc2"]
 
 
 @dataclass

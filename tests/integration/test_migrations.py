@@ -166,3 +166,48 @@ BEFORE_0006 = [
     "VALUES (1, 0, 100000, 'ask ops@zorblatt.example', "
     "to_tsvector('archive.mail', 'ask ops@zorblatt.example'))",
 ]
+
+
+def test_0007_keys_the_ledger_on_unique_id_octets_and_back(fresh_db_url: str, fresh_engine: Engine):
+    config = _config(fresh_db_url)
+    command.downgrade(config, "0006")
+    with fresh_engine.begin() as conn:
+        conn.execute(
+            text(
+                "INSERT INTO mailarchive.mailbox (name, host, username) VALUES ('m', 'h', 'u');"
+                "INSERT INTO mailarchive.message (sha256, size, has_attachments) "
+                "VALUES (repeat('a', 64), 1, false);"
+                "INSERT INTO mailarchive.delivery (mailbox_id, uidl, message_id) "
+                "SELECT b.id, u, m.id FROM mailarchive.mailbox b, mailarchive.message m, "
+                "unnest(ARRAY['plain-1', E'back\\\\slash']) AS u"
+            )
+        )
+    command.upgrade(config, "0007")
+    with fresh_engine.begin() as conn:
+        rows = conn.execute(
+            text("SELECT uidl_octets, uidl FROM mailarchive.delivery ORDER BY uidl_octets")
+        ).all()
+        assert [(bytes(octets), shown) for octets, shown in rows] == [
+            (b"back\\slash", "back\\\\slash"),
+            (b"plain-1", "plain-1"),
+        ]
+        # Two ids one octet apart are two keys; their text forms differ too.
+        conn.execute(
+            text(
+                "INSERT INTO mailarchive.delivery (mailbox_id, uidl, uidl_octets, message_id) "
+                "SELECT b.id, v.shown, v.octets, m.id "
+                "FROM mailarchive.mailbox b, mailarchive.message m, (VALUES "
+                "(E'M\\\\xfcller', '\\x4dfc6c6c6572'::bytea), "
+                "(E'M\\\\xf6ller', '\\x4df66c6c6572'::bytea)) AS v(shown, octets)"
+            )
+        )
+        shown = conn.execute(
+            text("SELECT uidl FROM archive.messages WHERE uidl LIKE 'M%' ORDER BY uidl")
+        ).scalars()
+        assert list(shown) == ["M\\xf6ller", "M\\xfcller"]
+    command.downgrade(config, "0006")
+    with fresh_engine.connect() as conn:
+        kept = conn.execute(text("SELECT uidl FROM mailarchive.delivery ORDER BY uidl")).scalars()
+        assert list(kept) == ["M\\xf6ller", "M\\xfcller", "back\\\\slash", "plain-1"]
+    command.upgrade(config, "head")
+    command.check(config)

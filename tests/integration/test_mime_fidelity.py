@@ -179,7 +179,9 @@ def _record(
     """Archive `raw`; its defect rows (kind, part_path, detail) from archive.defects."""
     digest = hashlib.sha256(raw).hexdigest()
     with IndexWriter(engine).mailbox("box", "pop.example.com", "u") as index:
-        index.record((digest, 0), digest, len(raw), parse_message(raw, limits or ParseLimits()))
+        index.record(
+            (digest.encode(), 0), digest, len(raw), parse_message(raw, limits or ParseLimits())
+        )
     with engine.connect() as conn:
         rows = conn.execute(
             text(

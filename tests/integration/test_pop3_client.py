@@ -189,6 +189,28 @@ def test_oversized_listing_line_fails_clearly():
         client.close()
 
 
+def test_top_is_not_sent_when_capa_lacks_it():
+    no_top = FakeServerOptions(capabilities=("UIDL", "USER"))
+    with _server(no_top) as server:
+        client = _connect(server)
+        client.login("u", "pw", "user")
+        with pytest.raises(Pop3ServerError, match="does not offer TOP"):
+            client.top(1)
+        client.quit()
+    assert not any(command.startswith("TOP") for _, command in server.commands)
+
+
+def test_unique_ids_are_kept_octet_for_octet():
+    ids = [b"inbox-M\xfcller-0001", b"inbox-M\xf6ller-0001"]
+    box = FakeMailbox("pw", [make_message("a"), make_message("b")], uidls=list(ids))
+    with _server(u=box) as server:
+        client = _connect(server)
+        client.login("u", "pw", "user")
+        assert [item.uidl for item in client.listing()] == ids
+        assert [uidl for _, uidl in client.uidl()] == ids
+        client.quit()
+
+
 def test_top_returns_the_header_and_the_first_body_lines_unstuffed():
     raw = make_message("top", ".dotted first line\r\nsecond line\r\nthird line")
     with _server(u=FakeMailbox("pw", [raw])) as server:

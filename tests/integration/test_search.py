@@ -228,7 +228,7 @@ def test_a_million_word_attachment_is_indexed_to_its_last_word(fresh_engine: Eng
         d for d in parsed.defects if d.kind in (DefectKind.TEXT_LIMIT, DefectKind.HEADER_LIMIT)
     ]
     with IndexWriter(fresh_engine).mailbox("box", "pop.example.com", "u") as index:
-        index.record(("1", 0), digest, len(raw), parsed)
+        index.record((b"1", 0), digest, len(raw), parsed)
     (hit,) = search(fresh_engine, "omegaend")
     assert hit.sha256 == digest and "**omegaend**" in (hit.snippet or "")
     assert [h.uidl for h in search(fresh_engine, "filename:log.txt")] == ["1"]

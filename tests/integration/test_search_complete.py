@@ -72,7 +72,7 @@ def _record(engine: Engine, mailbox: str, mails: dict[str, bytes]) -> None:
     with IndexWriter(engine).mailbox(mailbox, "pop.example.com", "u") as index:
         for uidl, raw in mails.items():
             digest = hashlib.sha256(raw).hexdigest()
-            index.record((uidl, 0), digest, len(raw), parse_message(raw))
+            index.record((uidl.encode(), 0), digest, len(raw), parse_message(raw))
 
 
 @pytest.fixture(scope="module")
@@ -215,8 +215,9 @@ INSERT INTO mailarchive.message (sha256, size, subject, sent_at, has_attachments
 SELECT encode(sha256(convert_to('m' || i, 'UTF8')), 'hex'), 100, 'update ' || i,
        timestamptz '2020-01-01' + i * interval '1 day', false, 'an update, number ' || i
 FROM generate_series(1, {many}) i;
-INSERT INTO mailarchive.delivery (mailbox_id, uidl, message_id)
-SELECT b.id, 'u' || m.id, m.id FROM mailarchive.message m, mailarchive.mailbox b
+INSERT INTO mailarchive.delivery (mailbox_id, uidl, uidl_octets, message_id)
+SELECT b.id, 'u' || m.id, convert_to('u' || m.id, 'UTF8'), m.id
+FROM mailarchive.message m, mailarchive.mailbox b
 """
 
 

@@ -221,4 +221,6 @@ def load(engine: Engine, mails: tuple[Mail, ...] = MAILS) -> None:
             for mail in mails:
                 if mail.mailbox == mailbox:
                     digest = sha256(mail.raw).hexdigest()
-                    index.record((mail.uidl, 0), digest, len(mail.raw), parse_message(mail.raw))
+                    index.record(
+                        (mail.uidl.encode(), 0), digest, len(mail.raw), parse_message(mail.raw)
+                    )

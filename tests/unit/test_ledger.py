@@ -15,7 +15,7 @@ T0 = datetime(2026, 1, 1, tzinfo=UTC)
 
 def entry(
     id: int,
-    uidl: str,
+    uidl: bytes,
     occurrence: int = 0,
     sha: str | None = None,
     *,
@@ -23,126 +23,126 @@ def entry(
     requested: datetime | None = None,
     deleted: datetime | None = None,
 ) -> LedgerEntry:
-    return LedgerEntry(
-        id, uidl, occurrence, 100 + id, sha or f"sha-{uidl}", archived_at, requested, deleted
-    )
+    sha = sha or f"sha-{uidl.decode()}"
+    return LedgerEntry(id, uidl, occurrence, 100 + id, sha, 10, archived_at, requested, deleted)
 
 
-def listing(*uidls: str) -> list[Listed]:
+def listing(*uidls: bytes) -> list[Listed]:
     return [Listed(number, uidl, 10) for number, uidl in enumerate(uidls, start=1)]
 
 
 def test_keys_count_copies_of_a_uidl_from_zero():
-    session = Ledger().session(listing("a", "b", "a", "a"))
-    assert session.keys == {1: ("a", 0), 2: ("b", 0), 3: ("a", 1), 4: ("a", 2)}
-    assert session.seen == {("a", 0), ("b", 0), ("a", 1), ("a", 2)}
+    session = Ledger().session(listing(b"a", b"b", b"a", b"a"))
+    assert session.keys == {1: (b"a", 0), 2: (b"b", 0), 3: (b"a", 1), 4: (b"a", 2)}
+    assert session.seen == {(b"a", 0), (b"b", 0), (b"a", 1), (b"a", 2)}
 
 
 def test_new_is_what_the_ledger_lacks():
-    session = Ledger([entry(1, "a")]).session(listing("a", "b"))
-    assert [item.uidl for item in session.new()] == ["b"]
+    session = Ledger([entry(1, b"a")]).session(listing(b"a", b"b"))
+    assert [item.uidl for item in session.new()] == [b"b"]
 
 
 def test_copies_under_a_shared_uidl_are_always_read_again():
-    ledger = Ledger([entry(1, "s", 0), entry(2, "s", 1), entry(3, "u")])
-    assert [item.number for item in ledger.session(listing("s", "s", "u")).new()] == [1, 2]
+    ledger = Ledger([entry(1, b"s", 0), entry(2, b"s", 1), entry(3, b"u")])
+    assert [item.number for item in ledger.session(listing(b"s", b"s", b"u")).new()] == [1, 2]
 
 
 def test_stale_rows_are_unlisted_and_not_being_deleted():
     ledger = Ledger(
         [
-            entry(1, "listed"),
-            entry(2, "gone"),
-            entry(3, "asked", requested=T0),
-            entry(4, "done", requested=T0, deleted=T0),
+            entry(1, b"listed"),
+            entry(2, b"gone"),
+            entry(3, b"asked", requested=T0),
+            entry(4, b"done", requested=T0, deleted=T0),
         ]
     )
-    assert [e.id for e in ledger.session(listing("listed")).stale()] == [2]
+    assert [e.id for e in ledger.session(listing(b"listed")).stale()] == [2]
 
 
 def test_ambiguous_uidls_are_shared_now_or_ever():
-    ledger = Ledger([entry(1, "was-shared", 1), entry(2, "plain")])
-    session = ledger.session(listing("now-shared", "now-shared", "plain", "was-shared"))
-    assert session.ambiguous() == {"now-shared", "was-shared"}
+    ledger = Ledger([entry(1, b"was-shared", 1), entry(2, b"plain")])
+    session = ledger.session(listing(b"now-shared", b"now-shared", b"plain", b"was-shared"))
+    assert session.ambiguous() == {b"now-shared", b"was-shared"}
 
 
 def test_acknowledged_deletions_are_confirmed_by_absence_only():
     ledger = Ledger(
         [
-            entry(1, "gone", requested=T0),
-            entry(2, "still-there", requested=T0),
-            entry(3, "confirmed", requested=T0, deleted=T0),
-            entry(4, "never-asked"),
+            entry(1, b"gone", requested=T0),
+            entry(2, b"still-there", requested=T0),
+            entry(3, b"confirmed", requested=T0, deleted=T0),
+            entry(4, b"never-asked"),
         ]
     )
-    assert ledger.session(listing("still-there")).confirmed_by_absence() == [1]
+    assert ledger.session(listing(b"still-there")).confirmed_by_absence() == [1]
 
 
 def test_a_unique_uidl_is_placed_under_its_listing_key():
-    session = Ledger().session(listing("a", "b"))
-    assert session.place(2, "sha-b") == Place(("b", 0))
+    session = Ledger().session(listing(b"a", b"b"))
+    assert session.place(2, "sha-b") == Place((b"b", 0))
 
 
 def test_a_known_copy_under_a_shared_uidl_is_found_by_content():
-    ledger = Ledger([entry(1, "s", 0, "x"), entry(2, "s", 1, "y")])
-    session = ledger.session(listing("s", "s"))
+    ledger = Ledger([entry(1, b"s", 0, "x"), entry(2, b"s", 1, "y")])
+    session = ledger.session(listing(b"s", b"s"))
     assert session.place(1, "y") == Known(2)
     assert session.place(2, "x") == Known(1)
 
 
 def test_a_row_stands_for_one_copy_so_identical_copies_get_their_own_rows():
-    ledger = Ledger([entry(1, "s", 0, "same")])
-    session = ledger.session(listing("s", "s"))
+    ledger = Ledger([entry(1, b"s", 0, "same")])
+    session = ledger.session(listing(b"s", b"s"))
     assert session.place(1, "same") == Known(1)
-    assert session.place(2, "same") == Place(("s", 1))
+    assert session.place(2, "same") == Place((b"s", 1))
 
 
 def test_new_content_under_a_shared_uidl_takes_the_next_free_occurrence():
-    ledger = Ledger([entry(1, "s", 0, "x"), entry(2, "s", 3, "y")])
-    session = ledger.session(listing("s", "s", "s"))
-    assert session.place(3, "z") == Place(("s", 4))
-    session.recorded(entry(9, "s", 4, "z"))
-    assert session.place(1, "w") == Place(("s", 5))
-    assert ledger.next_occurrence("s") == 5 and ledger.next_occurrence("fresh") == 0
+    ledger = Ledger([entry(1, b"s", 0, "x"), entry(2, b"s", 3, "y")])
+    session = ledger.session(listing(b"s", b"s", b"s"))
+    assert session.place(3, "z") == Place((b"s", 4))
+    session.recorded(entry(9, b"s", 4, "z"))
+    assert session.place(1, "w") == Place((b"s", 5))
+    assert ledger.next_occurrence(b"s") == 5 and ledger.next_occurrence(b"fresh") == 0
 
 
 def test_a_uidl_reset_relabels_the_lowest_stale_row_with_that_content():
     ledger = Ledger(
-        [entry(7, "old-a", sha="A"), entry(3, "old-b", sha="A"), entry(5, "x", sha="X")]
+        [entry(7, b"old-a", sha="A"), entry(3, b"old-b", sha="A"), entry(5, b"x", sha="X")]
     )
-    session = ledger.session(listing("new-a", "new-b", "x"))
-    assert session.place(1, "A") == Place(("new-a", 0), relabel=3)
-    session.recorded(entry(3, "new-a", sha="A"))
-    assert session.place(2, "A") == Place(("new-b", 0), relabel=7)
-    session.recorded(entry(7, "new-b", sha="A"))
-    assert session.place(2, "A") == Place(("new-b", 0), relabel=None)
+    session = ledger.session(listing(b"new-a", b"new-b", b"x"))
+    assert session.place(1, "A") == Place((b"new-a", 0), relabel=3)
+    session.recorded(entry(3, b"new-a", sha="A"))
+    assert session.place(2, "A") == Place((b"new-b", 0), relabel=7)
+    session.recorded(entry(7, b"new-b", sha="A"))
+    # Its key is now a row's: placed again, it would be another copy, and relabel nothing.
+    assert session.place(2, "A") == Place((b"new-b", 1), relabel=None)
     # The relabelled rows moved: their old keys are free, their new keys taken.
-    assert ("old-a", 0) not in ledger and ledger.get(("new-b", 0)) == entry(7, "new-b", sha="A")
-    assert [e.id for e in ledger.session(listing("new-a", "new-b", "x")).stale()] == []
+    assert (b"old-a", 0) not in ledger and ledger.get((b"new-b", 0)) == entry(7, b"new-b", sha="A")
+    assert [e.id for e in ledger.session(listing(b"new-a", b"new-b", b"x")).stale()] == []
 
 
 def test_rows_being_deleted_are_not_relabelled():
-    ledger = Ledger([entry(1, "old", sha="A", requested=T0)])
-    assert ledger.session(listing("new")).place(1, "A") == Place(("new", 0))
+    ledger = Ledger([entry(1, b"old", sha="A", requested=T0)])
+    assert ledger.session(listing(b"new")).place(1, "A") == Place((b"new", 0))
 
 
 def test_one_key_one_row():
-    ledger = Ledger([entry(1, "a")])
+    ledger = Ledger([entry(1, b"a")])
     with pytest.raises(ValueError, match=r"held by row 1"):
-        ledger.add(entry(2, "a"))
+        ledger.add(entry(2, b"a"))
 
 
 def test_stamps_update_the_rows_in_memory():
-    ledger = Ledger([entry(1, "a"), entry(2, "b")])
+    ledger = Ledger([entry(1, b"a"), entry(2, b"b")])
     later = T0 + timedelta(hours=1)
     ledger.stamp({1: later}, "delete_requested_at")
     ledger.stamp({1: later, 99: later}, "deleted_at")
-    assert ledger.by_id(1) == replace(entry(1, "a"), delete_requested_at=later, deleted_at=later)
-    assert ledger.by_id(2) == entry(2, "b") and len(ledger) == 2
+    assert ledger.by_id(1) == replace(entry(1, b"a"), delete_requested_at=later, deleted_at=later)
+    assert ledger.by_id(2) == entry(2, b"b") and len(ledger) == 2
 
 
 def test_nothing_is_deletable_without_a_policy():
-    session = Ledger([entry(1, "a")]).session(listing("a", "b"))
+    session = Ledger([entry(1, b"a")]).session(listing(b"a", b"b"))
     deletions = session.deletions({2: 5}, everything=False, cutoff=None)
     assert (deletions.now, deletions.earlier) == ({}, {})
 
@@ -150,18 +150,18 @@ def test_nothing_is_deletable_without_a_policy():
 def test_after_archive_deletes_this_session_and_every_unconfirmed_earlier_copy():
     ledger = Ledger(
         [
-            entry(1, "earlier"),
-            entry(2, "asked-before", requested=T0),
-            entry(3, "done", deleted=T0),
-            entry(4, "shared", 0),
-            entry(5, "was-shared", 1),
-            entry(6, "was-shared", 0),
+            entry(1, b"earlier"),
+            entry(2, b"asked-before", requested=T0),
+            entry(3, b"done", deleted=T0),
+            entry(4, b"shared", 0),
+            entry(5, b"was-shared", 1),
+            entry(6, b"was-shared", 0),
         ]
     )
     session = ledger.session(
-        listing("earlier", "asked-before", "done", "shared", "shared", "was-shared", "fresh")
+        listing(b"earlier", b"asked-before", b"done", b"shared", b"shared", b"was-shared", b"fresh")
     )
-    session.recorded(entry(8, "fresh"))
+    session.recorded(entry(8, b"fresh"))
     deletions = session.deletions({7: 8, 4: 4}, everything=True, cutoff=None)
     assert deletions.now == {7: 8, 4: 4}
     assert deletions.earlier == {1: ledger.by_id(1), 2: ledger.by_id(2)}
@@ -170,8 +170,8 @@ def test_after_archive_deletes_this_session_and_every_unconfirmed_earlier_copy()
 
 def test_older_than_deletes_only_earlier_copies_past_the_cutoff():
     young, old = T0 + timedelta(days=20), T0
-    ledger = Ledger([entry(1, "old", archived_at=old), entry(2, "young", archived_at=young)])
-    session = ledger.session(listing("old", "young", "new"))
-    session.recorded(entry(3, "new", archived_at=old))  # archived in this very session
+    ledger = Ledger([entry(1, b"old", archived_at=old), entry(2, b"young", archived_at=young)])
+    session = ledger.session(listing(b"old", b"young", b"new"))
+    session.recorded(entry(3, b"new", archived_at=old))  # archived in this very session
     deletions = session.deletions({3: 3}, everything=False, cutoff=T0 + timedelta(days=10))
     assert deletions.now == {} and list(deletions.earlier) == [1]

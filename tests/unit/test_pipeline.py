@@ -86,14 +86,19 @@ def test_a_copy_that_does_not_verify_fails_the_session_and_deletes_nothing(store
     assert rig.ledger("keep") == []
 
 
-def test_earlier_copy_is_verified_again_before_deletion():
+def test_a_damaged_earlier_copy_is_repaired_from_the_server_before_deletion():
     rig = Rig()
     raws = [mail("kept 0"), mail("kept 1")]
     rig.maildrop("v", list(raws))
     rig.run(box("v"))
     rig.store.put(raw_key(sha(raws[0])), io.BytesIO(b"bit rot"), 7)
     result = rig.run(box("v", delete_after_archive=True))
-    assert result.deleted == 1 and rig.server.maildrops["v"].messages == [raws[0]]
+    assert (result.repaired, result.unrepaired, result.deleted) == (1, 0, 2)
+    assert rig.stored(raws[0]) == raws[0] and rig.server.maildrops["v"].messages == []
+    # The damaged one was retrieved (its stored copy was no evidence) before any DELE; the
+    # intact one was proven by TOP.
+    assert rig.server.commands("RETR") == ["RETR 1", "RETR 2", "RETR 1"]
+    assert rig.server.commands("TOP") == ["TOP 2 0"]
 
 
 def test_shared_uidl_keeps_both_copies_and_deletes_them_by_number():
@@ -106,9 +111,9 @@ def test_shared_uidl_keeps_both_copies_and_deletes_them_by_number():
     # Read again because the UIDL is shared, found archived: not new, but verified and deleted.
     assert counts(again) == (3, 0, 0, 0, 3, 0)
     assert [(e.uidl, e.occurrence, e.sha256) for e in rig.ledger("dup")] == [
-        ("same", 0, sha(first)),
-        ("same", 1, sha(second)),
-        ("unique", 0, sha(other)),
+        (b"same", 0, sha(first)),
+        (b"same", 1, sha(second)),
+        (b"unique", 0, sha(other)),
     ]
     assert rig.server.maildrops["dup"].messages == []
 
@@ -147,7 +152,7 @@ def test_uidl_reset_relabels_the_ledger_and_stores_nothing_twice():
     assert (result.new, result.archived, result.duplicates, result.relabelled) == (4, 0, 4, 4)
     assert result.note is not None and "UIDL reset: 4" in result.note
     assert {e.sha256: e.id for e in rig.ledger("mig")} == before
-    assert [e.uidl for e in rig.ledger("mig")] == [f"new{i}" for i in range(4)]
+    assert [e.uidl for e in rig.ledger("mig")] == [b"new%d" % i for i in range(4)]
     assert len(rig.index.messages) == 4
 
 

@@ -41,19 +41,20 @@ class _Copy:
 
     __slots__ = ("downloaded", "raw", "uidl")
 
-    def __init__(self, raw: bytes, uidl: str) -> None:
+    def __init__(self, raw: bytes, uidl: bytes) -> None:
         self.raw = raw
         self.uidl = uidl
         self.downloaded = False
 
 
-def _as_uidl(uidl: str | bytes) -> str:
-    # The client decodes a UIDL line as ASCII with replacement (RFC 1939 §7: 0x21-0x7E).
-    return uidl.decode("ascii", "replace") if isinstance(uidl, bytes) else uidl
+def _as_uidl(uidl: str | bytes) -> bytes:
+    # The client keeps a unique-id's octets as sent (archive.pop3.uidl); a str is ASCII.
+    return uidl if isinstance(uidl, bytes) else uidl.encode("ascii")
 
 
 class MemoryMaildrop:
-    """One user's maildrop: raw messages (bytes) and their unique-ids (str or bytes).
+    """One user's maildrop: raw messages (bytes) and their unique-ids (octets; a str is
+    taken as ASCII).
 
     Without `uidls`, message i gets `m{i}`; ids given may repeat (servers give identical
     messages one unique-id). Sessions change the maildrop in place at QUIT.
@@ -74,12 +75,12 @@ class MemoryMaildrop:
         for i, raw in enumerate(messages):
             self.add(raw, None if uidls is None else uidls[i])
 
-    def add(self, raw: bytes, uidl: str | bytes | None = None) -> str:
+    def add(self, raw: bytes, uidl: str | bytes | None = None) -> bytes:
         """Deliver a message; returns its unique-id. Seen by sessions that log in later."""
         if not isinstance(raw, bytes):
             raise TypeError(f"messages must be bytes, got {type(raw).__name__}")
         self._next += 1
-        copy = _Copy(raw, f"m{self._next}" if uidl is None else _as_uidl(uidl))
+        copy = _Copy(raw, _as_uidl(f"m{self._next}" if uidl is None else uidl))
         self._copies.append(copy)
         return copy.uidl
 
@@ -88,8 +89,13 @@ class MemoryMaildrop:
         return [copy.raw for copy in self._copies]
 
     @property
-    def uidls(self) -> list[str]:
+    def uidls(self) -> list[bytes]:
         return [copy.uidl for copy in self._copies]
+
+    def remove(self, uidl: str | bytes) -> None:
+        """Take the messages listed under `uidl` away, as another client's deletion does."""
+        gone = _as_uidl(uidl)
+        self._copies = [copy for copy in self._copies if copy.uidl != gone]
 
     def relabel(self, uidls: Sequence[str | bytes]) -> None:
         """Give every message a new unique-id, as a server migration (a UIDL reset) does."""
@@ -130,6 +136,8 @@ class MemoryPop3:
     login_delay: int | None = None
     expire_zero: bool = False
     max_listed: int | None = None
+    # TOP is optional (RFC 1939 §7): without it, CAPA lacks TOP and TOP is refused.
+    offers_top: bool = True
     log: list[tuple[int, str]] = field(default_factory=list)
     sessions: int = 0
     open_sessions: int = 0
@@ -231,6 +239,9 @@ class MemorySession:
             )
 
     def top(self, number: int, lines: int = 0) -> bytes:
+        if not self.server.offers_top:
+            # As the client does when CAPA lacks TOP: refused without sending it.
+            raise Pop3ServerError(f"{self.endpoint.describe()}: server does not offer TOP")
         self._command(f"TOP {number} {lines}")
         return top_of(self._copy(number, "TOP").raw, lines)
 

@@ -68,7 +68,8 @@ class FakeMailbox:
     message gets the first 16 hex digits of its SHA-256 (with ``-2``, ``-3``… for identical
     copies), assigned once and kept, so UIDLs are unique in the mailbox and stable across
     sessions. Messages appended later get UIDLs at the next login. Explicit ``uidls`` may
-    repeat (some servers give identical messages one UIDL) but must be valid RFC 1939 UIDLs.
+    repeat (some servers give identical messages one UIDL) and must be valid RFC 1939 UIDLs
+    as str; as bytes they may also hold octets 0x80-0xFF, as some servers send.
 
     ``oauth_token`` is the bearer token XOAUTH2 and OAUTHBEARER accept; None refuses OAuth.
     With ``FakeServerOptions.max_listed``, the UIDLs of messages retrieved in a session that
@@ -77,16 +78,18 @@ class FakeMailbox:
 
     password: str = field(repr=False)
     messages: list[bytes]
-    uidls: list[str] | None = None
+    uidls: list[str | bytes] | None = None
     oauth_token: str | None = field(default=None, repr=False)
-    _downloaded: set[str] = field(default_factory=set, init=False, repr=False, compare=False)
+    _downloaded: set[str | bytes] = field(
+        default_factory=set, init=False, repr=False, compare=False
+    )
     _generation: int = field(default=0, init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         assign_uidls(self)
 
     @property
-    def downloaded(self) -> frozenset[str]:
+    def downloaded(self) -> frozenset[str | bytes]:
         """UIDLs marked downloaded (only with ``max_listed``): Gmail hides them for good."""
         return frozenset(self._downloaded)
 
@@ -103,8 +106,8 @@ class FakeMailbox:
         for uidl in uidls[:1]:
             if not UIDL_RE.fullmatch(uidl):
                 raise ValueError(f"prefix {prefix!r} makes invalid UIDL {uidl!r} (RFC 1939 §7)")
-        self.uidls = uidls
-        return list(uidls)
+        self.uidls = list(uidls)
+        return uidls
 
 
 @dataclass(frozen=True)

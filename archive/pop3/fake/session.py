@@ -39,6 +39,7 @@ from archive.pop3.fake.wire import (
     dot_stuff,
     line_for_log,
     top_of,
+    uidl_on_wire,
 )
 
 if TYPE_CHECKING:
@@ -310,7 +311,7 @@ class Session:
         elif self.options.fault == "oversized_listing_line":
             self._listing(arg, "UIDL", lambda i: oversized_listing_value(i + 1))
         else:
-            self._listing(arg, "UIDL", lambda i: self.maildrop.uidls[i])
+            self._listing(arg, "UIDL", lambda i: uidl_on_wire(self.maildrop.uidls[i]))
 
     def _listing(self, arg: str, verb: str, value: Callable[[int], str]) -> None:
         if arg:
@@ -390,7 +391,7 @@ class Session:
         self.send(line.encode("utf-8", "surrogateescape") + b"\r\n")
 
     def _multiline(self, status: str, lines: Iterable[str]) -> None:
-        body = "".join(f"{line}\r\n" for line in lines).encode("utf-8")
+        body = "".join(f"{line}\r\n" for line in lines).encode("utf-8", "surrogateescape")
         self.send(status.encode("utf-8") + b"\r\n" + dot_stuff(body), multiline=True)
 
     def send(self, data: bytes, *, multiline: bool = False) -> None:

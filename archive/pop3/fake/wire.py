@@ -25,6 +25,8 @@ MAX_DISCARD: Final = 64 * 1024
 CLOSE_DRAIN_SECONDS: Final = 2.0
 
 UIDL_RE: Final = re.compile(r"[\x21-\x7e]{1,70}")  # RFC 1939 §7
+# Octets some servers send in a unique-id anyway (Latin-1 names): no space, no control.
+UIDL_OCTETS_RE: Final = re.compile(rb"[\x21-\x7e\x80-\xff]{1,70}")
 NUMBER_RE: Final = re.compile(r"[0-9]{1,9}")
 RESP_CODE_RE: Final = re.compile(r"[A-Za-z0-9/-]+")
 _LINE_START_DOT: Final = re.compile(rb"^\.", re.MULTILINE)
@@ -45,17 +47,25 @@ class Maildrop:
     """What one session sees: ``positions[i]`` is message i's index in the live mailbox."""
 
     messages: list[bytes]
-    uidls: list[str]
+    uidls: list[str | bytes]
     positions: list[int]
 
 
-def assign_uidls(box: FakeMailbox) -> list[str]:
+def uidl_on_wire(uidl: str | bytes) -> str:
+    """A UIDL as the session's text, which it encodes with surrogateescape: octets intact."""
+    return uidl.decode("ascii", "surrogateescape") if isinstance(uidl, bytes) else uidl
+
+
+def assign_uidls(box: FakeMailbox) -> list[str | bytes]:
     """Give messages without a UIDL one (see `FakeMailbox`); validates the explicit ones."""
     uidls = box.uidls if box.uidls is not None else []
     if len(uidls) > len(box.messages):
         raise ValueError(f"{len(uidls)} UIDLs for {len(box.messages)} messages")
     for uidl in uidls:
-        if not UIDL_RE.fullmatch(uidl):
+        valid = (
+            UIDL_OCTETS_RE.fullmatch(uidl) if isinstance(uidl, bytes) else UIDL_RE.fullmatch(uidl)
+        )
+        if not valid:
             raise ValueError(f"invalid UIDL {uidl!r} (RFC 1939 §7: 1-70 chars 0x21-0x7E)")
     used = set(uidls)
     for message in box.messages[len(uidls) :]:
