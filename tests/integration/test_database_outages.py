@@ -255,3 +255,33 @@ def test_counts_after_restart_are_checked_on_a_fresh_connection(engine: Engine, 
     with engine.connect() as conn:
         after = conn.execute(text("SELECT pg_backend_pid()")).scalar_one()
     assert after != before
+
+
+def test_the_first_cause_is_reported_not_the_failed_cleanup_after_it(
+    pg: StoppablePostgres, engine: Engine, store: LocalStore, monkeypatch
+):
+    """The database restarts while the POP3 session runs, then the POP3 connection drops.
+    Releasing the locks on the dead database connection fails too, afterwards: the mailbox's
+    error is the drop, the cause, not the failed unlock."""
+    from archive.pop3.fake.server import FakeServerOptions
+
+    messages = [make_message(f"cause {i}", "z" * 50_000) for i in range(3)]
+    restarted: list[float] = []
+
+    def restart_after_first(result) -> None:
+        if result.archived == 1 and not restarted:
+            restarted.append(pg.restart())
+
+    options = FakeServerOptions(drop_after_bytes=70_000)
+    archiver = _archiver(engine, store)
+    with FakePop3Server(
+        {"cause": FakeMailbox("secret", list(messages))}, options=options
+    ) as server:
+        with pytest.raises(MailboxFailed) as caught:
+            archiver.run(fake_box(monkeypatch, server, "cause"), progress=restart_after_first)
+    assert restarted
+    error = str(caught.value)
+    assert caught.value.transient
+    assert "database" not in error, error
+    assert "'cause'" in error and ("closed" in error or "dropped" in error), error
+    _assert_one_short_line(error)
