@@ -11,27 +11,25 @@ import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 from uuid import UUID
 
 from prefect import State, flow, get_run_logger, task
-from prefect.artifacts import (
-    create_markdown_artifact,
-    create_progress_artifact,
-    create_table_artifact,
-    update_progress_artifact,
-)
 from prefect.blocks.system import Secret
 from prefect.context import get_run_context
+from prefect.exceptions import TerminationSignal
 from prefect.settings import get_current_settings
+from prefect.states import Cancelled
 from prefect.tasks import exponential_backoff
 
 from archive.config import MailboxConfig, MailboxFile, Settings, load_mailbox_file, load_settings
 from archive.errors import ConfigError, MailboxesFailed, is_transient
 from archive.pipeline.build import get_archiver
-from archive.pipeline.result import RESULT_COLUMNS, MailboxFailed, MailboxResult
+from archive.pipeline.result import MailboxFailed, MailboxResult, across_attempts
+from archive.pipeline.stop import Stop, stopping_on_signals
+from flows.artifacts import RunProgress, publish
 
 
 def _archive_logs_to_prefect() -> None:
@@ -75,7 +73,11 @@ def read_secret(name: str) -> str:
 
 
 def retry_if_transient(task: Any, task_run: Any, state: State[Any]) -> bool:
-    """Retry only what a later attempt can fix: never a wrong password or a bad certificate."""
+    """Retry only what a later attempt can fix: never a wrong password or a bad certificate,
+    and nothing once the run was told to stop."""
+    run = _runs.get(getattr(task_run, "flow_run_id", None))  # type: ignore[arg-type]
+    if run is not None and run.stop.is_set():
+        return False
     try:
         state.result()
     except Exception as exc:
@@ -83,44 +85,32 @@ def retry_if_transient(task: Any, task_run: Any, state: State[Any]) -> bool:
     return False
 
 
-PROGRESS_INTERVAL_SECONDS = 1.0
-"""At most one progress update per this many seconds, whatever the message rate."""
-
-
-class RunProgress:
-    """The run's progress artifact: the mean, over its mailboxes, of the share of new messages
-    done. Task threads report into it; the API is called at most once a second."""
-
-    def __init__(self, names: list[str]) -> None:
-        artifact_id = create_progress_artifact(
-            progress=0.0,
-            key="archive-mailboxes-progress",
-            description=f"New messages archived, averaged over {len(names)} mailbox(es)",
-        )
-        assert isinstance(artifact_id, UUID)  # a sync call returns the id, not a coroutine
-        self.artifact_id = artifact_id
-        self.done = dict.fromkeys(names, 0.0)
-        self._lock = threading.Lock()
-        self._sent = 0.0
-        self._sent_at = time.monotonic()
-
-    def report(self, name: str, fraction: float, *, force: bool = False) -> None:
-        with self._lock:
-            self.done[name] = min(max(fraction, 0.0), 1.0)
-            percent = round(100.0 * sum(self.done.values()) / len(self.done), 1)
-            now = time.monotonic()
-            due = force or now - self._sent_at >= PROGRESS_INTERVAL_SECONDS
-            if percent != self._sent and due:
-                update_progress_artifact(self.artifact_id, percent)
-                self._sent, self._sent_at = percent, now
-
-
-@dataclass(frozen=True)
+@dataclass
 class _Run:
-    """What the task runs of one flow run share: its settings and its progress."""
+    """What the task runs of one flow run share: settings, progress, the stop token, and what
+    each mailbox's attempts committed so far (a retry adds to it, never starts from 0)."""
 
     settings: Settings
     progress: RunProgress
+    stop: Stop
+    started: dict[str, float] = field(default_factory=dict)
+    carried: dict[str, MailboxResult] = field(default_factory=dict)
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    def begin(self, name: str) -> None:
+        with self._lock:
+            self.started.setdefault(name, time.monotonic())
+
+    def carry(self, name: str, attempt: MailboxResult) -> MailboxResult:
+        """This attempt added to the earlier ones; the time is since the first one began."""
+        with self._lock:
+            earlier = self.carried.get(name)
+            combined = attempt if earlier is None else across_attempts(earlier, attempt)
+            started = self.started.get(name)
+            if started is not None:
+                combined = replace(combined, seconds=time.monotonic() - started)
+            self.carried[name] = combined
+            return combined
 
 
 # Task threads find their run by flow run id: settings may hold a database password and a
@@ -130,7 +120,12 @@ _runs: dict[UUID, _Run] = {}
 
 def _report(box: MailboxConfig, result: MailboxResult) -> None:
     run = _current_run()
-    if run is not None and result.new:
+    if run is None:
+        return
+    earlier = run.carried.get(box.name)
+    if earlier is not None:
+        result = across_attempts(earlier, result)
+    if result.new:
         run.progress.report(box.name, (result.archived + result.duplicates) / result.new)
 
 
@@ -146,11 +141,26 @@ def archive_mailbox(box: MailboxConfig) -> dict[str, Any]:
     run = _current_run()
     if run is None:
         raise RuntimeError("archive_mailbox runs inside the archive-mailboxes flow only")
-    archiver = get_archiver(run.settings)
-    result = archiver.run(
-        box, secret_lookup=read_secret, progress=lambda counts: _report(box, counts)
-    )
-    run.progress.report(box.name, 1.0)
+    run.begin(box.name)
+    try:
+        archiver = replace(get_archiver(run.settings), stop=run.stop)
+        attempt = archiver.run(
+            box, secret_lookup=read_secret, progress=lambda counts: _report(box, counts)
+        )
+    except MailboxFailed as exc:
+        raise MailboxFailed(run.carry(box.name, exc.result)) from exc
+    except Exception as exc:
+        # Before the archiver had a result (the database, the store): an attempt all the same.
+        failed = MailboxResult(
+            name=box.name,
+            status="failed",
+            error=f"mailbox {box.name!r}: {exc}",
+            transient=is_transient(exc),
+        )
+        raise MailboxFailed(run.carry(box.name, failed)) from exc
+    result = run.carry(box.name, attempt)
+    if result.status != "failed" and not result.interrupted:
+        run.progress.report(box.name, 1.0)
     return result.to_dict()
 
 
@@ -183,61 +193,83 @@ def archive_mailboxes(config_path: str, mailboxes: list[str] | None = None) -> l
         retry_jitter_factor=0.5,
     )
     flow_run_id = get_run_context().flow_run.id  # type: ignore[union-attr]
+    stop = _stop_for(config_path)
     progress = RunProgress([box.name for box in boxes])
-    _runs[flow_run_id] = _Run(settings, progress)
-    # Prefect's default task runner, a thread pool, has no bound of its own: the flow submits
-    # at most max_parallel_mailboxes task runs at once.
-    slots = threading.Semaphore(settings.max_parallel_mailboxes)
+    run = _runs[flow_run_id] = _Run(settings, progress, stop)
     try:
-        futures = []
-        for box in boxes:
-            slots.acquire()
-            future = task_with_retries.submit(box)
-            future.add_done_callback(lambda _: slots.release())
-            futures.append((box, future))
-        results: list[dict[str, Any]] = []
-        for box, future in futures:
-            try:
-                results.append(future.result())
-            except MailboxFailed as exc:
-                results.append(exc.result.to_dict())
-            except Exception as exc:
-                results.append(
-                    MailboxResult(name=box.name, error=f"mailbox {box.name!r}: {exc}").to_dict()
-                )
-        for box in boxes:
-            progress.report(box.name, 1.0, force=True)
+        # SIGTERM/SIGINT set the stop token while the mailboxes run (in the main thread only:
+        # a served or worker run is its own process, so this holds there too). Prefect's
+        # SIGTERM handler, which would crash the run at once, is back when this ends.
+        with stopping_on_signals(stop):
+            results = _archive_all(task_with_retries, boxes, run)
     finally:
         del _runs[flow_run_id]
-    _publish(results)
-    failed = [r for r in results if r["error"]]
+    progress.finish(results)
+    publish(results, stop.signal_name or ("stop" if stop.is_set() else None))
+    failed = [r for r in results if r["status"] == "failed"]
     for r in failed:
         logger.error("mailbox %s failed: %s", r["name"], r["error"])
+    if stop.is_set():
+        message = f"interrupted by {stop.signal_name or 'a stop request'}"
+        logger.warning("%s: committed work is counted, nothing deleted after it", message)
+        return Cancelled(message=message, data=Interrupted(results, stop.signum))  # type: ignore[return-value]
     if failed:
         raise MailboxesFailed(results)
     return results
 
 
-def _publish(results: list[dict[str, Any]]) -> None:
-    table = [{column: r[column] for column in RESULT_COLUMNS} for r in results]
-    create_table_artifact(
-        key="archive-mailboxes", table=table, description="Per-mailbox counts of this run"
-    )
-    totals = {
-        k: sum(int(r[k]) for r in results)
-        for k in ("new", "archived", "duplicates", "deleted", "failed", "bytes")
-    }
-    failures = "\n".join(f"- **{r['name']}**: {r['error']}" for r in results if r["error"])
-    create_markdown_artifact(
-        key="archive-mailboxes-summary",
-        description="Totals and failures of this run",
-        markdown=(
-            f"# Archive run\n\n{len(results)} mailbox(es): {totals['archived']} archived, "
-            f"{totals['duplicates']} duplicates, {totals['deleted']} deleted, "
-            f"{totals['failed']} failed, {totals['bytes']:,} bytes.\n\n"
-            + (f"## Failures\n\n{failures}\n" if failures else "No failures.\n")
-        ),
-    )
+@dataclass(frozen=True)
+class Interrupted:
+    """What an interrupted run returns (as its Cancelled state's data): the results so far
+    and the signal that stopped it."""
+
+    results: list[dict[str, Any]]
+    signum: int | None
+
+
+def _archive_all(
+    task_with_retries: Any, boxes: tuple[MailboxConfig, ...], run: _Run
+) -> list[dict[str, Any]]:
+    """A task run per mailbox, at most max_parallel_mailboxes at once; none starts after a stop."""
+    # Prefect's default task runner, a thread pool, has no bound of its own.
+    slots = threading.Semaphore(run.settings.max_parallel_mailboxes)
+    futures: list[tuple[MailboxConfig, Any]] = []
+    for box in boxes:
+        slots.acquire()
+        if run.stop.is_set():
+            slots.release()
+            futures.append((box, None))
+            continue
+        future = task_with_retries.submit(box)
+        future.add_done_callback(lambda _: slots.release())
+        futures.append((box, future))
+    results: list[dict[str, Any]] = []
+    for box, future in futures:
+        if future is None:
+            results.append(
+                MailboxResult(
+                    name=box.name,
+                    status="skipped",
+                    attempts=0,
+                    interrupted=True,
+                    note="not started: the run was interrupted",
+                ).to_dict()  # fmt: skip
+            )
+            continue
+        try:
+            results.append(future.result())
+        except MailboxFailed as exc:
+            results.append(exc.result.to_dict())
+        except Exception as exc:
+            carried = run.carried.get(box.name)
+            error = f"mailbox {box.name!r}: {exc}"
+            result = (
+                replace(carried, status="failed", error=error)
+                if carried is not None
+                else MailboxResult(name=box.name, status="failed", error=error)
+            )
+            results.append(result.to_dict())
+    return results
 
 
 def prefect_api_url() -> str | None:
@@ -253,6 +285,8 @@ class Prepared:
 
     settings: Settings
     archive_file: MailboxFile | None = None
+    # The entry point's stop token: its signal handlers and the flow's set the same one.
+    stop: Stop | None = None
 
 
 _prepared: dict[str, Prepared] = {}
@@ -273,6 +307,12 @@ def _handing_over(config_path: str, prepared: Prepared | None) -> Iterator[None]
             _prepared.pop(config_path, None)
 
 
+def _stop_for(config_path: str) -> Stop:
+    with _prepared_lock:
+        prepared = _prepared.get(config_path)
+    return prepared.stop if prepared is not None and prepared.stop is not None else Stop()
+
+
 def _prepared_for(config_path: str) -> tuple[Settings, MailboxFile]:
     """The run's settings and mailbox file: handed over in-process, else built here, once."""
     with _prepared_lock:
@@ -289,13 +329,22 @@ def run_archive(
     """Run the flow in this process; returns (all ok, per-mailbox results).
 
     `prepared`: the settings and the checked mailbox file the caller built from
-    `config_path`; without it, the flow builds both itself.
+    `config_path`; without it, the flow builds both itself. An interrupted run (its stop
+    token set) is not ok; its results are what was committed before the stop.
     """
     with _handing_over(str(config_path), prepared):
-        state = archive_mailboxes(
-            config_path=str(config_path), mailboxes=mailboxes, return_state=True
-        )
+        try:
+            state = archive_mailboxes(
+                config_path=str(config_path), mailboxes=mailboxes, return_state=True
+            )
+        except TerminationSignal:
+            # SIGTERM while Prefect's engine, not the flow body, held the signal: the run
+            # is recorded Crashed and no mailbox result exists. The caller's handler (put
+            # back by the engine, which then re-sends the signal) has set its stop token.
+            return False, []
     outcome = state.result(raise_on_failure=False)
+    if isinstance(outcome, Interrupted):
+        return False, outcome.results
     if isinstance(outcome, MailboxesFailed):
         return False, outcome.results
     if isinstance(outcome, BaseException):

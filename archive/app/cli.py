@@ -26,6 +26,7 @@ from archive.config import (
     load_mailbox_file,
 )
 from archive.errors import ArchiveError, ConfigError, QueryError
+from archive.pipeline.stop import Stop, stopping_on_signals
 
 app = typer.Typer(
     name="mailarchive",
@@ -69,13 +70,14 @@ def run_flow(
     mailboxes: list[str] | None,
     settings: Settings | None = None,
     archive_file: MailboxFile | None = None,
+    stop: Stop | None = None,
 ) -> tuple[bool, list[dict[str, Any]]]:
     """Run `archive-mailboxes` in this process, handing it what this command built already."""
     _prefect_defaults()
     from flows.archive_flow import Prepared, run_archive
 
     no_tracebacks_on_terminal()  # after Prefect has set up its logging
-    prepared = Prepared(settings, archive_file) if settings is not None else None
+    prepared = Prepared(settings, archive_file, stop) if settings is not None else None
     return run_archive(config, mailboxes, prepared)
 
 
@@ -136,16 +138,26 @@ def run(
 
     Runs in this process, reporting to PREFECT_API_URL if set (else a temporary Prefect
     server). Exits 1 if any mailbox failed, 2 on a configuration error, 3 if the Prefect
-    server is unreachable.
+    server is unreachable. SIGTERM or Ctrl-C (SIGINT) stops the run: no new session, RETR
+    or DELE; what was committed is printed, marked interrupted, and the exit code is 143
+    (SIGTERM) or 130 (SIGINT). A second signal ends the process at once.
     """
     settings = command_settings()
-    archive_file = _load_checked(config, mailbox)
-    _require_prefect_api(_prefect_api_url(), needed=False)
-    ok, results = run_flow(config, mailbox, settings, archive_file)
+    stop = Stop()
+    with stopping_on_signals(stop):
+        archive_file = _load_checked(config, mailbox)
+        _require_prefect_api(_prefect_api_url(), needed=False)
+        ok, results = run_flow(config, mailbox, settings, archive_file, stop)
+    interrupted = stop.signal_name or ("stop" if stop.is_set() else None)
     if as_json:
-        sys.stdout.write(json.dumps({"mailboxes": results}) + "\n")
+        payload: dict[str, Any] = {"mailboxes": results, "interrupted": interrupted}
+        if interrupted:
+            payload["exit_code"] = stop.exit_code()
+        sys.stdout.write(json.dumps(payload) + "\n")
     else:
-        out.print(summary_table(results))
+        out.print(summary_table(results, interrupted=interrupted))
+    if interrupted:
+        raise typer.Exit(stop.exit_code())
     if not ok:
         raise typer.Exit(1)
 

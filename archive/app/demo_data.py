@@ -23,14 +23,15 @@ import base64
 import html
 import itertools
 import random
-import struct
-import zlib
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta, timezone
 from email.message import EmailMessage
 from email.policy import SMTP
 from email.utils import format_datetime
 from typing import Final
+
+from archive.app.demo_files import pdf as _pdf
+from archive.app.demo_files import png
 
 __all__ = ["GUARANTEED_WORDS", "MAILBOX_NAMES", "generate_mailboxes"]
 
@@ -170,15 +171,7 @@ class _Builder:
         return message.as_bytes()
 
     def png(self) -> bytes:
-        width, height = self.rng.randrange(2, 17), self.rng.randrange(2, 17)
-        rows = b"".join(b"\x00" + self.rng.randbytes(width * 3) for _ in range(height))
-        header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
-        return (
-            b"\x89PNG\r\n\x1a\n"
-            + _png_chunk(b"IHDR", header)
-            + _png_chunk(b"IDAT", zlib.compress(rows))
-            + _png_chunk(b"IEND", b"")
-        )
+        return png(self.rng)
 
     def csv(self, what: str) -> str:
         rows = ["date,description,amount,currency"]
@@ -187,33 +180,6 @@ class _Builder:
             rows.append(f"2024-{1 + i % 12:02d}-{self.rng.randrange(1, 29):02d},{what} {i + 1},"
                          f"{amount:.2f},EUR")  # fmt: skip
         return "\n".join(rows) + "\n"
-
-
-def _png_chunk(kind: bytes, data: bytes) -> bytes:
-    return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
-
-
-def _pdf(text: str) -> bytes:
-    """A one-page PDF with a valid cross-reference table, small enough for a demo."""
-    content = f"BT /F1 12 Tf 72 720 Td ({text}) Tj ET".encode("latin-1", "replace")
-    objects = [
-        b"<< /Type /Catalog /Pages 2 0 R >>",
-        b"<< /Type /Pages /Kids [3 0 R] /Count 1 >>",
-        b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] /Contents 4 0 R"
-        b" /Resources << /Font << /F1 5 0 R >> >> >>",
-        b"<< /Length %d >>\nstream\n%s\nendstream" % (len(content), content),
-        b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>",
-    ]
-    out = b"%PDF-1.4\n%\xe2\xe3\xcf\xd3\n"
-    offsets = []
-    for number, body in enumerate(objects, 1):
-        offsets.append(len(out))
-        out += b"%d 0 obj\n%s\nendobj\n" % (number, body)
-    xref = len(out)
-    out += b"xref\n0 %d\n0000000000 65535 f \n" % (len(objects) + 1)
-    out += b"".join(b"%010d 00000 n \n" % offset for offset in offsets)
-    trailer = b"trailer\n<< /Size %d /Root 1 0 R >>\nstartxref\n%d\n%%%%EOF\n"
-    return out + trailer % (len(objects) + 1, xref)
 
 
 def _html(subject: str, paragraphs: list[str], tracking: str) -> str:

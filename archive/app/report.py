@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 from rich.markup import escape
 from rich.table import Table
 
-from archive.pipeline.result import RESULT_COLUMNS
+from archive.pipeline.result import RESULT_COLUMNS, run_totals
 
 if TYPE_CHECKING:
     from archive.index.search import SearchPage
@@ -16,19 +16,28 @@ if TYPE_CHECKING:
 __all__ = ["RESULT_COLUMNS", "search_table", "summary_table"]
 
 
-def summary_table(results: Sequence[dict[str, Any]], title: str = "Archive run") -> Table:
-    table = Table(title=title)
+STATUS_STYLES = {"failed": "red", "partial": "yellow", "deferred": "yellow", "skipped": "dim"}
+
+
+def summary_table(
+    results: Sequence[dict[str, Any]], title: str = "Archive run", interrupted: str | None = None
+) -> Table:
+    """One row per mailbox (its status first), and the run's totals as the caption: how many
+    mailboxes failed, and how many messages, counted apart."""
+    if interrupted:
+        title = f"{title} (interrupted by {interrupted})"
+    table = Table(title=title, caption=run_totals(results).line())
     for column in RESULT_COLUMNS:
-        text_column = column in ("name", "note", "error")
+        text_column = column in ("name", "status", "note", "error")
         table.add_column(
-            "mailbox" if column == "name" else column,
+            "mailbox" if column == "name" else column.replace("_", " "),
             justify="left" if text_column else "right",
             overflow="fold",
         )
     for r in results:
         table.add_row(
-            *(str(r[c] if r[c] is not None else "") for c in RESULT_COLUMNS),
-            style="red" if r["error"] else None,
+            *(escape(str(r[c])) if r.get(c) is not None else "" for c in RESULT_COLUMNS),
+            style=STATUS_STYLES.get(str(r.get("status"))),
         )
     return table
 

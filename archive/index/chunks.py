@@ -3,7 +3,8 @@
 A tsvector may not exceed 1 MB, so no single vector covers a 5 MB body. The message row's
 vector covers the subject and the first SEARCH_CHUNK_CHARS characters of the body; each
 further SEARCH_CHUNK_CHARS of the body, and the text of each text attachment, is one
-`text_chunk` row with its own vector. Neighbouring chunks overlap by SEARCH_CHUNK_OVERLAP
+`text_chunk` row with its own vector; so is the text of an alternative that the body does
+not show (`ParsedMessage.alternative_texts`). Neighbouring chunks overlap by SEARCH_CHUNK_OVERLAP
 characters, so a word cut by a boundary is whole in one of them.
 """
 
@@ -17,7 +18,8 @@ from archive.mime import ParsedMessage
 
 @dataclass(frozen=True, slots=True)
 class Chunk:
-    """`part_path` None: the body, from `start_char`; else that attachment's text."""
+    """`part_path` None: the body, from `start_char`; else that attachment's or
+    alternative's text."""
 
     part_path: str | None
     start_char: int
@@ -32,11 +34,17 @@ def _pieces(text: str, first: int) -> list[tuple[int, str]]:
 
 
 def text_chunks(parsed: ParsedMessage) -> list[Chunk]:
-    """The chunks of one message, in order: the body's rest, then attachment texts."""
+    """The chunks of one message, in order: the body's rest, the texts of alternatives
+    not shown as the body, then attachment texts."""
     chunks = [
         Chunk(None, start, content)
         for start, content in _pieces(parsed.body_text, SEARCH_CHUNK_CHARS)
     ]
+    for alternative in parsed.alternative_texts:
+        chunks.extend(
+            Chunk(alternative.part_path, start, content)
+            for start, content in _pieces(alternative.text, 0)
+        )
     for attachment in parsed.attachments:
         if attachment.text:
             chunks.extend(

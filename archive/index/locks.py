@@ -20,7 +20,7 @@ import logging
 import random
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 
 from sqlalchemy import Connection, text
 
@@ -88,15 +88,19 @@ def _released(conn: Connection, sql: str, **params: int) -> Iterator[None]:
 
 
 @contextmanager
-def mailbox_lock(conn: Connection, name: str) -> Iterator[bool]:
-    """Yields True while this connection holds the mailbox; False if another session does."""
-    key = mailbox_key(name)
+def _try_exclusive(conn: Connection, key: int) -> Iterator[bool]:
+    """Yields whether this connection got the 64-bit advisory lock `key`, without waiting."""
     held = _try(conn, "SELECT pg_try_advisory_lock(CAST(:key AS bigint))", key=key)
     if not held:
         yield False
         return
     with _released(conn, "SELECT pg_advisory_unlock(CAST(:key AS bigint))", key=key):
         yield True
+
+
+def mailbox_lock(conn: Connection, name: str) -> AbstractContextManager[bool]:
+    """Yields True while this connection holds the mailbox; False if another session does."""
+    return _try_exclusive(conn, mailbox_key(name))
 
 
 @contextmanager
@@ -150,14 +154,7 @@ def store_writer(conn: Connection) -> Iterator[None]:
         yield
 
 
-@contextmanager
-def store_collector(conn: Connection) -> Iterator[bool]:
+def store_collector(conn: Connection) -> AbstractContextManager[bool]:
     """Yields True while this connection is the only one touching the store (gc may delete);
     False while any writer holds `store_writer`."""
-    key = store_writers_key()
-    held = _try(conn, "SELECT pg_try_advisory_lock(CAST(:key AS bigint))", key=key)
-    if not held:
-        yield False
-        return
-    with _released(conn, "SELECT pg_advisory_unlock(CAST(:key AS bigint))", key=key):
-        yield True
+    return _try_exclusive(conn, store_writers_key())

@@ -265,7 +265,8 @@ class TextChunk(Base):
 
     A body longer than SEARCH_CHUNK_CHARS continues here (`part_path` NULL, `start_char`
     its offset in `body_text`), and so does the text of text attachments and delivery
-    reports (`part_path` the attachment's). `search` is written by the index writer in the
+    reports (`part_path` the attachment's) and of alternatives not shown as the body
+    (`part_path` the alternative's). `search` is written by the index writer in the
     message's transaction: the subject (weight A) and `content` (weight B).
     """
 

@@ -5,9 +5,12 @@ it does not:
 
 1. the declared charset (RFC 2046 §4.1.2), through the label table of the WHATWG Encoding
    Standard, which is what mail clients and browsers actually do with labels such as
-   "iso-8859-1" (really windows-1252) or "gb2312" (really GB18030);
+   "iso-8859-1" (really windows-1252) or "gb2312" (really GB18030); "ISO-2022-JP" and
+   "EUC-JP" as Windows writes them (CP50220, CP51932: see `japanese`);
 2. UTF-8, strictly: valid UTF-8 that is not ASCII is very unlikely to be anything else;
-   then UTF-8 with a few damaged bytes, when the valid multi-byte sequences dominate;
+   then the declared charset or UTF-8 with a few damaged bytes replaced, when the valid
+   multi-byte sequences dominate; "us-ascii" with 8-bit bytes as windows-1252 unless the
+   detector finds a non-Latin script;
 3. a guess by charset_normalizer on a bounded sample;
 4. latin-1, which cannot fail.
 
@@ -19,10 +22,12 @@ from __future__ import annotations
 import codecs
 import functools
 import re
+import unicodedata
 from dataclasses import dataclass
 
 from charset_normalizer import from_bytes
 
+from archive.mime import japanese
 from archive.mime.defects import Defect, DefectKind
 
 # WHATWG Encoding Standard §4.2 labels that Python does not know, or maps to a narrower
@@ -63,7 +68,44 @@ _ALIASES = {
     "x-mac-cyrillic": "mac_cyrillic",
     "unicode-1-1-utf-7": "utf-7",
     "ansi_x3.4-1968": "ascii",
+    "cp50220": "iso2022_jp",
+    "cp50221": "iso2022_jp",
+    "cp50222": "iso2022_jp",
+    "iso-2022-jp-ms": "iso2022_jp",
+    "x-iso-2022-jp-ms": "iso2022_jp",
+    "cp51932": "euc_jp",
+    "eucjp-ms": "euc_jp",
+    "eucjp-win": "euc_jp",
+    "x-eucjp-open-19970715-ms": "euc_jp",
+    "x-euc-jp": "euc_jp",
+    "cseucpkdfmtjapanese": "euc_jp",
+    "x-euc-cn": "gb18030",
+    "gb_2312-80": "gb18030",
+    "cn-big5": "big5hkscs",
+    "x-x-big5": "big5hkscs",
+    "csksc56011987": "cp949",
+    "iso-ir-149": "cp949",
 }
+# Whatever label Python resolves to these codecs, mail means the superset (WHATWG
+# Encoding Standard §4.2 maps the same labels to the same encodings).
+_SUPERSET_CODECS = {
+    "iso8859-1": "cp1252",
+    "latin-1": "cp1252",
+    "iso8859-9": "cp1254",
+    "iso8859-11": "cp874",
+    "gb2312": "gb18030",
+    "gbk": "gb18030",
+    "euc_kr": "cp949",
+    "shift_jis": "cp932",
+    "big5": "big5hkscs",
+}
+# Codecs whose labels mailers use for a larger Microsoft charset that Python lacks.
+_ISO2022JP = frozenset(
+    {"iso2022_jp", "iso2022_jp_1", "iso2022_jp_2", "iso2022_jp_ext", "iso2022_jp_3"}
+)
+# RFC 1468 designations of JIS X 0208: 7-bit text holding them is ISO-2022-JP whatever
+# its label says, and read as ASCII it would keep the escape sequences as text.
+_JIS_ESCAPE = re.compile(rb"\x1b\$[@B]")
 
 _MAX_LABEL = 40
 _GUESS_SAMPLE = 256 * 1024
@@ -97,7 +139,7 @@ def lookup(label: str) -> str | None:
             continue
         # bytes-to-bytes codecs ("base64", "rot13") are found but cannot decode to text.
         if getattr(info, "_is_text_encoding", True):
-            return info.name
+            return _SUPERSET_CODECS.get(info.name, info.name)
     return None
 
 
@@ -169,6 +211,63 @@ def guess(data: bytes, *, detect: bool = True) -> tuple[str, str]:
     return data.decode("latin-1"), "latin-1"
 
 
+def _superset(data: bytes, codec: str) -> tuple[str, int] | None:
+    """(text, characters replaced) in the Windows superset of `codec`, if it has one."""
+    if codec in _ISO2022JP:
+        return japanese.decode_iso2022jp_ms(data)
+    if codec == "euc_jp":
+        return japanese.decode_eucjp_ms(data)
+    return None
+
+
+def _mostly(data: bytes, codec: str) -> tuple[str, int] | None:
+    """`data` in `codec` with its few undecodable bytes replaced, if they are very few.
+
+    One damaged byte must not send a long Chinese or Russian text to the detector. Text
+    in another charset than declared fails far more often (EUC-JP read as Shift_JIS:
+    one character in forty), so at most one error per 200 characters is taken as damage.
+    """
+    try:
+        text = data.decode(codec, "replace")
+    except (UnicodeError, LookupError, ValueError):
+        return None
+    errors = text.count("\ufffd")
+    return (text, errors) if errors <= max(1, len(text) // 200) else None
+
+
+def _latin(text: str) -> bool:
+    """Whether the letters outside ASCII are Latin ones (or there are none)."""
+    letters = [c for c in text if ord(c) > 0x7F and c.isalpha()]
+    latin = sum(1 for c in letters if unicodedata.name(c, "").startswith("LATIN"))
+    return latin * 2 >= len(letters)
+
+
+def _western(data: bytes, detect: bool) -> tuple[str, str]:
+    """8-bit text labelled us-ascii: windows-1252 (WHATWG maps the label to it), unless
+    the detector finds a non-Latin script, as for Russian sent by a misconfigured mailer."""
+    if detect:
+        try:
+            codec = _detect(data[:_GUESS_SAMPLE])
+        except Exception:  # the detector is heuristic code; it must not take the parse down
+            codec = None
+        if codec is not None and codec != "cp1252":
+            text = data.decode(codec, "replace")
+            if not _latin(text):
+                return text, codec
+    text_or_none = _strict(data, "cp1252")
+    return (
+        (text_or_none, "cp1252")
+        if text_or_none is not None
+        else (data.decode("latin-1"), "latin-1")
+    )
+
+
+def _replaced(label: str, count: int) -> Defect:
+    return Defect(
+        DefectKind.TEXT_REPLACED, None, f"{count} undecodable bytes in {label!r} text replaced"
+    )
+
+
 def decode(
     data: bytes, declared: str | None, *, fallback_hint: str | None = None, detect: bool = True
 ) -> Decoded:
@@ -178,8 +277,17 @@ def decode(
     nothing was declared; `detect` is passed on to `guess`.
     """
     label = clean_label(declared)
+    codec = lookup(label) if label is not None else None
+    if codec not in _ISO2022JP and _JIS_ESCAPE.search(data) and data.isascii():
+        text, replaced = japanese.decode_iso2022jp_ms(data)
+        if replaced:
+            return Decoded(text, _replaced("iso-2022-jp", replaced))
+        if label:
+            kind, detail = DefectKind.CHARSET_INVALID, f"ISO-2022-JP text labelled {label!r}"
+        else:
+            kind, detail = DefectKind.CHARSET_MISSING, "ISO-2022-JP text without a charset"
+        return Decoded(text, Defect(kind, None, detail))
     if label is not None:
-        codec = lookup(label)
         if codec is None:
             text, used = guess(data, detect=detect)
             return Decoded(
@@ -193,7 +301,11 @@ def decode(
         text_or_none = _strict(data, codec)
         if text_or_none is not None:
             return Decoded(_strip_bom(text_or_none))
-        text_or_none = _strict(data, "utf-8")
+        superset = _superset(data, codec)
+        utf8 = None if data.isascii() else _strict(data, "utf-8")
+        if superset is not None and not superset[1] and utf8 is None:
+            return Decoded(_strip_bom(superset[0]))
+        text_or_none = utf8
         if text_or_none is not None:
             return Decoded(
                 _strip_bom(text_or_none),
@@ -205,6 +317,19 @@ def decode(
         # undefined bytes is still best served by the real ISO 8859-1.
         if codec == "cp1252":
             return Decoded(data.decode("latin-1"))
+        if codec == "ascii":
+            text, used = _western(data, detect)
+            return Decoded(
+                _strip_bom(text),
+                Defect(
+                    DefectKind.CHARSET_INVALID, None, f"invalid {label!r} text, decoded as {used}"
+                ),
+            )
+        if superset is not None and superset[1] > max(1, len(superset[0]) // 200):
+            superset = None  # as for _mostly: that many errors mean another charset
+        mostly = superset or _mostly(data, codec)
+        if mostly is not None and codec != "utf-8":
+            return Decoded(_strip_bom(mostly[0]), _replaced(label, mostly[1]))
         text, used = guess(data, detect=detect)
         return Decoded(
             _strip_bom(text),
@@ -225,25 +350,6 @@ def decode(
         _strip_bom(text),
         Defect(DefectKind.CHARSET_MISSING, None, f"no charset declared, decoded as {used}"),
     )
-
-
-def decode_header_bytes(data: bytes) -> tuple[str, str | None]:
-    """Raw 8-bit header text (RFC 6532 allows UTF-8; older mailers send anything).
-
-    Header values are too short for statistical guessing, so the choice is UTF-8 (perhaps
-    with a damaged byte), else windows-1252, else latin-1. Returns (text, the codec used
-    when it was not plain UTF-8).
-    """
-    text = _strict(data, "utf-8")
-    if text is not None:
-        return text, None
-    text = _mostly_utf8(data)
-    if text is not None:
-        return text, "utf-8 with replacement characters"
-    text = _strict(data, "cp1252")
-    if text is not None:
-        return text, "cp1252"
-    return data.decode("latin-1"), "latin-1"
 
 
 def _strip_bom(text: str) -> str:

@@ -51,6 +51,9 @@ class DefectKind(StrEnum):
     CHARSET_UNKNOWN = "charset_unknown"  # the declared charset has no codec
     CHARSET_INVALID = "charset_invalid"  # the text is not valid in its declared charset
     CHARSET_MISSING = "charset_missing"  # 8-bit text without a declared charset
+    # Repairs in decoded text: NUL, or a few bytes undecodable in the (declared) charset,
+    # replaced by U+FFFD; the rest of the text is as sent.
+    TEXT_REPLACED = "text_replaced"
     # Rows migrated from the free-text defects of parser versions before 4 (migration 0005)
     # whose text matched no kind; `mailarchive reindex` replaces them.
     LEGACY = "legacy"

@@ -54,9 +54,16 @@ def parse_date(value: str) -> tuple[datetime | None, str | None]:
 
 
 def read_envelope(
-    items: list[tuple[str, str]], max_header_bytes: int, defects: list[Defect]
+    items: list[tuple[str, str]],
+    max_header_bytes: int,
+    defects: list[Defect],
+    hints: tuple[str, ...] = (),
 ) -> Envelope:
-    """Decode the raw (name, value) pairs of the top-level message; problems go to `defects`."""
+    """Decode the raw (name, value) pairs of the top-level message; problems go to `defects`.
+
+    `hints` are the charsets the message declares for its text parts, tried for raw
+    8-bit header text that is not UTF-8 (see `headerbytes.header_codec`).
+    """
     headers: list[HeaderField] = []
     first: dict[str, str] = {}
     raw_first: dict[str, str] = {}
@@ -84,7 +91,7 @@ def read_envelope(
             )
         try:
             if len(headers) < MAX_DECODED_FIELDS or key in _NEEDED:
-                text, problems = decode_header_text(value)
+                text, problems = decode_header_text(value, hints)
             else:
                 text, problems = unescape(value)[0], []
         except Exception as exc:  # keep the raw text rather than lose the field
@@ -98,7 +105,7 @@ def read_envelope(
         first.setdefault(key, text)
         raw_first.setdefault(key, unescape(value)[0])
         if key in address_values:
-            address_values[key].append(unescape(value)[0])
+            address_values[key].append(unescape(value, hints)[0])
 
     addresses: list[Address] = []
     for role in ADDRESS_ROLES:

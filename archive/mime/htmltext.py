@@ -2,8 +2,10 @@
 
 What a reader would see is kept; what a mail client never shows is dropped: <script>,
 <style>, <template>, <title> and <head> (unless a sloppy document left <head> open around
-<body>, which html.parser keeps as nesting). Block elements and <br> become line breaks so
-paragraphs survive; runs of white space inside text collapse to one space.
+<body>, which html.parser keeps as nesting). Block elements, table cells, list items and
+<br> become line breaks so paragraphs survive; inline elements (<span>, <b>, <a>, <font>)
+separate nothing, as in a browser, so "<span>W</span>illkommen" is one word; runs of white
+space inside text collapse to one space.
 
 The walk is iterative over bs4's `next_element` chain: deeply nested markup (spam nests
 <div> tens of thousands deep) must not hit the recursion limit. Building the tree costs
@@ -47,6 +49,8 @@ _BLOCK = frozenset(
         "td", "tfoot", "th", "thead", "tr", "ul",
     }
 )  # fmt: skip
+# Replaced elements and form controls that a reader sees as a gap between the words around.
+_SEPARATING = frozenset({"img", "input", "button", "select", "option", "textarea", "iframe"})
 _HIDDEN_STRINGS = (PreformattedString, Script, Stylesheet, TemplateString)
 _META_CHARSET = re.compile(
     rb"""<meta[^>]{0,300}?charset\s*=\s*["']?\s*([A-Za-z0-9_.:-]{1,40})""", re.IGNORECASE
@@ -106,7 +110,12 @@ def html_to_text(html: str, max_tags: int) -> HtmlText:
     # A <head> that html.parser left open around <body> must not take the body with it.
     keep = {id(parent) for parent in body.parents} if isinstance(body, Tag) else set()
     lines: list[str] = []
-    line: list[str] = []
+    line: list[str] = []  # the strings of the current line, as written (white space kept)
+
+    def end_line() -> None:
+        lines.append(" ".join("".join(line).split()))
+        line.clear()
+
     resume_at: PageElement | None = None
     for node in soup.descendants:
         if resume_at is not None:
@@ -114,8 +123,7 @@ def html_to_text(html: str, max_tags: int) -> HtmlText:
                 continue
             resume_at = None
         if _is_block(node.previous_sibling):
-            lines.append(" ".join(line))
-            line = []
+            end_line()
         if isinstance(node, Tag):
             if node.name in _SKIP and id(node) not in keep:
                 resume_at = _after(node)
@@ -123,11 +131,10 @@ def html_to_text(html: str, max_tags: int) -> HtmlText:
                     break
                 continue
             if node.name in _BLOCK or node.name == "br":
-                lines.append(" ".join(line))
-                line = []
+                end_line()
+            elif node.name in _SEPARATING:
+                line.append(" ")
         elif isinstance(node, NavigableString) and not isinstance(node, _HIDDEN_STRINGS):
-            words = node.split()
-            if words:
-                line.append(" ".join(words))
-    lines.append(" ".join(line))
+            line.append(str(node))
+    end_line()
     return HtmlText("\n".join(text for text in lines if text), tags, cut)

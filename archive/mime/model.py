@@ -130,6 +130,10 @@ class ParsedMessage:
     # The header fields of each enclosed message (message/rfc822 and kin), in order, with
     # the enclosure's part path: a forwarded or bounced message's own headers.
     enclosed_headers: tuple[HeaderField, ...] = ()
+    # The text of alternatives in `skipped_parts` that say something the body text does
+    # not (an HTML part next to a "this is an HTML message" plain part): searchable,
+    # though not shown as the body.
+    alternative_texts: tuple[PartText, ...] = ()
 
     @property
     def headers(self) -> tuple[HeaderField, ...]:
@@ -158,3 +162,11 @@ class ParsedMessage:
     @property
     def addresses(self) -> tuple[Address, ...]:
         return self.envelope.addresses
+
+
+@dataclass(frozen=True, slots=True)
+class PartText:
+    """The decoded text of one part that is neither body text nor an attachment's."""
+
+    part_path: str
+    text: str

@@ -30,6 +30,14 @@ _SEGMENT = re.compile(r'(?:[^;"]+|"(?:[^"\\]|\\.)*(?:"|\Z))*', re.DOTALL)
 _QUOTED_PAIR = re.compile(r'\\([\\"])')
 # RFC 2231 §3-4: name*N (section), name* (encoded), name*N* (encoded section).
 _RFC2231_NAME = re.compile(r"^([^*]+)\*(?:([0-9]{1,6})\*?)?$")
+# A parameter after white space where the ";" before it is missing, as in
+# "multipart/mixed\n\tboundary=x", "attachment filename=a.pdf" or 'name="a.pdf" size=1'
+# (RFC 2045 §5.1 tokens).
+_PARAM_AHEAD = r"(?=[!#$%&'*+\-.^_`|~0-9A-Za-z]+\s*=)"
+_TYPE_THEN_PARAM = re.compile(r"\s*[^\s;=\"]+\s+" + _PARAM_AHEAD)
+_PARAM_THEN_PARAM = re.compile(
+    r'\s*[^\s=";]+\s*=\s*(?:"(?:[^"\\]|\\.)*"|[^\s";]+)\s+' + _PARAM_AHEAD
+)
 _TOKEN_TYPE = re.compile(r"^[!#$%&'*+\-.^_`|~0-9a-z]+/[!#$%&'*+\-.^_`|~0-9a-z]+$")
 
 
@@ -61,8 +69,11 @@ def _segments(value: str) -> list[str]:
     return out
 
 
-def parse(raw: str | None) -> ParamField | None:
-    """Parse a raw (surrogate-escaped, possibly folded) header value; None if absent."""
+def parse(raw: str | None, hints: tuple[str, ...] = ()) -> ParamField | None:
+    """Parse a raw (surrogate-escaped, possibly folded) header value; None if absent.
+
+    `hints`: charsets for raw 8-bit text that is not UTF-8 (`headerbytes.header_codec`).
+    """
     if raw is None:
         return None
     problems: list[Defect] = []
@@ -75,7 +86,7 @@ def parse(raw: str | None) -> ParamField | None:
             )
         )
         raw = raw[:MAX_PARAM_CHARS]
-    text, guessed = unescape(raw.replace("\r", "").replace("\n", ""))
+    text, guessed = unescape(raw.replace("\r", "").replace("\n", ""), hints)
     if guessed:
         problems.append(
             Defect(
@@ -85,6 +96,16 @@ def parse(raw: str | None) -> ParamField | None:
             )
         )
     first, *rest = _segments(text)
+    if "=" in first or any(segment.count("=") > 1 for segment in rest):
+        first, rest, recovered = _missing_semicolons(first, rest)
+        if recovered:
+            problems.append(
+                Defect(
+                    DefectKind.HEADER_MALFORMED,
+                    None,
+                    f"missing ';' before {', '.join(recovered[:5])}, recovered",
+                )
+            )
     plain: dict[str, str] = {}
     extended: dict[str, list[tuple[int, str, bool]]] = {}
     for segment in rest:
@@ -116,6 +137,32 @@ def parse(raw: str | None) -> ParamField | None:
     return ParamField(first.strip().lower(), params, tuple(problems))
 
 
+def _missing_semicolons(first: str, rest: list[str]) -> tuple[str, list[str], list[str]]:
+    """Split segments where a mailer left out the ";" before a parameter (a boundary on
+    a continuation line, most often); returns (first, rest, names recovered)."""
+    segments: list[str] = []
+    recovered: list[str] = []
+    match = _TYPE_THEN_PARAM.match(first)
+    if match:
+        segments.append(first[match.end() :])
+        first = first[: match.end()]
+    segments.extend(rest)
+    out: list[str] = []
+    for index, segment in enumerate(segments):
+        position = 0
+        if index == 0 and match:
+            recovered.append(segment.partition("=")[0].strip().lower())
+        while (found := _PARAM_THEN_PARAM.match(segment, position)) is not None:
+            value = segment[position : found.end()]
+            if value.count("=?") > value.count("?="):
+                break  # a space inside an encoded-word (RFC 2047 broken), not a new parameter
+            out.append(value)
+            position = found.end()
+            recovered.append(segment[position:].partition("=")[0].strip().lower())
+        out.append(segment[position:])
+    return first, out, recovered
+
+
 def _join_rfc2231(sections: list[tuple[int, str, bool]]) -> tuple[str, Defect | None]:
     """RFC 2231 §3-4: join the sections in order; percent-decode the encoded ones."""
     sections = sorted(sections[:_MAX_SECTIONS], key=lambda section: section[0])
@@ -134,6 +181,11 @@ def _join_rfc2231(sections: list[tuple[int, str, bool]]) -> tuple[str, Defect | 
             data += value.encode("utf-8", "surrogateescape")
     label = charset or ("utf-8" if data.isascii() else None)
     decoded = charsets.decode(bytes(data), label, detect=False)
+    if charset is None and "=?" in decoded.text:
+        # Not RFC 2231 §4 (the charset belongs in the first section), but mailers split an
+        # RFC 2047 encoded-word across sections, and mail clients decode the joined value.
+        text, problems = decode_words(decoded.text)
+        return text, decoded.problem or next(iter(problems), None)
     return decoded.text, decoded.problem
 
 

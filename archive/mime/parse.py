@@ -10,7 +10,8 @@ How a message is read (the rules the index and its searches rely on):
   (no "attachment" disposition and no file name). In a multipart/alternative (RFC 2046
   §5.1.4) the text/plain child is taken, else the first text/html, else the first nested
   multipart; the text parts of the other alternatives are skipped, their other leaves
-  (the images of a multipart/related) are attachments.
+  (the images of a multipart/related) are attachments. Skipped alternatives with words the
+  body lacks (beside a "this is an HTML message" placeholder) are in `alternative_texts`.
 * Every other leaf is an attachment: inline images, text parts with a file name, the
   signature of a multipart/signed, the payload of a multipart/encrypted,
   message/delivery-status and the like. The text of text/* attachments and of delivery,
@@ -48,6 +49,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from archive.mime import envelope, extras, params, parts
+from archive.mime.alternatives import Alternatives
 from archive.mime.defects import Defect, DefectKind, from_stdlib, summarised
 from archive.mime.model import Attachment, Envelope, HeaderField, ParsedMessage, ParseLimits
 from archive.mime.text import TextBudget
@@ -85,6 +87,7 @@ class _Walker:
         self.body_parts: list[str] = []
         self.skipped_parts: list[str] = []
         self.enclosed_headers: list[HeaderField] = []
+        self.alternatives = Alternatives(self.text, defects)
         self.count = 0
 
     def walk(self, tree: Tree) -> None:
@@ -266,6 +269,8 @@ class _Walker:
                 self._add_text(item, content_type)
             else:
                 self.skipped_parts.append(item.path)
+                field, html = item.entity.field("content-type"), content_type == "text/html"
+                self.alternatives.add(item.path, self._decoded(item), field, html)
             return
         self._attach(item, content_type, self._decoded(item))
 
@@ -305,7 +310,9 @@ class _Walker:
         else:
             field = item.entity.field("content-type")
             declared = field.params.get("charset") if field else None
-            text = self.text.attachment_text(item.path, content_type, data, declared)
+            text = self.text.attachment_text(
+                item.path, content_type, data, declared, field.params if field else None
+            )
         self.defects.extend(problem.at(item.path) for problem in problems)
         self.attachments.append(
             Attachment(
@@ -330,9 +337,11 @@ class _Walker:
         if self.text.full:
             return
         field = item.entity.field("content-type")
-        declared = field.params.get("charset") if field else None
+        declared, params = (field.params.get("charset"), field.params) if field else (None, None)
         html = content_type == "text/html"
-        text = self.text.decode(item.path, self._decoded(item), declared, html=html, body=True)
+        text = self.text.decode(
+            item.path, self._decoded(item), declared, html=html, body=True, params=params
+        )
         if text is None:
             return
         if not html:
@@ -357,8 +366,10 @@ def parse_message(raw: bytes, limits: ParseLimits = DEFAULT_LIMITS) -> ParsedMes
         tree = None
     if tree is not None:
         try:
+            hints = parts.text_charsets(tree.root)
             items = [(name, str(value)) for name, value in tree.root.raw_items()]
-            head = envelope.read_envelope(items, limits.max_header_bytes, defects)
+            head = envelope.read_envelope(items, limits.max_header_bytes, defects, hints)
+            walker.text.use_message_charsets(hints)
         except Exception as exc:
             defects.append(_failed(f"headers: {describe(exc)}"))
         if not tree.headers_only:
@@ -375,6 +386,7 @@ def parse_message(raw: bytes, limits: ParseLimits = DEFAULT_LIMITS) -> ParsedMes
         body_parts=tuple(walker.body_parts),
         skipped_parts=tuple(walker.skipped_parts),
         enclosed_headers=tuple(walker.enclosed_headers),
+        alternative_texts=walker.alternatives.searchable(),
     )
 
 

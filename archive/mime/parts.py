@@ -154,3 +154,32 @@ def subtree_size(entity: Entity) -> int:
         if isinstance(children, list):
             pending.extend(child for child in children if isinstance(child, Entity))
     return size
+
+
+# Enough to find the text parts of any real message; the look is cheap but not free.
+_CHARSET_SCAN_PARTS = 200
+
+
+def text_charsets(root: Entity) -> tuple[str, ...]:
+    """The charsets declared by the message's text parts, in order, for raw 8-bit header
+    text: a mailer that writes 8-bit headers writes them in the charset of its text.
+    Every entity is told them, for the file names in its parameters."""
+    found: list[str] = []
+    entities: list[Entity] = []
+    stack = [root]
+    while stack and len(entities) < _CHARSET_SCAN_PARTS:
+        entity = stack.pop()
+        entities.append(entity)
+        payload = entity.get_payload()
+        if isinstance(payload, list):
+            stack.extend(reversed([c for c in payload if isinstance(c, Entity)]))
+        elif entity.get_content_maintype() == "text":
+            field = entity.field("content-type")
+            charset = field.params.get("charset") if field else None
+            if charset and charset.lower() not in found:
+                found.append(charset.lower())
+    hints = tuple(found)
+    if hints and any(not value.isascii() for entity in entities for _, value in entity.raw_items()):
+        for entity in entities:
+            entity.use_header_charsets(hints)
+    return hints

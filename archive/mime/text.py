@@ -10,7 +10,9 @@ from __future__ import annotations
 import re
 
 from archive.mime import charsets
+from archive.mime.cleanup import replace_nul, strip_invisible
 from archive.mime.defects import Defect, DefectKind
+from archive.mime.flowed import unflow_if_flowed
 from archive.mime.htmltext import html_to_text, meta_charset
 from archive.mime.model import ParseLimits
 
@@ -49,39 +51,67 @@ class TextBudget:
         self.attachment_chars = 0
         self.html_tags_left = HTML_TAGS_PER_MESSAGE
         self.guesses_left = CHARSET_GUESSES_PER_MESSAGE
+        # The 8-bit charset the message declares for a text part, tried for a text part
+        # that declares none: one mailer wrote both (often an HTML alternative).
+        self.declared_elsewhere: str | None = None
+
+    def use_message_charsets(self, declared: tuple[str, ...]) -> None:
+        for label in declared:
+            if charsets.lookup(charsets.clean_label(label) or "") not in (None, "ascii", "utf-8"):
+                self.declared_elsewhere = label
+                return
 
     def decode(
-        self, path: str, data: bytes, declared: str | None, *, html: bool, body: bool
+        self,
+        path: str,
+        data: bytes,
+        declared: str | None,
+        *,
+        html: bool,
+        body: bool,
+        params: dict[str, str] | None = None,
     ) -> str | None:
-        """Text of one part (HTML converted), or None when the HTML budget is used up."""
-        hint = meta_charset(data) if html else None
+        """Text of one part (HTML converted, format=flowed joined, invisible format
+        characters dropped), or None when the HTML budget is used up."""
+        hint = (meta_charset(data) if html else None) or self.declared_elsewhere
         decoded = charsets.decode(data, declared, fallback_hint=hint, detect=self.guesses_left > 0)
         if decoded.problem:
             self.guesses_left -= 1
             self.defects.append(decoded.problem.at(path))
+        text, nuls = replace_nul(decoded.text)
+        if nuls:
+            self.defects.append(
+                Defect(DefectKind.TEXT_REPLACED, path, f"{nuls} NUL characters replaced")
+            )
         if not html:
-            return _NEWLINES.sub("\n", decoded.text)
+            return strip_invisible(unflow_if_flowed(_NEWLINES.sub("\n", text), params or {}))
         if self.html_tags_left <= 0:
             if body:
                 self.defects.append(
                     Defect(DefectKind.HTML_LIMIT, path, "HTML not converted, tag budget used up")
                 )
             return None
-        converted = html_to_text(decoded.text, self.html_tags_left)
+        converted = html_to_text(text, self.html_tags_left)
         self.html_tags_left -= converted.tags
         if converted.cut and body:
             self.defects.append(
                 Defect(DefectKind.HTML_LIMIT, path, "HTML too large, only its start converted")
             )
-        return converted.text
+        return strip_invisible(converted.text)
 
     def attachment_text(
-        self, path: str, content_type: str, data: bytes, declared: str | None
+        self,
+        path: str,
+        content_type: str,
+        data: bytes,
+        declared: str | None,
+        params: dict[str, str] | None = None,
     ) -> str | None:
         """Searchable text of a text attachment or a report, within the budget."""
         if not (content_type.startswith("text/") or content_type in REPORTS):
             return None
-        text = self.decode(path, data, declared, html=content_type == "text/html", body=False)
+        html = content_type == "text/html"
+        text = self.decode(path, data, declared, html=html, body=False, params=params)
         text = text.strip() if text else ""
         if not text:
             return None
@@ -96,6 +126,18 @@ class TextBudget:
                 )
             )
             text = text[: max(room, 0)]
+        self.attachment_chars += len(text)
+        return text or None
+
+    def alternative_text(
+        self, path: str, data: bytes, declared: str | None, html: bool, params: dict[str, str]
+    ) -> str | None:
+        """Text of an alternative not taken as the body, within the attachment budget."""
+        room = self.limits.max_text_chars - self.attachment_chars
+        if room <= 0:
+            return None
+        text = self.decode(path, data, declared, html=html, body=False, params=params)
+        text = text.strip()[:room] if text else ""
         self.attachment_chars += len(text)
         return text or None
 

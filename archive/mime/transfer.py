@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import binascii
 import re
+from collections import Counter
 
 from archive.mime.defects import Defect, DefectKind
 
@@ -18,6 +19,13 @@ _MECHANISM = re.compile(r'\s*"?\s*([A-Za-z0-9_.+-]*)')
 _B64_IGNORED = re.compile(rb"[^A-Za-z0-9+/=]+")
 _B64_NOT_SPACE = re.compile(rb"[^A-Za-z0-9+/=\s]")
 _B64_RUN = re.compile(rb"([^=]+)(=*)")
+_B64_CLEAN_LINE = re.compile(rb"[A-Za-z0-9+/]+={0,2}")
+_B64_NOT_ALPHABET = re.compile(rb"[^A-Za-z0-9+/]")
+_B64_PADDED_START = re.compile(rb"[A-Za-z0-9+/]+={1,2}")
+_B64_NOT_DATA = re.compile(rb"[^A-Za-z0-9+/=]")
+# RFC 2045 §6.7 rule (3): white space at the end of an encoded line is transport padding
+# and is deleted, so "=" followed by white space is still a soft line break.
+_QP_SOFT_BREAK_PADDED = re.compile(rb"=[ \t]+(?=\r?\n|\r|\Z)")
 
 
 def mechanism(header_value: str | None) -> str:
@@ -28,17 +36,8 @@ def mechanism(header_value: str | None) -> str:
     return match.group(1).lower() if match else ""
 
 
-def decode_base64(data: bytes) -> tuple[bytes, list[Defect]]:
-    """RFC 2045 §6.8 base64, keeping every complete byte of damaged input.
-
-    Characters outside the alphabet are ignored as §6.8 requires (a defect unless they are
-    line breaks). Padding inside the data, as left by mailers that encode in independent
-    chunks, splits it into runs that are decoded one after another.
-    """
-    problems: list[Defect] = []
-    if _B64_NOT_SPACE.search(data):
-        problems.append(_base64("characters outside the alphabet ignored"))
-    cleaned = _B64_IGNORED.sub(b"", data)
+def _decode_runs(cleaned: bytes, problems: list[Defect]) -> bytes:
+    """Alphabet characters and padding to bytes, keeping every complete byte."""
     runs = _B64_RUN.findall(cleaned)
     if len(runs) > 1:
         problems.append(_base64("padding inside the data"))
@@ -57,7 +56,122 @@ def decode_base64(data: bytes) -> tuple[bytes, list[Defect]]:
             out += binascii.a2b_base64(run)
         except binascii.Error as exc:  # not expected after cleaning; keep the bytes so far
             problems.append(_base64(str(exc)))
-    return bytes(out), problems
+    return bytes(out)
+
+
+def _line_width(lines: list[bytes], clean: list[bool]) -> int | None:
+    """The length of the encoder's full lines (76 for most), if it is clear and a
+    multiple of four, so that every full line decodes on its own."""
+    widths = Counter(len(line) for line, ok in zip(lines, clean, strict=True) if ok)
+    if not widths:
+        return None
+    width, count = widths.most_common(1)[0]
+    return width if count >= 3 and width % 4 == 0 else None
+
+
+def _damaged_line(line: bytes, width: int) -> tuple[bytes, int]:
+    """The bytes of a line that should have held `width` characters of aligned data;
+    (bytes, how many characters could not be decoded). The line ends on a quantum
+    boundary, so the damage is confined to the quanta it hit."""
+    valid = _B64_IGNORED.sub(b"", line).replace(b"=", b"")
+    if len(valid) % 4 == 0:
+        return binascii.a2b_base64(valid), 0  # junk inserted, ignored as §6.8 says
+    bad = [match.start() for match in _B64_NOT_ALPHABET.finditer(line)]
+    if len(line) == width and bad:  # characters replaced in place: skip the quanta hit
+        out = bytearray()
+        lost = 0
+        for start in range(0, len(line), 4):
+            quantum = line[start : start + 4]
+            if _B64_CLEAN_LINE.fullmatch(quantum) and b"=" not in quantum:
+                out += binascii.a2b_base64(quantum)
+            else:
+                lost += 4
+        return bytes(out), lost
+    # Characters lost (or junk of another length put in their place): the quanta before
+    # the damage are aligned from the line's start, those after it from the line's end.
+    head = line[: (bad[0] if bad else len(line)) // 4 * 4]
+    tail = _B64_IGNORED.sub(b"", line[bad[-1] + 1 :]).replace(b"=", b"") if bad else b""
+    tail = tail[len(tail) % 4 :]
+    decoded = (binascii.a2b_base64(head) if head else b"") + (
+        binascii.a2b_base64(tail) if tail else b""
+    )
+    return decoded, len(valid) - len(head) - len(tail)
+
+
+def decode_base64(data: bytes) -> tuple[bytes, list[Defect]]:
+    """RFC 2045 §6.8 base64, keeping every complete byte of damaged input.
+
+    Characters outside the alphabet are ignored as §6.8 requires (a defect unless they are
+    line breaks). Damage stays local: when the encoder's lines have a regular width, a
+    damaged line is decoded on its own, so the lines after it stay aligned. Padding
+    inside the data, as left by mailers that encode in independent chunks, splits it into
+    runs decoded one after another, if only base64 lines follow; text after the padding,
+    or after the last base64 line (a list footer appended to the part), is not data.
+    """
+    problems: list[Defect] = []
+    if not _B64_NOT_SPACE.search(data):
+        cleaned = _B64_IGNORED.sub(b"", data)
+        if len(cleaned) % 4 == 0 and b"=" not in cleaned.rstrip(b"="):
+            try:
+                return binascii.a2b_base64(cleaned), problems
+            except binascii.Error:
+                pass
+    lines = [line for line in (raw.strip() for raw in data.splitlines()) if line]
+    clean = [bool(_B64_CLEAN_LINE.fullmatch(line)) for line in lines]
+    width = _line_width(lines, clean)
+    # later_clean[i]: a base64 line follows line i; later_full[i]: a full-width one does.
+    later_clean, later_full = [False] * len(lines), [False] * len(lines)
+    for index in range(len(lines) - 2, -1, -1):
+        after = index + 1
+        later_clean[index] = later_clean[after] or clean[after]
+        later_full[index] = later_full[after] or (clean[after] and len(lines[after]) == width)
+    out = bytearray()
+    pending = bytearray()
+    for index, line in enumerate(lines):
+        damaged = clean[index] and width and len(line) % 4 and later_full[index]
+        if clean[index] and not damaged:
+            pending += line
+            if line.endswith(b"=") and not all(clean[index + 1 :]):
+                ignored = sum(len(rest) for rest in lines[index + 1 :])
+                problems.append(_base64(f"{ignored} characters after the padding ignored"))
+                break
+            continue
+        padded = None if damaged else _B64_PADDED_START.match(line)
+        if padded and not _B64_CLEAN_LINE.fullmatch(line[padded.end() :]):
+            # Data and its padding, then text on the same line: the text is not data.
+            pending += padded.group()
+            ignored = len(line) - padded.end() + sum(len(rest) for rest in lines[index + 1 :])
+            problems.append(_base64(f"{ignored} characters after the padding ignored"))
+            break
+        if not damaged and not _B64_NOT_DATA.search(line):
+            pending += line  # alphabet and padding only: chunks encoded one by one
+            continue
+        if index and (not later_clean[index] or (width and not later_full[index])):
+            ignored = sum(len(rest) for rest in lines[index:])
+            problems.append(_base64(f"{ignored} characters of text after the data ignored"))
+            break
+        if width and len(pending) % 4 == 0:
+            out += _decode_runs(bytes(pending), problems)
+            pending.clear()
+            decoded, lost = _damaged_line(line, width)
+            out += decoded
+            if lost:
+                problems.append(_base64(f"damaged line {index + 1}, {lost} characters not decoded"))
+            else:
+                problems.append(_base64("characters outside the alphabet ignored"))
+            continue
+        problems.append(_base64("characters outside the alphabet ignored"))
+        pending += _B64_IGNORED.sub(b"", line)
+    out += _decode_runs(bytes(pending), problems)
+    return bytes(out), list(dict.fromkeys(problems))
+
+
+def decode_quoted_printable(data: bytes) -> bytes:
+    """RFC 2045 §6.7; a2b_qp keeps malformed "=" sequences as they are, as §6.7 advises.
+
+    A relay that pads lines leaves "= " at a soft break, which a2b_qp would keep as text.
+    """
+    return binascii.a2b_qp(_QP_SOFT_BREAK_PADDED.sub(b"=", data))
 
 
 def decode_uuencode(data: bytes) -> tuple[bytes, list[Defect]]:
@@ -104,8 +218,7 @@ def decode_transfer(data: bytes, header_value: str | None) -> tuple[bytes, list[
     if name == "base64":
         return decode_base64(data)
     if name == "quoted-printable":
-        # RFC 2045 §6.7; a2b_qp keeps malformed "=" sequences as they are, as §6.7 advises.
-        return binascii.a2b_qp(data), []
+        return decode_quoted_printable(data), []
     if name in _UUENCODE:
         return decode_uuencode(data)
     return data, [

@@ -48,6 +48,16 @@ class Entity(Message):
         self.end = -1
         self.flat = False
         self._fields: dict[str, params.ParamField | None] = {}
+        self._hints: tuple[str, ...] = ()
+
+    def use_header_charsets(self, hints: tuple[str, ...]) -> None:
+        """Read raw 8-bit parameter text (file names) trying these charsets first.
+
+        Called once the whole tree is known; fields parsed before (the boundary) are
+        parsed again when next asked for.
+        """
+        self._hints = hints
+        self._fields.clear()
 
     def raw_header(self, name: str) -> str | None:
         """The first value of header `name` exactly as parsed (surrogate-escaped, folded)."""
@@ -71,7 +81,7 @@ class Entity(Message):
         """Content-Type or Content-Disposition, parsed once (the parser asks repeatedly)."""
         wanted = name.lower()
         if wanted not in self._fields:
-            self._fields[wanted] = params.parse(self.raw_header(wanted))
+            self._fields[wanted] = params.parse(self.raw_header(wanted), self._hints)
         return self._fields[wanted]
 
     def get_content_type(self) -> str:

@@ -12,11 +12,18 @@ session that fails half-way is dropped without QUIT, so the server deletes nothi
 A run is one or more sessions: Gmail lists ~250 messages per session, so sessions repeat
 while each one brings new mail (see `archive.pipeline.sessions.wants_another_session`),
 within the mailbox's per-session and per-run limits and the server's LOGIN-DELAY.
+
+A run stops early when its `stop` token is set (the entry point sets it on SIGTERM or
+SIGINT): no session starts after it, no RETR is asked for past the message in hand (the
+RETRs already pipelined are abandoned), no DELE goes out, and the session is dropped without
+QUIT, which deletes nothing (RFC 1939 §6). What was committed stays committed and counted;
+the result is marked `interrupted`.
 """
 
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from collections.abc import Callable
 from contextlib import ExitStack
@@ -30,7 +37,14 @@ from archive.defaults import (
     PARSE_MAX_BYTES,
     TIMEOUT_SECONDS,
 )
-from archive.errors import ArchiveError, MessageError, Pop3ServerError, is_transient
+from archive.errors import (
+    ArchiveError,
+    MessageError,
+    Pop3ConnectionError,
+    Pop3ServerError,
+    Pop3TemporaryError,
+    is_transient,
+)
 from archive.index.ledger import Recorded
 from archive.mime import ParsedMessage, ParseLimits
 from archive.pipeline.deletion import plan_deletions
@@ -85,10 +99,14 @@ class Archiver:
     max_message_bytes: int = MAX_MESSAGE_BYTES
     parse_max_bytes: int = PARSE_MAX_BYTES
     host_slot_wait_seconds: float = HOST_SLOT_WAIT_SECONDS
-    sleep: Callable[[float], None] = field(default=time.sleep, repr=False)
+    # How LOGIN-DELAY is waited out; None: on the stop token, so a stop ends the wait at once.
+    sleep: Callable[[float], None] | None = field(default=None, repr=False)
     # The time `delete_older_than_days` counts back from; the index stamps archived_at.
     clock: Callable[[], datetime] = field(default=_utc_now, repr=False)
     connect: Connector = field(default=Pop3Client.connect, repr=False)
+    # Set by the entry point on SIGTERM/SIGINT; the default is never set. One Archiver is
+    # shared per process: an entry point gives a run its token with `dataclasses.replace`.
+    stop: threading.Event = field(default_factory=threading.Event, repr=False, compare=False)
 
     def run(
         self,
@@ -159,6 +177,7 @@ class Archiver:
         with self.writer.mailbox(box.name, box.host, box.username) as index:
             with index.lock(box.name) as held:
                 if not held:
+                    tally.stopped = "skipped"
                     return "skipped: another session is archiving this mailbox"
                 password = resolve_password(box, secret_lookup)
                 # Loaded once: this run holds the mailbox lock, so only it changes the rows.
@@ -172,9 +191,12 @@ class Archiver:
         holding = probing = False
         with slot:
             for number in range(box.max_sessions_per_run):
+                if self.stop.is_set():
+                    return self._interrupted(run, "no session started after it")
                 state = index.login_state()
                 wait = state.seconds_until_login()
                 if wait > box.max_login_wait_seconds:
+                    run.tally.stopped = "partial" if number else "deferred"
                     return f"server LOGIN-DELAY: next login allowed in {wait:.0f}s" + (
                         "; more mail may be waiting" if number else "; run deferred"
                     )
@@ -182,13 +204,20 @@ class Archiver:
                     slot.close()  # others may use the host while we sleep
                     holding = False
                     log.info("mailbox %s: waiting %.0fs for LOGIN-DELAY", box.name, wait)
-                    self.sleep(wait)
+                    if self.sleep is None:
+                        self.stop.wait(wait)
+                    else:
+                        self.sleep(wait)
+                    if self.stop.is_set():
+                        return self._interrupted(run, "no session started after it")
                 if not holding:
                     slot.enter_context(
                         index.host_slot(box.host, box.max_connections, self.host_slot_wait_seconds)
                     )
                     holding = True
                 session = self._session(run)
+                if run.tally.interrupted:
+                    return self._interrupted(run, "session dropped without QUIT or DELE")
                 if probing:
                     # The session after an all-new listing tells whether this server shows
                     # only part of the mailbox per session (Gmail); remembered per mailbox.
@@ -196,7 +225,15 @@ class Archiver:
                 more, probing = wants_another_session(session, state.listing_limited)
                 if not more:
                     return None
+        run.tally.stopped = "partial"
         return f"stopped after {box.max_sessions_per_run} sessions; more mail may remain"
+
+    def _interrupted(self, run: _Run, what: str) -> str:
+        run.tally.interrupted = True
+        # Partial when a session ran; skipped when the signal came before the first one.
+        run.tally.stopped = "partial" if run.tally.sessions else "skipped"
+        log.warning("mailbox %s: interrupted; %s", run.box.name, what)
+        return f"interrupted: {what}"
 
     def _session(self, run: _Run) -> SessionOutcome:
         box, index, tally = run.box, run.index, run.tally
@@ -218,8 +255,14 @@ class Archiver:
             for message in source.retrieve([item.number for item in wanted], self.retr_window):
                 archived[message.number] = self._take(run, session, message)
                 run.report()
-            if box.delete_policy == "keep":
-                _quit_keeping(source)
+                if self.stop.is_set():
+                    break  # ask for no further RETR; the pipelined ones are abandoned
+            if self.stop.is_set():
+                # Before any DELE: dropped without QUIT, the server deletes nothing.
+                tally.interrupted = True
+                source.close()
+            elif box.delete_policy == "keep":
+                _quit_keeping(run, source)
             else:
                 self._delete(run, source, session, archived)
         except BaseException:
@@ -294,7 +337,14 @@ class Archiver:
         archived: dict[int, int],
     ) -> None:
         targets = plan_deletions(run.box, self.store, session, archived, now=self.clock())
+        if self.stop.is_set():
+            run.tally.interrupted = True  # no DELE after the signal
+            source.close()
+            return
         acknowledged = source.delete(sorted(targets))
+        if not acknowledged:
+            _quit_keeping(run, source)
+            return
         requested = [targets[number] for number in acknowledged]
         run.ledger.stamp(run.index.mark_delete_requested(requested), "delete_requested_at")
         source.quit()
@@ -302,9 +352,20 @@ class Archiver:
         run.tally.deleted += len(acknowledged)
 
 
-def _quit_keeping(source: MailSource) -> None:
+def _quit_keeping(run: _Run, source: MailSource) -> None:
+    """QUIT a session that marked nothing for deletion: its answer changes nothing.
+
+    Some servers close the connection instead of answering QUIT, or answer -ERR. With no
+    DELE acknowledged, the only thing UPDATE could remove is what `EXPIRE 0` expires, and
+    every retrieved message was committed before QUIT: nothing is lost either way, so the
+    run goes on and the result carries a note.
+    """
     try:
         source.quit()
-    except Pop3ServerError as exc:
-        # Nothing was marked for deletion, so a failed QUIT loses nothing.
-        log.warning("%s", exc)
+    except (Pop3ServerError, Pop3ConnectionError, Pop3TemporaryError) as exc:
+        log.warning("%s (nothing was marked for deletion; nothing lost)", exc)
+        note = "QUIT not confirmed by the server; nothing was marked for deletion"
+        if note not in run.tally.notes:
+            run.tally.notes.append(note)
+    finally:
+        source.close()

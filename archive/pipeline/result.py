@@ -2,41 +2,71 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict, dataclass, field, replace
+from typing import Literal
 
 from archive.errors import ArchiveError
 from archive.index.ledger import LedgerKey
 
-__all__ = ["RESULT_COLUMNS", "MailboxFailed", "MailboxResult", "Tally"]
+__all__ = [
+    "RESULT_COLUMNS",
+    "STATUSES",
+    "MailboxFailed",
+    "MailboxResult",
+    "RunTotals",
+    "Status",
+    "Tally",
+    "across_attempts",
+    "run_totals",
+]
+
+Status = Literal["ok", "failed", "skipped", "deferred", "partial"]
+STATUSES: tuple[Status, ...] = ("ok", "failed", "skipped", "deferred", "partial")
+"""What a mailbox run came to.
+
+- ok: every session ran to its end;
+- failed: the run stopped on an error (`error`); the counts say what it committed first;
+- skipped: another session held the mailbox, or the run was interrupted before it started;
+- deferred: the server's LOGIN-DELAY put the first session off to a later run;
+- partial: stopped early with the mailbox not done: a per-run cap (sessions, LOGIN-DELAY
+  after a first session) or an interrupt (SIGTERM, SIGINT; `interrupted` is set).
+"""
 
 RESULT_COLUMNS = (
-    "name", "listed", "new", "archived", "duplicates", "deleted", "failed", "bytes", "seconds",
-    "note", "error",
+    "name", "status", "listed", "new", "archived", "duplicates", "deleted", "failed_messages",
+    "bytes", "attempts", "seconds", "note", "error",
 )  # fmt: skip
 """The counts of `MailboxResult.to_dict()`, in the order tables show them."""
 
 
 @dataclass
 class MailboxResult:
-    """What one mailbox run did; the counts add up: new = archived + duplicates + failed.
+    """What one mailbox run did; the counts add up: new = archived + duplicates + failed_messages.
 
     `listed`: distinct (UIDL, occurrence) keys seen over the run's sessions; `new`: copies
-    not archived before that the run set out to retrieve; `bytes`: octets of the originals
-    retrieved and recorded; `seconds`: wall time of the run; `relabelled`: ledger rows whose
-    UIDL changed on the server (a UIDL reset), relabelled rather than stored again.
+    not archived before that the run set out to retrieve; `failed_messages`: of those, copies
+    neither archived nor found duplicate (a count of messages; whether the mailbox failed is
+    `status`); `bytes`: octets of the originals retrieved and recorded; `attempts`: runs of
+    the mailbox (a retried run counts each); `seconds`: wall time from the first attempt's
+    start to the last one's end, retry waits included; `relabelled`: ledger rows whose UIDL
+    changed on the server (a UIDL reset), relabelled rather than stored again.
     """
 
     name: str
+    status: Status = "ok"
     listed: int = 0
     new: int = 0
     archived: int = 0
     duplicates: int = 0
     deleted: int = 0
-    failed: int = 0
+    failed_messages: int = 0
     bytes: int = 0
+    attempts: int = 1
     seconds: float = 0.0
     sessions: int = 0
     relabelled: int = 0
+    interrupted: bool = False
     note: str | None = None
     error: str | None = None
     transient: bool = field(default=False, repr=False)
@@ -50,6 +80,34 @@ class MailboxResult:
         data.pop("transient")
         data["seconds"] = round(self.seconds, 3)
         return data
+
+
+def across_attempts(earlier: MailboxResult, later: MailboxResult) -> MailboxResult:
+    """One result for two attempts of the same mailbox run (a retry after `earlier`).
+
+    What either attempt committed stays counted: archived, duplicates, deleted, bytes,
+    sessions and relabelled add up. Messages that failed in `earlier` were retried by
+    `later`, so `failed_messages`, the status and the error are the later attempt's; `new`
+    keeps the identity new = archived + duplicates + failed_messages. `seconds` is the
+    later attempt's as given: the caller measures the wall time over all attempts.
+    """
+    archived = earlier.archived + later.archived
+    duplicates = earlier.duplicates + later.duplicates
+    notes = [n for n in (earlier.note, later.note) if n]
+    return replace(
+        later,
+        listed=max(earlier.listed, later.listed),
+        new=archived + duplicates + later.failed_messages,
+        archived=archived,
+        duplicates=duplicates,
+        deleted=earlier.deleted + later.deleted,
+        bytes=earlier.bytes + later.bytes,
+        attempts=earlier.attempts + later.attempts,
+        sessions=earlier.sessions + later.sessions,
+        relabelled=earlier.relabelled + later.relabelled,
+        interrupted=earlier.interrupted or later.interrupted,
+        note="; ".join(dict.fromkeys(notes)) or None,
+    )
 
 
 class MailboxFailed(ArchiveError):
@@ -68,6 +126,9 @@ class Tally:
     `wanted`: copies chosen for retrieval over all sessions; `known`: of those, copies
     re-read only because their UIDL is shared and found archived already. Whatever was
     wanted, not known and neither archived nor a duplicate when the run ended has failed.
+    `stopped`: why the run ended before the mailbox was done (None: it was done);
+    `interrupted`: the run's stop token was set (SIGTERM, SIGINT); `notes`: what the result
+    should say besides its counts.
     """
 
     seen: set[LedgerKey] = field(default_factory=set)
@@ -79,6 +140,9 @@ class Tally:
     deleted: int = 0
     bytes: int = 0
     sessions: int = 0
+    stopped: Literal["skipped", "deferred", "partial"] | None = None
+    interrupted: bool = False
+    notes: list[str] = field(default_factory=list)
 
     def result(
         self,
@@ -90,19 +154,72 @@ class Tally:
         transient: bool = False,
     ) -> MailboxResult:
         new = self.wanted - self.known
+        notes = [*self.notes, note] if note else self.notes
         return MailboxResult(
             name=name,
+            status="failed" if error is not None else (self.stopped or "ok"),
             listed=len(self.seen),
             new=new,
             archived=self.archived,
             duplicates=self.duplicates,
             deleted=self.deleted,
-            failed=new - self.archived - self.duplicates,
+            failed_messages=new - self.archived - self.duplicates,
             bytes=self.bytes,
             seconds=seconds,
             sessions=self.sessions,
             relabelled=self.relabelled,
-            note=note,
+            interrupted=self.interrupted,
+            note="; ".join(notes) or None,
             error=error,
             transient=transient,
         )
+
+
+@dataclass(frozen=True)
+class RunTotals:
+    """A run over several mailboxes, summed: mailboxes by status, messages by outcome."""
+
+    mailboxes: int
+    by_status: dict[str, int]
+    archived: int
+    duplicates: int
+    deleted: int
+    failed_messages: int
+    bytes: int
+
+    @property
+    def failed_mailboxes(self) -> int:
+        return self.by_status.get("failed", 0)
+
+    def line(self) -> str:
+        """'3 mailboxes: 2 ok, 1 failed; 3 archived, 0 duplicates, 0 deleted, …'."""
+        statuses = ", ".join(
+            f"{self.by_status[status]} {status}" for status in STATUSES if status in self.by_status
+        )
+        plural = "mailbox" if self.mailboxes == 1 else "mailboxes"
+        return (
+            f"{self.mailboxes} {plural}: {statuses or 'none'}; {self.archived} archived, "
+            f"{self.duplicates} duplicates, {self.deleted} deleted, "
+            f"{self.failed_messages} messages failed, {self.bytes:,} bytes"
+        )
+
+
+def run_totals(results: Sequence[Mapping[str, object]]) -> RunTotals:
+    """Totals of per-mailbox results (`MailboxResult.to_dict()` rows)."""
+
+    def total(key: str) -> int:
+        return sum(int(str(r.get(key) or 0)) for r in results)
+
+    by_status: dict[str, int] = {}
+    for r in results:
+        status = str(r.get("status") or ("failed" if r.get("error") else "ok"))
+        by_status[status] = by_status.get(status, 0) + 1
+    return RunTotals(
+        mailboxes=len(results),
+        by_status=by_status,
+        archived=total("archived"),
+        duplicates=total("duplicates"),
+        deleted=total("deleted"),
+        failed_messages=total("failed_messages"),
+        bytes=total("bytes"),
+    )

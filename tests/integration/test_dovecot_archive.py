@@ -110,7 +110,7 @@ def test_public_corpus_archived_byte_for_byte(
     user, password = dovecot_user(originals)
     result = archiver.run(_box(monkeypatch, dovecot, user, password))
     expected = {hashlib.sha256(dovecot.served_bytes(raw)).hexdigest() for raw in originals}
-    assert result.listed == len(files) and result.failed == 0
+    assert result.listed == len(files) and result.failed_messages == 0
     assert result.archived + result.duplicates == len(files)
     for sha in expected:
         assert hashlib.sha256(archiver.store.get(raw_key(sha))).hexdigest() == sha

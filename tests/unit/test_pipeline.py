@@ -27,7 +27,7 @@ def counts(result: MailboxResult) -> tuple[int, int, int, int, int, int]:
         result.archived,
         result.duplicates,
         result.deleted,
-        result.failed,
+        result.failed_messages,
     )
 
 

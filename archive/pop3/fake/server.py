@@ -121,6 +121,8 @@ class FakeServerOptions:
     )
     # Answer -ERR to QUIT and apply none of the session's deletions.
     quit_error: bool = False
+    # Enter UPDATE on QUIT (deletions applied), then close the connection without answering.
+    quit_drop: bool = False
     # After correct credentials answer -ERR [code], e.g. "IN-USE", "SYS/TEMP", "LOGIN-DELAY".
     login_error_code: str | None = None
     # Close the connection once this many bytes of RETR data (stuffed body and terminator,
@@ -188,8 +190,8 @@ class FakeServerOptions:
             raise ValueError(f"fault {self.fault!r} is not one of {sorted(FAULTS)}")
         if self.max_connections_per_user is not None and self.max_connections_per_user < 1:
             raise ValueError("max_connections_per_user must be >= 1")
-        if self.quit_error and self.quit_partial is not None:
-            raise ValueError("quit_error and quit_partial exclude each other")
+        if sum((self.quit_error, self.quit_partial is not None, self.quit_drop)) > 1:
+            raise ValueError("quit_error, quit_partial and quit_drop exclude each other")
 
     def advertised_capabilities(self) -> tuple[str, ...]:
         """The CAPA lines: ``capabilities`` plus LOGIN-DELAY and EXPIRE when set."""

@@ -254,6 +254,9 @@ class Session:
         elif self.options.quit_error:
             self._release(update=False)
             self._reply("-ERR Some deleted messages not removed")
+        elif self.options.quit_drop:
+            self._release(update=True)
+            raise _Disconnect("QUIT answered by closing the connection")
         elif partial is not None:
             left = self._release(update=True, limit=partial)
             self._reply(f"-ERR [SYS/TEMP] Some deleted messages not removed ({left} left)")
