@@ -104,7 +104,8 @@ def test_restart_mid_run_fails_the_mailbox_transiently_and_the_next_attempt_fini
     assert restarted and restarted[0] < 2.0
     failure = caught.value
     assert failure.transient and is_transient(failure)
-    assert failure.result.archived == 2 and failure.result.failed == 4
+    assert failure.result.archived == 2 and failure.result.failed_messages == 4
+    assert failure.result.status == "failed"
     assert failure.result.error is not None and "'ann'" in failure.result.error
     assert "database unavailable" in failure.result.error
     _assert_one_short_line(failure.result.error)
