@@ -32,7 +32,8 @@ retries exactly what it calls transient.
 
 Database errors are mapped where the index is touched (`archive.index.database`): the
 transient ones above become `DatabaseUnavailable`; any other SQL error stays SQLAlchemy's
-own exception, which `is_transient` calls permanent, like every exception outside this tree.
+own exception, which `is_transient` calls permanent, like every exception outside this tree,
+with its text cut to the first line of its cause (no statement, no parameters).
 
 Every message names the mailbox, UIDL or hash involved and never contains a secret.
 """

@@ -16,7 +16,7 @@ from typing import Annotated, Any
 import typer
 from rich.markup import escape
 
-from archive.app.console import command_settings, err, fail, out
+from archive.app.console import command_settings, err, fail, no_tracebacks_on_terminal, out
 from archive.app.repair_command import repair_app
 from archive.app.report import search_table, summary_table
 from archive.app.store_commands import store_app
@@ -78,6 +78,7 @@ def run_flow(
     _prefect_defaults()
     from flows.archive_flow import Prepared, run_archive
 
+    no_tracebacks_on_terminal()  # after Prefect has set up its logging
     prepared = Prepared(settings, archive_file, stop) if settings is not None else None
     return run_archive(config, mailboxes, prepared)
 

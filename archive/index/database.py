@@ -7,7 +7,8 @@ socket only and keeps running after the command exits, so `psql` and the next ru
 
 Database errors are mapped here, at the boundary: `make_engine` installs `map_errors`, which
 turns a lost connection and the SQLSTATEs a later attempt may clear into the transient
-`archive.errors.DatabaseUnavailable`. The schema itself is written by `migrations/` only.
+`archive.errors.DatabaseUnavailable`, and cuts every other error's text to the first line of
+its cause. The schema itself is written by `migrations/` only.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from types import ModuleType
 import psycopg
 from sqlalchemy import Engine, create_engine, event, text
 from sqlalchemy.engine import ExceptionContext, make_url
+from sqlalchemy.exc import StatementError
 
 from archive.errors import ConfigError, DatabaseUnavailable
 
@@ -174,6 +176,25 @@ def _map_error(context: ExceptionContext) -> None:
         raise DatabaseUnavailable(
             f"database unavailable ({reason}): {detail[0] if detail else 'no detail'}"
         )
+    if context.sqlalchemy_exception is not None:
+        _to_one_line(context.sqlalchemy_exception)
+
+
+def _to_one_line(error: StatementError) -> None:
+    """Leave in the error's text only the first line of its cause.
+
+    SQLAlchemy's text adds the statement, its parameters and a link: for the bulk UPDATE of
+    300 ledger rows that is 8.7 KB, all of it ending up in a mailbox's error, the logs and
+    the Prefect UI. The statement goes to the DEBUG log (without its parameters, which are
+    mail data); the driver's own exception, with every detail, stays in `error.orig`.
+    """
+    if error.statement:
+        log.debug("failed statement: %.2000s", error.statement)
+    lines = str(error.args[0]).strip().splitlines() if error.args else []
+    error.args = (lines[0] if lines else type(error).__name__,)
+    error.statement = None
+    error.params = None
+    error.code = None
 
 
 def transient_reason(exc: BaseException, is_disconnect: bool = False) -> str | None:

@@ -66,14 +66,36 @@ def _unlock(conn: Connection, sql: str, **params: int) -> None:
 
 
 @contextmanager
+def _released(conn: Connection, sql: str, **params: int) -> Iterator[None]:
+    """Run `sql` (an unlock) on the way out.
+
+    After an error, a failed unlock must not replace that error: the work ended because of
+    it, and it is what the mailbox's result reports (the database may have restarted while
+    a POP3 session ran, so the unlock fails too). The connection is then invalidated, so
+    that its session, and every advisory lock it held, ends instead of going back to the
+    pool still holding them.
+    """
+    try:
+        yield
+    except BaseException:
+        try:
+            _unlock(conn, sql, **params)
+        except Exception as cleanup:
+            log.warning("releasing an advisory lock failed after an error: %s", cleanup)
+            conn.invalidate()
+        raise
+    _unlock(conn, sql, **params)
+
+
+@contextmanager
 def _try_exclusive(conn: Connection, key: int) -> Iterator[bool]:
     """Yields whether this connection got the 64-bit advisory lock `key`, without waiting."""
     held = _try(conn, "SELECT pg_try_advisory_lock(CAST(:key AS bigint))", key=key)
-    try:
-        yield held
-    finally:
-        if held:
-            _unlock(conn, "SELECT pg_advisory_unlock(CAST(:key AS bigint))", key=key)
+    if not held:
+        yield False
+        return
+    with _released(conn, "SELECT pg_advisory_unlock(CAST(:key AS bigint))", key=key):
+        yield True
 
 
 def mailbox_lock(conn: Connection, name: str) -> AbstractContextManager[bool]:
@@ -100,15 +122,13 @@ def host_slot(conn: Connection, host: str, capacity: int, wait_seconds: float) -
                 key=key,
                 slot=slot,
             ):
-                try:
+                with _released(
+                    conn,
+                    "SELECT pg_advisory_unlock(CAST(:key AS integer), CAST(:slot AS integer))",
+                    key=key,
+                    slot=slot,
+                ):
                     yield slot
-                finally:
-                    _unlock(
-                        conn,
-                        "SELECT pg_advisory_unlock(CAST(:key AS integer), CAST(:slot AS integer))",
-                        key=key,
-                        slot=slot,
-                    )
                 return
         if time.monotonic() >= deadline:
             raise Pop3TemporaryError(
@@ -130,10 +150,8 @@ def store_writer(conn: Connection) -> Iterator[None]:
     key = store_writers_key()
     with conn.begin():
         conn.execute(text("SELECT pg_advisory_lock_shared(CAST(:key AS bigint))"), {"key": key})
-    try:
+    with _released(conn, "SELECT pg_advisory_unlock_shared(CAST(:key AS bigint))", key=key):
         yield
-    finally:
-        _unlock(conn, "SELECT pg_advisory_unlock_shared(CAST(:key AS bigint))", key=key)
 
 
 def store_collector(conn: Connection) -> AbstractContextManager[bool]:

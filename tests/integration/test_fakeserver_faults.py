@@ -162,3 +162,21 @@ def test_stop_is_prompt_during_faults(options: dict):
     # stop() joins the session threads; none may outlive it.
     assert _new_threads(before) == []
     raw.close()
+
+
+@pytest.mark.parametrize(
+    ("fault", "left"), [("drop_before_quit", [MESSAGE, PLAIN]), ("drop_after_update", [PLAIN])]
+)
+def test_quit_faults_close_without_a_reply(fault: str, left: list[bytes]):
+    with _server(fault=fault) as server:
+        raw = RawClient(server)
+        raw.login()
+        raw.send(b"DELE 1\r\nQUIT\r\n")
+        assert raw.line().startswith(b"+OK")
+        assert raw.reader.readline() == b""  # closed, no answer to QUIT
+        raw.close()
+        # Unlocked either way; UPDATE happened only for drop_after_update.
+        again = RawClient(server)
+        assert again.login().startswith(f"+OK Logged in, maildrop has {len(left)}".encode())
+        again.close()
+        assert server.mailbox("u").messages == left

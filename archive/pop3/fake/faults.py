@@ -1,4 +1,4 @@
-"""Broken RETR and UIDL answers of the fake POP3 server (``FakeServerOptions.fault``).
+"""Broken RETR, UIDL and QUIT answers of the fake POP3 server (``FakeServerOptions.fault``).
 
 Each shows what no well-behaved server such as Dovecot will do, so that a client's defences
 can be tested: RFC 1939 §3 limits a status line to 512 octets, and RFC 2449 §4 keeps that,
@@ -16,10 +16,13 @@ from archive.pop3.fake.wire import dot_stuff
 if TYPE_CHECKING:
     from archive.pop3.fake.session import Session
 
-FAULTS: Final = frozenset(
-    {"garbage_status", "oversized_status", "oversized_listing_line", "endless_retr", "stall_retr"}
-)
-RETR_FAULTS: Final = FAULTS - {"oversized_listing_line"}
+QUIT_FAULTS: Final = frozenset({"drop_before_quit", "drop_after_update"})
+"""``drop_before_quit``: the connection drops when QUIT comes, before the server reads it, so
+there is no UPDATE and no reply (RFC 1939 §6: nothing marked is deleted).
+``drop_after_update``: the server enters UPDATE, deletes what was marked, then the connection
+drops before the +OK: the client cannot know that its deletions happened."""
+RETR_FAULTS: Final = frozenset({"garbage_status", "oversized_status", "endless_retr", "stall_retr"})
+FAULTS: Final = RETR_FAULTS | QUIT_FAULTS | {"oversized_listing_line"}
 # Length of an oversized status or listing line, CRLF included.
 OVERSIZED_LINE: Final = 10_000
 # Not a status line: no "+OK" or "-ERR" (RFC 1939 §3).

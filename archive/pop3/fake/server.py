@@ -158,7 +158,8 @@ class FakeServerOptions:
     # (bytes per write, seconds between writes) for every multi-line response: a slow link.
     trickle: tuple[int, float] | None = None
     # A broken server: "garbage_status", "oversized_status", "oversized_listing_line",
-    # "endless_retr" or "stall_retr" (see archive/pop3/fake/faults.py).
+    # "endless_retr", "stall_retr", "drop_before_quit" or "drop_after_update" (see
+    # archive/pop3/fake/faults.py).
     fault: str | None = None
     # Dovecot's mail_max_userip_connections: a login for a user with that many sessions past
     # authentication gets -ERR [IN-USE] Maximum number of connections from user+IP exceeded.

@@ -23,6 +23,7 @@ from archive.pop3.fake.auth import (
     password_ok,
 )
 from archive.pop3.fake.faults import (
+    QUIT_FAULTS,
     RETR_FAULTS,
     FaultDisconnect,
     faulty_retr,
@@ -248,6 +249,9 @@ class Session:
         partial = self.options.quit_partial
         if not self.authenticated:
             self._reply("+OK Bye")
+        elif self.options.fault in QUIT_FAULTS:
+            self._release(update=self.options.fault == "drop_after_update")
+            raise FaultDisconnect(f"{self.options.fault}: connection dropped at QUIT")
         elif self.options.quit_error:
             self._release(update=False)
             self._reply("-ERR Some deleted messages not removed")
