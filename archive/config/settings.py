@@ -4,6 +4,7 @@ point (a CLI command or a flow) and passed down."""
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import platformdirs
 from pydantic import Field, ValidationError
@@ -11,9 +12,9 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from archive import defaults
 from archive.errors import ConfigError
-from archive.mime.model import ParseLimits
 
-_PARSE_DEFAULTS = ParseLimits()
+if TYPE_CHECKING:
+    from archive.mime.model import ParseLimits
 
 
 def default_data_dir() -> Path:
@@ -46,13 +47,15 @@ class Settings(BaseSettings):
     host_slot_wait_seconds: float = Field(default=defaults.HOST_SLOT_WAIT_SECONDS, ge=0)
     # Parsing limits (archive.mime.ParseLimits): past one, the raw message is still stored
     # and indexed as far as it was parsed, and a defect says which limit was hit.
-    parse_max_parts: int = Field(default=_PARSE_DEFAULTS.max_parts, ge=1, le=1_000_000)
+    parse_max_parts: int = Field(default=defaults.PARSE_MAX_PARTS, ge=1, le=1_000_000)
     # The stdlib parser recurses per level; well below the interpreter's recursion limit.
-    parse_max_depth: int = Field(default=_PARSE_DEFAULTS.max_depth, ge=0, le=200)
-    parse_max_header_bytes: int = Field(default=_PARSE_DEFAULTS.max_header_bytes, ge=1)
-    parse_max_text_chars: int = Field(default=_PARSE_DEFAULTS.max_text_chars, ge=1)
+    parse_max_depth: int = Field(default=defaults.PARSE_MAX_DEPTH, ge=0, le=200)
+    parse_max_header_bytes: int = Field(default=defaults.PARSE_MAX_HEADER_BYTES, ge=1)
+    parse_max_text_chars: int = Field(default=defaults.PARSE_MAX_TEXT_CHARS, ge=1)
 
     def parse_limits(self) -> ParseLimits:
+        from archive.mime.model import ParseLimits
+
         return ParseLimits(
             max_parts=self.parse_max_parts,
             max_depth=self.parse_max_depth,

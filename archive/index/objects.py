@@ -77,3 +77,18 @@ def is_referenced(conn: Connection, kind: str, sha256: str) -> bool:
         {"sha": sha256},
     ).scalar_one()
     return bool(found)
+
+
+def originals_with_prefix(conn: Connection, prefix: str, limit: int = 2) -> list[str]:
+    """The SHA-256s of stored originals starting with `prefix` (lowercase hex), at most
+    `limit`: `cat` takes a unique prefix, as git does. A range on the unique index, not LIKE,
+    so any collation uses it."""
+    rest = 64 - len(prefix)
+    rows = conn.execute(
+        text(
+            "SELECT sha256 FROM mailarchive.message WHERE sha256 BETWEEN :lo AND :hi "
+            "ORDER BY sha256 LIMIT :limit"
+        ),
+        {"lo": prefix + "0" * rest, "hi": prefix + "f" * rest, "limit": limit},
+    )
+    return [row[0] for row in rows if row[0].startswith(prefix)]
