@@ -135,7 +135,7 @@ def _load_checked(config: Path, mailbox: list[str] | None) -> MailboxFile:
 
     try:
         archive_file = load_mailbox_file(config)
-        check_password_sources(archive_file.select(mailbox))
+        check_password_sources(archive_file.select(mailbox), placed_in=archive_file)
     except ConfigError as exc:
         fail(str(exc))
     return archive_file
@@ -232,18 +232,24 @@ def server(
 def demo(
     mailboxes: Annotated[int, typer.Option(help="How many demo mailboxes.")] = 3,
     messages: Annotated[int, typer.Option(help="Messages per mailbox.")] = 100,
+    reset: Annotated[
+        bool, typer.Option("--reset", help="Remove the demo archive first and start afresh.")
+    ] = False,
 ) -> None:
     """Archive generated mail from a local POP3 server: no mail account needed.
 
     Starts the project's own POP3 test server on 127.0.0.1, seeded with realistic generated
     mail (HTML, attachments, non-ASCII names), runs the real Prefect flow against it, and
     prints what was archived and SQL to try in psql. Run it twice: the second run finds
-    nothing new.
+    nothing new. The demo archives into its own data dir (<data dir>/demo, its own embedded
+    PostgreSQL and objects), never into the archive MAILARCHIVE_* points at.
     """
-    from archive.app.demo import run_demo
+    from archive.app.demo import demo_settings, reset_demo, run_demo
 
-    settings = command_settings()
+    settings = demo_settings(command_settings())
     try:
+        if reset and reset_demo(settings):
+            out.print(f"removed the demo archive in {settings.data_dir}", highlight=False)
         run_demo(
             settings, mailboxes, messages, out, lambda path, names: run_flow(path, names, settings)
         )
