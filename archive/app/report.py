@@ -6,13 +6,26 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
+from rich.console import Group, RenderableType
+from rich.padding import Padding
 from rich.table import Table
 from rich.text import Text
 
 if TYPE_CHECKING:
     from archive.index.search import SearchPage
 
-__all__ = ["SHORT_ID", "human_bytes", "search_table", "snippet_text", "summary_table"]
+__all__ = [
+    "SHORT_ID",
+    "human_bytes",
+    "search_list",
+    "search_table",
+    "search_view",
+    "snippet_text",
+    "summary_table",
+]
+
+WIDE = 110
+"""Columns from which a page of hits is a table; narrower, one block per hit."""
 
 SHORT_ID = 12
 """Hex digits of the SHA-256 shown as a hit's id; `mailarchive cat` takes any unique prefix."""
@@ -107,3 +120,30 @@ def search_table(query: str, page: SearchPage, *, highlight: bool = False) -> Ta
             snippet_text(hit.snippet or "", highlight=highlight),
         )
     return table
+
+
+def search_list(query: str, page: SearchPage, *, highlight: bool = False) -> Group:
+    """One page of hits for a narrow terminal (80 columns): a block per hit, the id, date
+    and mailbox on its first line, then sender, subject and snippet."""
+    blocks: list[RenderableType] = [Text(f"{query[:60]!r}: {search_summary(page)}", style="bold")]
+    for hit in page.hits:
+        head = Text()
+        head.append(hit.sha256[:SHORT_ID], style="cyan" if highlight else "")
+        head.append(f"  {hit.sent_at.strftime('%Y-%m-%d %H:%M') if hit.sent_at else '(no date)'}")
+        head.append(f"  {hit.mailbox}")
+        body = Text()
+        body.append(f"from:    {hit.from_address or ''}\nsubject: {hit.subject or ''}")
+        if hit.snippet:
+            body.append("\n")
+            body.append_text(snippet_text(hit.snippet, highlight=highlight))
+        blocks.extend([Text(""), head, Padding(body, (0, 0, 0, 2), expand=False)])
+    return Group(*blocks)
+
+
+def search_view(
+    query: str, page: SearchPage, *, width: int, highlight: bool = False
+) -> RenderableType:
+    """A table on a wide terminal, a block per hit below `WIDE` columns."""
+    if width >= WIDE:
+        return search_table(query, page, highlight=highlight)
+    return search_list(query, page, highlight=highlight)

@@ -89,7 +89,7 @@ def search(
     before:YYYY-MM-DD after:YYYY-MM-DD larger:5M smaller:200K. The id column is the start of
     the original's SHA-256: `mailarchive cat ID` prints it. Exits 2 on a malformed query.
     """
-    from archive.app.report import search_table
+    from archive.app.report import search_view
     from archive.errors import QueryError
     from archive.index.search import search_page
 
@@ -111,4 +111,4 @@ def search(
         }
         sys.stdout.write(json.dumps(payload, ensure_ascii=False) + "\n")
     else:
-        out.print(search_table(query, page, highlight=out.is_terminal))
+        out.print(search_view(query, page, width=out.width, highlight=out.is_terminal))

@@ -419,3 +419,12 @@ def test_parse_limit_defaults_match_the_parser():
     from archive.mime.model import ParseLimits
 
     assert Settings().parse_limits() == ParseLimits()
+
+
+def test_the_schema_head_constant_is_alembics_head():
+    from alembic.script import ScriptDirectory
+
+    import migrations
+
+    script = ScriptDirectory.from_config(migrations.alembic_config("postgresql://u@h/db"))
+    assert script.get_heads() == [migrations.HEAD]
