@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import subprocess
 import sys
 from datetime import UTC, datetime
@@ -149,7 +150,7 @@ def _page() -> SearchPage:
 def test_a_hit_shows_its_short_id_and_no_markup(layout):
     from rich.console import Console
 
-    console = Console(width=80, record=True, file=open("/dev/null", "w"))  # noqa: SIM115
+    console = Console(width=80, record=True, file=io.StringIO())
     console.print(layout("report", _page()))
     text = console.export_text()
     assert "e9a6bd781ac1" in text and "e9a6bd781ac10" not in text
