@@ -19,6 +19,7 @@ from rich.markup import escape
 from archive.app.console import command_settings, err, fail, out, plain_help
 from archive.app.db_commands import db_commands
 from archive.app.search_commands import search_commands
+from archive.app.status_commands import status_commands
 from archive.app.store_commands import store_app
 from archive.errors import ArchiveError, ConfigError
 
@@ -40,6 +41,7 @@ app = typer.Typer(
 app.add_typer(store_app)  # cat, verify, gc: top-level commands
 app.add_typer(search_commands)  # search
 app.add_typer(db_commands)  # psql, migrate, db …
+app.add_typer(status_commands)  # status
 
 
 def _version(value: bool) -> None:

@@ -88,3 +88,17 @@ def test_the_schema_check_sees_a_current_and_an_empty_database(fresh_engine: Eng
         with admin.connect() as conn:
             conn.execute(text(f'DROP DATABASE "{name}"'))
         admin.dispose()
+
+
+def test_status_counts_each_mailbox_and_the_archive(seventeen):
+    import json
+
+    result = _cli("status", "--json")
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.stdout)
+    (ann,) = report["mailboxes"]
+    assert ann["name"] == "ann" and ann["messages"] == 17 and ann["deleted_on_server"] == 0
+    assert ann["bytes"] == sum(len(m) for m in seventeen.values())
+    assert ann["last_login_at"] is not None and ann["last_archived_at"] is not None
+    assert report["archive"]["originals"] == 17
+    assert report["archive"]["original_bytes"] == ann["bytes"]

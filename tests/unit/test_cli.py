@@ -19,7 +19,7 @@ from archive.index.search import SearchHit, SearchPage
 COMMANDS = [
     [], ["run"], ["serve"], ["server"], ["demo"], ["reindex"], ["cat"], ["verify"], ["gc"],
     ["search"], ["psql"], ["migrate"], ["db"], ["db", "url"], ["db", "start"], ["db", "stop"],
-    ["db", "status"],
+    ["db", "status"], ["status"],
 ]  # fmt: skip
 
 
