@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 from rich.markup import escape
 
-from archive.app.console import command_settings, err, fail, out, plain_help
+from archive.app.console import command_settings, err, fail, out, plain_help, print_error
 from archive.app.db_commands import db_commands
 from archive.app.search_commands import search_commands
 from archive.app.status_commands import status_commands
@@ -309,7 +309,7 @@ def main() -> None:
         command()(prog_name="mailarchive")
     except ArchiveError as exc:
         # An error of the tree says what went wrong in words; a traceback adds nothing.
-        err.print(f"[bold red]error:[/] {escape(str(exc))}", highlight=False, soft_wrap=True)
+        print_error(str(exc))
         raise SystemExit(1) from None
 
 

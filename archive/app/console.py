@@ -21,9 +21,16 @@ err = Console(stderr=True)
 out = Console()
 
 
+def print_error(message: str) -> None:
+    """`error: …` on stderr, once per line of `message` (a mailbox file's problems are one
+    per line, each placed by file and line)."""
+    for line in message.splitlines() or [""]:
+        err.print(f"[bold red]error:[/] {escape(line)}", highlight=False, soft_wrap=True)
+
+
 def fail(message: str, code: int = 2) -> NoReturn:
     """Print `error: message` on stderr and exit with `code` (2: usage or configuration)."""
-    err.print(f"[bold red]error:[/] {escape(message)}", highlight=False, soft_wrap=True)
+    print_error(message)
     raise typer.Exit(code)
 
 

@@ -177,3 +177,13 @@ def test_demo_keeps_to_its_own_data_dir(tmp_path: Path):
     assert demo.data_dir.exists()
     (demo.data_dir / DEMO_MARKER).touch()
     assert reset_demo(demo) is True and not demo.data_dir.exists()
+
+
+def test_each_problem_of_a_mailbox_file_is_an_error_line(tmp_path: Path):
+    path = tmp_path / "m.toml"
+    path.write_text("schedul = '@daily'\n[[mailbox]]\nname='a'\nhost='h'\nusrname='u'\n")
+    result = CliRunner().invoke(app, ["run", "-c", str(path)])
+    assert result.exit_code == 2
+    lines = result.stderr.splitlines()
+    assert len(lines) == 3 and all(line.startswith(f"error: {path}: line ") for line in lines)
+    assert "(did you mean 'schedule'?)" in lines[0] and "(did you mean 'username'?)" in lines[2]
