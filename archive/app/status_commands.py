@@ -18,8 +18,11 @@ status_commands = typer.Typer()
 def status(
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
 ) -> None:
-    """Per mailbox: the last login, the last message archived, messages archived and deleted
-    from the server, and what they weigh; then the archive's size (each object once)."""
+    """Each mailbox's last login, last message archived, counts and size; the archive's size.
+
+    From the index: messages archived and deleted from the server per mailbox, the bytes of
+    their originals, then the stored objects (originals and attachments, each stored once).
+    """
     from rich.table import Table
     from rich.text import Text
 
