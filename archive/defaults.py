@@ -15,3 +15,15 @@ PARSE_MAX_BYTES = 64 << 20
 
 HOST_SLOT_WAIT_SECONDS = 3600.0
 """How long a mailbox run may wait for one of its server's `max_connections` slots."""
+
+PARSE_MAX_PARTS = 1000
+PARSE_MAX_DEPTH = 32
+PARSE_MAX_HEADER_BYTES = 256 * 1024
+PARSE_MAX_TEXT_CHARS = 10_000_000
+"""`archive.mime.ParseLimits`' defaults, offered by `Settings` without importing the parser
+(bs4, charset-normalizer) at start-up; a unit test keeps the two equal."""
+
+EXTRACT_SECONDS = 30.0
+EXTRACT_MEMORY_BYTES = 1 << 30
+"""Hard limits of one attachment's text extraction (`archive.extract.ExtractLimits`), past
+which its status is `failed` and the run goes on."""

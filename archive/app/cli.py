@@ -11,23 +11,31 @@ import logging
 import os
 import sys
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.markup import escape
 
-from archive.app.console import command_settings, err, fail, no_tracebacks_on_terminal, out
-from archive.app.repair_command import repair_app
-from archive.app.report import search_table, summary_table
-from archive.app.store_commands import store_app
-from archive.config import (
-    MailboxFile,
-    Settings,
-    check_password_sources,
-    load_mailbox_file,
+from archive.app.console import (
+    command_settings,
+    err,
+    fail,
+    no_tracebacks_on_terminal,
+    out,
+    plain_help,
+    print_error,
 )
-from archive.errors import ArchiveError, ConfigError, QueryError
+from archive.app.db_commands import db_commands
+from archive.app.repair_command import repair_app
+from archive.app.search_commands import search_commands
+from archive.app.status_commands import status_commands
+from archive.app.store_commands import store_app
+from archive.errors import ArchiveError, ConfigError
 from archive.pipeline.stop import Stop, stopping_on_signals
+
+if TYPE_CHECKING:
+    from archive.config import MailboxFile, Settings
+
 
 app = typer.Typer(
     name="mailarchive",
@@ -41,10 +49,32 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
     add_completion=False,
 )
-db_app = typer.Typer(help="The archive database (embedded PostgreSQL unless a URL is set).")
-app.add_typer(db_app, name="db")
 app.add_typer(store_app)  # cat, verify, gc: top-level commands
 app.add_typer(repair_app)  # repair: a top-level command
+app.add_typer(search_commands)  # search
+app.add_typer(db_commands)  # psql, migrate, db …
+app.add_typer(status_commands)  # status
+
+
+def _version(value: bool) -> None:
+    if value:
+        from importlib.metadata import version
+
+        out.print(f"mailarchive {version('mailarchive')}", highlight=False)
+        raise typer.Exit()
+
+
+@app.callback()
+def _options(
+    version: Annotated[
+        bool,
+        typer.Option(
+            "--version", callback=_version, is_eager=True, help="Print the version and exit."
+        ),
+    ] = False,
+) -> None:
+    """Options before any command."""
+
 
 ConfigOption = Annotated[
     Path,
@@ -117,9 +147,11 @@ def _require_prefect_api(api_url: str | None, *, needed: bool) -> None:
 
 def _load_checked(config: Path, mailbox: list[str] | None) -> MailboxFile:
     """Everything that can be checked before a run: the file, names, password sources."""
+    from archive.config import check_password_sources, load_mailbox_file
+
     try:
         archive_file = load_mailbox_file(config)
-        check_password_sources(archive_file.select(mailbox))
+        check_password_sources(archive_file.select(mailbox), placed_in=archive_file)
     except ConfigError as exc:
         fail(str(exc))
     return archive_file
@@ -157,6 +189,8 @@ def run(
             payload["exit_code"] = stop.exit_code()
         sys.stdout.write(json.dumps(payload) + "\n")
     else:
+        from archive.app.report import summary_table
+
         out.print(summary_table(results, interrupted=interrupted))
     if interrupted:
         raise typer.Exit(stop.exit_code())
@@ -224,102 +258,29 @@ def server(
 def demo(
     mailboxes: Annotated[int, typer.Option(help="How many demo mailboxes.")] = 3,
     messages: Annotated[int, typer.Option(help="Messages per mailbox.")] = 100,
+    reset: Annotated[
+        bool, typer.Option("--reset", help="Remove the demo archive first and start afresh.")
+    ] = False,
 ) -> None:
     """Archive generated mail from a local POP3 server: no mail account needed.
 
     Starts the project's own POP3 test server on 127.0.0.1, seeded with realistic generated
     mail (HTML, attachments, non-ASCII names), runs the real Prefect flow against it, and
     prints what was archived and SQL to try in psql. Run it twice: the second run finds
-    nothing new.
+    nothing new. The demo archives into its own data dir (<data dir>/demo, its own embedded
+    PostgreSQL and objects), never into the archive MAILARCHIVE_* points at.
     """
-    from archive.app.demo import run_demo
+    from archive.app.demo import demo_settings, reset_demo, run_demo
 
-    settings = command_settings()
+    settings = demo_settings(command_settings())
     try:
+        if reset and reset_demo(settings):
+            out.print(f"removed the demo archive in {settings.data_dir}", highlight=False)
         run_demo(
             settings, mailboxes, messages, out, lambda path, names: run_flow(path, names, settings)
         )
     except ArchiveError as exc:
         fail(str(exc), 1)
-
-
-@app.command()
-def psql(
-    args: Annotated[
-        list[str] | None,
-        typer.Argument(help="Extra psql arguments, after --: mailarchive psql -- -c 'SELECT 1'"),
-    ] = None,
-) -> None:
-    """Open psql on the archive database (the bundled psql when embedded)."""
-    from archive.index.database import psql_binary
-    from archive.pipeline.build import archive_url
-
-    url = archive_url(command_settings())
-    binary = psql_binary()
-    os.execv(binary, [binary, url, *(args or [])])
-
-
-@app.command()
-def migrate() -> None:
-    """Bring the archive schema to the current version (runs by itself on first use)."""
-    import migrations
-    from archive.index.database import redact_url
-    from archive.pipeline.build import archive_url
-
-    url = archive_url(command_settings())
-    migrations.upgrade(url)
-    out.print(f"schema is current in {redact_url(url)}")
-
-
-@app.command()
-def search(
-    query: Annotated[str, typer.Argument(help='Words, "phrases", OR, -word, from:, subject:, …')],
-    limit: Annotated[
-        int, typer.Option("--limit", "-n", help="At most this many results (a page).")
-    ] = 20,
-    offset: Annotated[
-        int, typer.Option("--offset", help="Skip this many results (the next page).", min=0)
-    ] = 0,
-    relevance: Annotated[
-        bool,
-        typer.Option(
-            "--relevance",
-            help="Best first, ranked among the 1,000 most recent matches (default: every "
-            "match, newest first).",
-        ),
-    ] = False,
-    as_json: Annotated[
-        bool, typer.Option("--json", help="Print one JSON object on stdout.")
-    ] = False,
-) -> None:
-    """Search the archive with archive.search(), the same SQL function psql users call.
-
-    Every match, newest first, a page at a time (--limit, --offset), and how many there are.
-    Fields: from: to: cc: bcc: subject: filename: mailbox: has:attachment
-    before:YYYY-MM-DD after:YYYY-MM-DD larger:5M smaller:200K. Exits 2 on a malformed query.
-    """
-    from archive.index.search import search_page
-    from archive.pipeline.build import open_database
-
-    _, engine = open_database(command_settings(), pool_size=1)
-    try:
-        page = search_page(engine, query, limit, offset, "relevance" if relevance else "newest")
-    except QueryError as exc:
-        fail(str(exc))
-    finally:
-        engine.dispose()
-    if as_json:
-        payload = {
-            "query": query,
-            "total": page.total,
-            "offset": page.offset,
-            "order": page.order,
-            "ranked_a_window": page.ranked_a_window,
-            "results": [hit.as_json() for hit in page.hits],
-        }
-        sys.stdout.write(json.dumps(payload, ensure_ascii=False) + "\n")
-    else:
-        out.print(search_table(query, page))
 
 
 @app.command()
@@ -365,33 +326,18 @@ def reindex(
         raise typer.Exit(1)
 
 
-@db_app.command("url")
-def db_url() -> None:
-    """Print the connection URL of the archive database (starts the embedded server)."""
-    from archive.pipeline.build import archive_url
-
-    sys.stdout.write(archive_url(command_settings()) + "\n")
-
-
-@db_app.command("stop")
-def db_stop() -> None:
-    """Stop the embedded PostgreSQL server."""
-    from archive.index.database import stop_embedded
-
-    settings = command_settings()
-    if settings.database_url:
-        fail("MAILARCHIVE_DATABASE_URL is set: that server is not ours to stop")
-    stopped = stop_embedded(settings.data_dir)
-    out.print("embedded PostgreSQL stopped" if stopped else "embedded PostgreSQL was not running")
+def command() -> Any:
+    """The click command `main` runs: the typer app with plain metavars in its help."""
+    return plain_help(typer.main.get_command(app))
 
 
 def main() -> None:
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     try:
-        app()
+        command()(prog_name="mailarchive")
     except ArchiveError as exc:
         # An error of the tree says what went wrong in words; a traceback adds nothing.
-        err.print(f"[bold red]error:[/] {escape(str(exc))}", highlight=False, soft_wrap=True)
+        print_error(str(exc))
         raise SystemExit(1) from None
 
 

@@ -1,35 +1,107 @@
 """What every command shares: the two consoles, failing with a message, the settings, and
-terminal logs without tracebacks for errors that say what went wrong in words."""
+terminal logs without tracebacks for errors that say what went wrong in words.
+
+Imported by `mailarchive --help`: only typer and rich here; settings (pydantic) are imported
+when a command asks for them.
+"""
 
 from __future__ import annotations
 
 import logging
 import sys
-from typing import NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn
 
 import typer
 from rich.console import Console
 from rich.markup import escape
 
-from archive.config import Settings, load_settings
-from archive.errors import ArchiveError, ConfigError
+if TYPE_CHECKING:
+    from sqlalchemy import Engine
+
+    from archive.config import Settings
 
 err = Console(stderr=True)
 out = Console()
 
 
+def print_error(message: str) -> None:
+    """`error: …` on stderr, once per line of `message` (a mailbox file's problems are one
+    per line, each placed by file and line)."""
+    for line in message.splitlines() or [""]:
+        err.print(f"[bold red]error:[/] {escape(line)}", highlight=False, soft_wrap=True)
+
+
 def fail(message: str, code: int = 2) -> NoReturn:
     """Print `error: message` on stderr and exit with `code` (2: usage or configuration)."""
-    err.print(f"[bold red]error:[/] {escape(message)}", highlight=False, soft_wrap=True)
+    print_error(message)
     raise typer.Exit(code)
 
 
 def command_settings() -> Settings:
     """The command's settings, built once here and passed down."""
+    from archive.config import load_settings
+    from archive.errors import ConfigError
+
     try:
         return load_settings()
     except ConfigError as exc:
         fail(str(exc))
+
+
+def open_index(settings: Settings) -> Engine:
+    """An engine on the archive database for a command that reads it (one connection),
+    migrating only when the schema is behind: no Alembic import when it is current."""
+    import migrations
+    from archive.index.database import database_url, make_engine
+
+    url = database_url(settings.database_url, settings.data_dir)
+    engine = make_engine(url, pool_size=1)
+    migrations.ensure_current(url, engine)
+    return engine
+
+
+def plain_help(command: Any) -> Any:
+    """Help that reads like a manual page: no `<bool>` after a flag, `N`, `NUMBER`, `TEXT`,
+    `PATH` or `NAME...` instead of `<int>`, `<str>` or `<list[str]>`, and `QUERY` rather than
+    `{QUERY}` in the usage line (typer's defaults), and paragraphs reflowed to the terminal
+    (typer keeps a docstring's line breaks). Walks the command tree once, before it parses
+    anything; an explicit metavar stays."""
+    import inspect
+
+    from typer._click import Context
+    from typer.core import TyperArgument, TyperOption
+
+    class PlainArgument(TyperArgument):
+        def _usage_display_name(self) -> str:
+            name = self.display_name_raw
+            return (name if self.required else f"[{name}]") + ("..." if self.nargs != 1 else "")
+
+        def display_type_rich(self, ctx: Any) -> str | None:
+            return None
+
+    if command.help:
+        paragraphs = inspect.cleandoc(command.help).split("\n\n")
+        command.help = "\n\n".join(" ".join(p.split()) for p in paragraphs)
+    params = list(getattr(command, "params", []))
+    help_option = command.get_help_option(Context(command))
+    for param in [*params, *([help_option] if help_option is not None else [])]:
+        if isinstance(param, TyperArgument):
+            param.__class__ = PlainArgument
+            continue
+        if param.metavar is not None or not isinstance(param, TyperOption):
+            continue
+        if param.is_flag:
+            param.metavar = ""
+            continue
+        desc = param.type_descriptor
+        inner = desc.annotation
+        if desc.is_list:
+            inner = getattr(inner, "__args__", (str,))[0]
+        name = {int: "N", float: "NUMBER"}.get(inner, "PATH" if desc.is_path else "TEXT")
+        param.metavar = name  # a list option is repeated (-m a -m b), not given a list
+    for sub in getattr(command, "commands", {}).values():
+        plain_help(sub)
+    return command
 
 
 class _OneLineForArchiveErrors(logging.Formatter):
@@ -40,6 +112,8 @@ class _OneLineForArchiveErrors(logging.Formatter):
         self.inner = inner
 
     def format(self, record: logging.LogRecord) -> str:
+        from archive.errors import ArchiveError
+
         if not (record.exc_info and isinstance(record.exc_info[1], ArchiveError)):
             return self.inner.format(record)
         # The record goes on to other handlers (the run's log in the Prefect UI keeps the

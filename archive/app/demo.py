@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import secrets
+import shutil
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -39,6 +40,35 @@ EXAMPLE_QUERIES = (
 )
 
 
+DEMO_MARKER = ".mailarchive-demo"
+"""Written into the demo's data dir: `demo --reset` removes only a directory that has it."""
+
+
+def demo_settings(settings: Settings) -> Settings:
+    """The demo's own archive under `<data dir>/demo`: its embedded PostgreSQL and its objects
+    folder, whatever MAILARCHIVE_DATABASE_URL and MAILARCHIVE_STORE_URL say, so generated mail
+    never mixes with a real archive."""
+    return settings.model_copy(
+        update={"data_dir": settings.data_dir / "demo", "database_url": None, "store_url": None}
+    )
+
+
+def reset_demo(settings: Settings) -> bool:
+    """Stop the demo's database and remove its data dir; True if there was one. Refuses a
+    directory the demo did not create (no marker file)."""
+    from archive.errors import ConfigError
+    from archive.index.database import stop_embedded
+
+    data_dir = settings.data_dir
+    if not data_dir.exists():
+        return False
+    if not (data_dir / DEMO_MARKER).exists():
+        raise ConfigError(f"{data_dir} was not created by `mailarchive demo`; not removing it")
+    stop_embedded(data_dir)
+    shutil.rmtree(data_dir)
+    return True
+
+
 def write_demo_config(path: Path, host: str, port: int, names: list[str]) -> None:
     tables = [
         f'[[mailbox]]\nname = "{name}"\nhost = "{host}"\nport = {port}\n'
@@ -62,11 +92,16 @@ def run_demo(
         password = secrets.token_urlsafe(16)
         os.environ[_password_env(name)] = password
         mailboxes[name] = FakeMailbox(password=password, messages=list(messages))
-    demo_dir = settings.data_dir / "demo"
+    demo_dir = settings.data_dir
     demo_dir.mkdir(parents=True, exist_ok=True)
+    (demo_dir / DEMO_MARKER).touch()
     config = demo_dir / "mailboxes.toml"
 
-    console.print(f"Archive: database + objects under [bold]{settings.data_dir}[/]")
+    console.print(
+        f"Demo archive (kept apart from yours): database + objects under "
+        f"[bold]{settings.data_dir}[/]",
+        highlight=False,
+    )
     with FakePop3Server(mailboxes) as server:
         write_demo_config(config, server.host, server.port, list(generated))
         total = sum(len(m) for m in generated.values())
@@ -92,7 +127,10 @@ def run_demo(
 
     url = archive_url(settings)
     console.print(
-        f"\nQuery the archive in SQL: [bold]uv run mailarchive psql[/]  (or: psql '{url}')\n"
+        f"\nQuery the demo archive in SQL: [bold]{demo_env(settings)} uv run mailarchive psql[/]"
+        f"\n(or: psql '{url}'). [bold]mailarchive demo --reset[/] starts it afresh.\n",
+        highlight=False,
+        soft_wrap=True,
     )
     for title, sql in EXAMPLE_QUERIES:
         console.print(f"-- {title}", style="dim", highlight=False)
@@ -100,5 +138,18 @@ def run_demo(
         console.print()
     console.print(
         "Fetch an original message byte for byte: "
-        "[bold]uv run mailarchive cat <sha256>[/] (sha256 from archive.messages)"
+        f"[bold]{demo_env(settings)} uv run mailarchive cat <sha256>[/] "
+        "(sha256 from archive.messages, or the id `mailarchive search` shows)",
+        highlight=False,
+        soft_wrap=True,
     )
+
+
+def demo_env(settings: Settings) -> str:
+    """The environment that points a command at the demo's archive instead of the user's."""
+    cleared = [
+        f"{name}="
+        for name in ("MAILARCHIVE_DATABASE_URL", "MAILARCHIVE_STORE_URL")
+        if os.environ.get(name)
+    ]
+    return " ".join([f"MAILARCHIVE_DATA_DIR={settings.data_dir}", *cleared])

@@ -1,19 +1,48 @@
-"""How a run's per-mailbox results are shown: one column order for the CLI, demo and UI."""
+"""How a run's per-mailbox results and a page of search hits are shown: one column order for
+the CLI, demo and UI; sizes in KiB/MiB/GiB; highlighted snippets on a terminal."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
-from rich.markup import escape
+from rich.console import Group, RenderableType
+from rich.padding import Padding
 from rich.table import Table
-
-from archive.pipeline.result import RESULT_COLUMNS, run_totals
+from rich.text import Text
 
 if TYPE_CHECKING:
     from archive.index.search import SearchPage
 
-__all__ = ["RESULT_COLUMNS", "search_table", "summary_table"]
+__all__ = [
+    "SHORT_ID",
+    "human_bytes",
+    "search_list",
+    "search_table",
+    "search_view",
+    "snippet_text",
+    "summary_table",
+]
+
+WIDE = 110
+"""Columns from which a page of hits is a table; narrower, one block per hit."""
+
+SHORT_ID = 12
+"""Hex digits of the SHA-256 shown as a hit's id; `mailarchive cat` takes any unique prefix."""
+
+_UNITS = ("KiB", "MiB", "GiB", "TiB", "PiB")
+
+
+def human_bytes(size: int) -> str:
+    """'512 B', '1.5 KiB', '12 MiB': three significant digits at most, binary units."""
+    if size < 1024:
+        return f"{size} B"
+    value = float(size)
+    for unit in _UNITS:
+        value /= 1024
+        if value < 1024 or unit == _UNITS[-1]:
+            return f"{value:.1f} {unit}" if value < 10 else f"{value:.0f} {unit}"
+    raise AssertionError("unreachable")
 
 
 STATUS_STYLES = {"failed": "red", "partial": "yellow", "deferred": "yellow", "skipped": "dim"}
@@ -23,7 +52,9 @@ def summary_table(
     results: Sequence[dict[str, Any]], title: str = "Archive run", interrupted: str | None = None
 ) -> Table:
     """One row per mailbox (its status first), and the run's totals as the caption: how many
-    mailboxes failed, and how many messages, counted apart."""
+    mailboxes failed, and how many messages, counted apart. Sizes in KiB/MiB."""
+    from archive.pipeline.result import RESULT_COLUMNS, run_totals
+
     if interrupted:
         title = f"{title} (interrupted by {interrupted})"
     table = Table(title=title, caption=run_totals(results).line())
@@ -35,10 +66,16 @@ def summary_table(
             overflow="fold",
         )
     for r in results:
-        table.add_row(
-            *(escape(str(r[c])) if r.get(c) is not None else "" for c in RESULT_COLUMNS),
-            style=STATUS_STYLES.get(str(r.get("status"))),
-        )
+        cells = []
+        for column in RESULT_COLUMNS:
+            value = r.get(column)
+            if value is None:
+                cells.append(Text(""))
+            elif column == "bytes":
+                cells.append(Text(human_bytes(int(value))))
+            else:
+                cells.append(Text(str(value)))
+        table.add_row(*cells, style=STATUS_STYLES.get(str(r.get("status"))))
     return table
 
 
@@ -64,18 +101,58 @@ def search_summary(page: SearchPage) -> str:
     return f"{span} of {page.total:,}, {order}{more}"
 
 
-def search_table(query: str, page: SearchPage) -> Table:
+def snippet_text(snippet: str, *, highlight: bool) -> Text:
+    """archive.search marks matches `**like this**` (ts_headline StartSel/StopSel): on a
+    terminal the marks become bold yellow, elsewhere they are dropped, never printed."""
+    text = Text()
+    for i, piece in enumerate(snippet.split("**")):
+        text.append(piece, style="bold yellow" if highlight and i % 2 else "")
+    return text
+
+
+def search_table(query: str, page: SearchPage, *, highlight: bool = False) -> Table:
     """One page of `mailarchive search` hits, one row each, titled with the page's extent."""
-    table = Table(title=f"{query[:60]!r}: {search_summary(page)}", show_lines=True, expand=True)
-    table.add_column("sent", no_wrap=True)
+    table = Table(
+        title=Text(f"{query[:60]!r}: {search_summary(page)}"), show_lines=True, expand=True
+    )
+    table.add_column("id", no_wrap=True, style="cyan" if highlight else None)
+    table.add_column("sent", max_width=10)
     for column, ratio in (("mailbox", 1), ("from", 2), ("subject", 2), ("snippet", 4)):
         table.add_column(column, overflow="fold", ratio=ratio)
     for hit in page.hits:
         table.add_row(
+            hit.sha256[:SHORT_ID],
             hit.sent_at.strftime("%Y-%m-%d %H:%M") if hit.sent_at else "",
-            escape(hit.mailbox),
-            escape(hit.from_address or ""),
-            escape(hit.subject or ""),
-            escape(hit.snippet or ""),
+            Text(hit.mailbox),
+            Text(hit.from_address or ""),
+            Text(hit.subject or ""),
+            snippet_text(hit.snippet or "", highlight=highlight),
         )
     return table
+
+
+def search_list(query: str, page: SearchPage, *, highlight: bool = False) -> Group:
+    """One page of hits for a narrow terminal (80 columns): a block per hit, the id, date
+    and mailbox on its first line, then sender, subject and snippet."""
+    blocks: list[RenderableType] = [Text(f"{query[:60]!r}: {search_summary(page)}", style="bold")]
+    for hit in page.hits:
+        head = Text()
+        head.append(hit.sha256[:SHORT_ID], style="cyan" if highlight else "")
+        head.append(f"  {hit.sent_at.strftime('%Y-%m-%d %H:%M') if hit.sent_at else '(no date)'}")
+        head.append(f"  {hit.mailbox}")
+        body = Text()
+        body.append(f"from:    {hit.from_address or ''}\nsubject: {hit.subject or ''}")
+        if hit.snippet:
+            body.append("\n")
+            body.append_text(snippet_text(hit.snippet, highlight=highlight))
+        blocks.extend([Text(""), head, Padding(body, (0, 0, 0, 2), expand=False)])
+    return Group(*blocks)
+
+
+def search_view(
+    query: str, page: SearchPage, *, width: int, highlight: bool = False
+) -> RenderableType:
+    """A table on a wide terminal, a block per hit below `WIDE` columns."""
+    if width >= WIDE:
+        return search_table(query, page, highlight=highlight)
+    return search_list(query, page, highlight=highlight)

@@ -6,36 +6,48 @@ import json
 import shutil
 import sys
 from datetime import timedelta
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.markup import escape
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
 
 from archive.app.console import command_settings, err, fail, out
 from archive.errors import IntegrityError, ObjectNotFound
+
+if TYPE_CHECKING:
+    from archive.config import Settings
 
 store_app = typer.Typer()
 
 
 @store_app.command()
 def cat(
-    sha256: Annotated[str, typer.Argument(help="SHA-256 (hex) of the original message.")],
+    sha256: Annotated[
+        str,
+        typer.Argument(
+            metavar="SHA256",
+            help="SHA-256 (hex) of the original message, or a unique prefix of it (the id "
+            "that `mailarchive search` shows).",
+            show_default=False,
+        ),
+    ],
 ) -> None:
     """Write the original message with this hash to stdout, byte for byte.
 
-    The stored copy is hashed before anything is written: a damaged copy prints nothing and
-    exits 1, naming the object (run `mailarchive verify`, then a run repairs it if the
-    server still has the message).
+    A prefix is looked up in the index and must name one message. The stored copy is hashed
+    before anything is written: a damaged copy prints nothing and exits 1, naming the object
+    (run `mailarchive verify`, then a run repairs it if the server still has the message).
     """
     from archive.store import open_store, raw_key, spool_verified
 
+    settings = command_settings()
     digest = sha256.lower()
-    try:
-        key = raw_key(digest)
-    except ValueError:
-        fail(f"{sha256!r} is not a SHA-256 hex digest")
-    store = open_store(command_settings().resolved_store_url)
+    if not digest or any(c not in "0123456789abcdef" for c in digest) or len(digest) > 64:
+        fail(f"{sha256!r} is not a SHA-256 hex digest or a prefix of one")
+    if len(digest) < 64:
+        digest = _unique_original(settings, digest)
+    key = raw_key(digest)
+    store = open_store(settings.resolved_store_url)
     try:
         with spool_verified(store, key, digest) as spool:
             shutil.copyfileobj(spool, sys.stdout.buffer, 1 << 20)
@@ -44,6 +56,33 @@ def cat(
     except IntegrityError as exc:
         fail(str(exc), 1)
     sys.stdout.buffer.flush()
+
+
+MIN_PREFIX = 4
+
+
+def _unique_original(settings: Settings, prefix: str) -> str:
+    """The one original whose SHA-256 starts with `prefix`; exit 1 if none or several."""
+    from archive.app.console import open_index
+    from archive.index.objects import originals_with_prefix
+
+    if len(prefix) < MIN_PREFIX:
+        fail(f"SHA-256 prefix {prefix!r} is too short: give at least {MIN_PREFIX} hex digits")
+    engine = open_index(settings)
+    try:
+        with engine.connect() as conn:
+            found = originals_with_prefix(conn, prefix, limit=3)
+    finally:
+        engine.dispose()
+    if not found:
+        fail(f"no archived message has a SHA-256 starting with {prefix}", 1)
+    if len(found) > 1:
+        more = ", …" if len(found) > 2 else ""
+        fail(
+            f"SHA-256 prefix {prefix} is ambiguous: {', '.join(found[:2])}{more}; give more digits",
+            1,
+        )
+    return found[0]
 
 
 @store_app.command()
@@ -66,6 +105,8 @@ def verify(
     read, and orphans (stored objects no row references; `mailarchive gc` removes them).
     Exits 1 on any missing or damaged object, 0 otherwise.
     """
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
+
     from archive.pipeline.build import open_database
     from archive.pipeline.verify import verify as run_verify
     from archive.store import open_store

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 from collections.abc import Callable
-from pathlib import Path
 
 from archive.config.mailboxes import MailboxConfig
 from archive.errors import ConfigError
@@ -53,7 +53,8 @@ def _run_password_command(box: MailboxConfig, command: tuple[str, ...]) -> str:
     Neither its output nor its stderr goes into an error message: a token helper may print
     the token on failure too.
     """
-    program = Path(command[0]).name
+    # The command as written in the mailbox file, so the user finds it; never its output.
+    program = json.dumps(list(command), ensure_ascii=False)
     try:
         done = subprocess.run(
             list(command),
@@ -63,21 +64,23 @@ def _run_password_command(box: MailboxConfig, command: tuple[str, ...]) -> str:
             stdin=subprocess.DEVNULL,
         )
     except FileNotFoundError:
-        raise ConfigError(f"mailbox {box.name!r}: password_command {program!r} not found") from None
+        raise ConfigError(
+            f"mailbox {box.name!r}: password_command {program}: program {command[0]!r} not found"
+        ) from None
     except subprocess.TimeoutExpired:
         raise ConfigError(
-            f"mailbox {box.name!r}: password_command {program!r} did not finish in "
+            f"mailbox {box.name!r}: password_command {program} did not finish in "
             f"{PASSWORD_COMMAND_TIMEOUT:g}s"
         ) from None
     except OSError as exc:
         raise ConfigError(
-            f"mailbox {box.name!r}: password_command {program!r} failed to start: {exc.strerror}"
+            f"mailbox {box.name!r}: password_command {program} failed to start: {exc.strerror}"
         ) from None
     if done.returncode != 0:
         raise ConfigError(
-            f"mailbox {box.name!r}: password_command {program!r} exited with {done.returncode}"
+            f"mailbox {box.name!r}: password_command {program} exited with {done.returncode}"
         )
     value = done.stdout.decode("utf-8", "replace").removesuffix("\n").removesuffix("\r")
     if not value:
-        raise ConfigError(f"mailbox {box.name!r}: password_command {program!r} printed nothing")
+        raise ConfigError(f"mailbox {box.name!r}: password_command {program} printed nothing")
     return value

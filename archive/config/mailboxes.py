@@ -8,6 +8,7 @@ Secrets never live here: a mailbox names *where* its password is (`password_env`
 
 from __future__ import annotations
 
+import difflib
 import os
 import re
 import tomllib
@@ -16,7 +17,15 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    PrivateAttr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from archive.config.cron import validate_cron
 from archive.errors import ConfigError
@@ -62,6 +71,15 @@ class MailboxConfig(BaseModel):
     # Connections to this host at once, across every process sharing the database.
     max_connections: int = Field(default=4, ge=1, le=1000)
 
+    @field_validator("ca_file")
+    @classmethod
+    def _ca_file_exists(cls, value: Path | None) -> Path | None:
+        # Checked here, not when the first TLS handshake fails after a run has started.
+        if value is not None and not value.is_file():
+            state = "is not a file" if value.exists() else "does not exist"
+            raise ValueError(f"{value} {state}")
+        return value
+
     @field_validator("username")
     @classmethod
     def _no_line_breaks(cls, value: str) -> str:
@@ -100,6 +118,15 @@ class MailboxFile(BaseModel):
     timezone: str | None = None
     """IANA time zone the schedule is read in (default UTC)."""
     mailbox: tuple[MailboxConfig, ...] = Field(min_length=1)
+    _source: tuple[Path, str] | None = PrivateAttr(default=None)
+
+    def where(self, box: MailboxConfig, key: str) -> str:
+        """'mailboxes.toml: line 7: ' for a key of one mailbox, when read from a file."""
+        if self._source is None:
+            return ""
+        path, text = self._source
+        index = next(i for i, candidate in enumerate(self.mailbox) if candidate is box)
+        return f"{path}: {_Lines(text).where(('mailbox', index, key))}"
 
     @field_validator("schedule")
     @classmethod
@@ -144,26 +171,33 @@ class MailboxFile(BaseModel):
 
 
 def check_password_sources(
-    boxes: tuple[MailboxConfig, ...], environ: Mapping[str, str] | None = None
+    boxes: tuple[MailboxConfig, ...],
+    environ: Mapping[str, str] | None = None,
+    placed_in: MailboxFile | None = None,
 ) -> None:
-    """Fail before any run if a `password_env` names a variable this process does not have.
+    """Fail before any run if a `password_env` names a variable this process does not have;
+    with `placed_in`, each problem names the file and line of its `password_env`.
 
     Only whether it is set is checked: the value is never read here. Secret blocks are checked
     by the Prefect flow, which can reach them.
     """
     env = os.environ if environ is None else environ
     missing = [
-        f"mailbox {box.name!r}: environment variable {box.password_env} is not set"
+        (placed_in.where(box, "password_env") if placed_in is not None else "")
+        + f"mailbox {box.name!r}: environment variable {box.password_env} is not set"
         for box in boxes
         if box.password_env is not None and box.password_env not in env
     ]
     if missing:
-        raise ConfigError("; ".join(missing))
+        raise ConfigError("\n".join(missing))
+
+
+_EMPTY_HINT = "add a [[mailbox]] table per mailbox (every key is in docs/mailboxes.md)"
 
 
 def load_mailbox_file(path: Path) -> MailboxFile:
-    """Parse and validate a mailbox file; every problem becomes one ConfigError naming the file
-    and the line."""
+    """Parse and validate a mailbox file. Every problem found is reported at once, one per
+    line, as `path: line N: what`, sorted by line (problems with no line last)."""
     try:
         source = path.read_text(encoding="utf-8")
         data = tomllib.loads(source)
@@ -171,29 +205,71 @@ def load_mailbox_file(path: Path) -> MailboxFile:
         raise ConfigError(f"{path}: cannot read mailbox file: {exc.strerror}") from None
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{path}: invalid TOML: {exc}") from None
+    if not data:
+        raise ConfigError(f"{path}: the file is empty: {_EMPTY_HINT}")
     lines = _Lines(source)
-    # Checked before validation too, so that the message points at the second table's line.
+    problems: list[tuple[int | None, str]] = []
     tables = data.get("mailbox")
+    if isinstance(tables, dict):
+        line = lines.header_line("mailbox")
+        raise ConfigError(
+            f"{path}: {f'line {line}: ' if line else ''}[mailbox] is one table; write [[mailbox]] "
+            "(double brackets) before each mailbox: the file holds a list of them"
+        )
+    # Checked before validation too, so that the message points at the second table's line.
     if isinstance(tables, list):
         names = [table.get("name") if isinstance(table, dict) else None for table in tables]
         index = first_duplicate(names)
         if index is not None:
-            raise ConfigError(
-                f"{path}: {lines.where(('mailbox', index))}[[mailbox]] #{index + 1}: "
-                f"duplicate mailbox name {names[index]!r}"
+            problems.append(
+                (
+                    lines.line(("mailbox", index)),
+                    f"[[mailbox]] #{index + 1}: duplicate mailbox name {names[index]!r}",
+                )
             )
     try:
-        return MailboxFile.model_validate(data)
+        archive_file = MailboxFile.model_validate(data)
     except ValidationError as exc:
         errors = exc.errors(include_url=False, include_input=False)
         # An invalid table also fails the "at least one mailbox" check; say it once.
         specific = [
             e for e in errors if len(e["loc"]) > 1 or e["loc"][:1] not in (("mailbox",), ())
         ] or errors
-        problems = "; ".join(
-            lines.where(err["loc"]) + _describe(data, err["loc"], err["msg"]) for err in specific
+        for err in specific:
+            loc = err["loc"]
+            line = lines.line(loc)
+            if line is None and len(loc) == 1:
+                line = lines.header_line(str(loc[0]))  # [[mailboxes]]: an unknown table
+            message = _describe(data, loc, err["msg"])
+            if err["type"] == "extra_forbidden":
+                message += _suggestion(loc)
+            elif err["type"] == "missing" and loc == ("mailbox",):
+                message = f"no [[mailbox]] table: {_EMPTY_HINT}"
+            problems.append((line, message))
+    if problems:
+        problems.sort(key=lambda problem: (problem[0] is None, problem[0] or 0))
+        raise ConfigError(
+            "\n".join(
+                f"{path}: {f'line {line}: ' if line is not None else ''}{message}"
+                for line, message in problems
+            )
         )
-        raise ConfigError(f"{path}: {problems}") from None
+    archive_file._source = (path, source)
+    return archive_file
+
+
+def _suggestion(loc: tuple[int | str, ...]) -> str:
+    """' (did you mean 'password_env'?)' for a misspelt key, or why a password is refused."""
+    key = str(loc[-1])
+    nested = len(loc) >= 3 and loc[0] == "mailbox"
+    if nested and key in ("password", "pass", "secret", "token"):
+        return (
+            ": passwords never go in this file; name where it is with password_env, "
+            "password_secret or password_command"
+        )
+    known = MailboxConfig.model_fields if nested else MailboxFile.model_fields
+    close = difflib.get_close_matches(key, list(known), n=1, cutoff=0.6)
+    return f" (did you mean {close[0]!r}?)" if close else ""
 
 
 def first_duplicate(names: Sequence[object]) -> int | None:
@@ -219,6 +295,14 @@ class _Lines:
     def where(self, loc: tuple[int | str, ...]) -> str:
         line = self._find(loc)
         return f"line {line}: " if line is not None else ""
+
+    def line(self, loc: tuple[int | str, ...]) -> int | None:
+        return self._find(loc)
+
+    def header_line(self, name: str) -> int | None:
+        """The line of a `[name]` or `[[name]]` table header."""
+        pattern = re.compile(rf"^\s*\[\[?\s*[\"']?{re.escape(name)}[\"']?\s*\]")
+        return next((i + 1 for i, text in enumerate(self.lines) if pattern.match(text)), None)
 
     def _find(self, loc: tuple[int | str, ...]) -> int | None:
         if len(loc) >= 2 and loc[0] == "mailbox" and isinstance(loc[1], int):

@@ -4,6 +4,7 @@ point (a CLI command or a flow) and passed down."""
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import platformdirs
 from pydantic import Field, ValidationError
@@ -11,11 +12,10 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from archive import defaults
 from archive.errors import ConfigError
-from archive.extract import ExtractLimits
-from archive.mime.model import ParseLimits
 
-_PARSE_DEFAULTS = ParseLimits()
-_EXTRACT_DEFAULTS = ExtractLimits()
+if TYPE_CHECKING:
+    from archive.extract import ExtractLimits
+    from archive.mime.model import ParseLimits
 
 
 def default_data_dir() -> Path:
@@ -48,24 +48,28 @@ class Settings(BaseSettings):
     host_slot_wait_seconds: float = Field(default=defaults.HOST_SLOT_WAIT_SECONDS, ge=0)
     # Parsing limits (archive.mime.ParseLimits): past one, the raw message is still stored
     # and indexed as far as it was parsed, and a defect says which limit was hit.
-    parse_max_parts: int = Field(default=_PARSE_DEFAULTS.max_parts, ge=1, le=1_000_000)
+    parse_max_parts: int = Field(default=defaults.PARSE_MAX_PARTS, ge=1, le=1_000_000)
     # The stdlib parser recurses per level; well below the interpreter's recursion limit.
-    parse_max_depth: int = Field(default=_PARSE_DEFAULTS.max_depth, ge=0, le=200)
-    parse_max_header_bytes: int = Field(default=_PARSE_DEFAULTS.max_header_bytes, ge=1)
-    parse_max_text_chars: int = Field(default=_PARSE_DEFAULTS.max_text_chars, ge=1)
+    parse_max_depth: int = Field(default=defaults.PARSE_MAX_DEPTH, ge=0, le=200)
+    parse_max_header_bytes: int = Field(default=defaults.PARSE_MAX_HEADER_BYTES, ge=1)
+    parse_max_text_chars: int = Field(default=defaults.PARSE_MAX_TEXT_CHARS, ge=1)
 
     # Attachment text (archive.extract): worker processes per process, and the hard limits
     # of one document; past them its status is `failed` and the run goes on.
     extract_workers: int = Field(default=2, ge=1, le=64)
-    extract_timeout_seconds: float = Field(default=_EXTRACT_DEFAULTS.seconds, gt=0)
-    extract_memory_mb: int = Field(default=_EXTRACT_DEFAULTS.memory_bytes >> 20, ge=64)
+    extract_timeout_seconds: float = Field(default=defaults.EXTRACT_SECONDS, gt=0)
+    extract_memory_mb: int = Field(default=defaults.EXTRACT_MEMORY_BYTES >> 20, ge=64)
 
     def extract_limits(self) -> ExtractLimits:
+        from archive.extract import ExtractLimits
+
         return ExtractLimits(
             seconds=self.extract_timeout_seconds, memory_bytes=self.extract_memory_mb << 20
         )
 
     def parse_limits(self) -> ParseLimits:
+        from archive.mime.model import ParseLimits
+
         return ParseLimits(
             max_parts=self.parse_max_parts,
             max_depth=self.parse_max_depth,

@@ -6,6 +6,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
 
+from archive import defaults
+
 
 class Status(StrEnum):
     """What became of one attachment's text; `archive.attachments.text_status`."""
@@ -49,8 +51,8 @@ class ExtractLimits:
     killed), the others by the extractors themselves.
     """
 
-    seconds: float = 30.0
-    memory_bytes: int = 1 << 30
+    seconds: float = defaults.EXTRACT_SECONDS
+    memory_bytes: int = defaults.EXTRACT_MEMORY_BYTES
     max_input_bytes: int = 64 << 20
     max_chars: int = 2_000_000
     max_pages: int = 5_000

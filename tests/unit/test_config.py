@@ -281,3 +281,150 @@ def test_duplicate_names_are_refused_by_the_model_too():
     table = {"host": "h", "username": "u", "password_env": "X"}
     with pytest.raises(ValueError, match="duplicate mailbox name 'a'"):
         MailboxFile.model_validate({"mailbox": [{"name": "a", **table}, {"name": "a", **table}]})
+
+
+def _problems(tmp_path: Path, text: str) -> tuple[Path, list[str]]:
+    path = tmp_path / "mailboxes.toml"
+    path.write_text(text)
+    with pytest.raises(ConfigError) as failure:
+        load_mailbox_file(path)
+    return path, str(failure.value).splitlines()
+
+
+def test_every_problem_is_reported_once_per_line_sorted_by_line(tmp_path: Path):
+    text = (
+        'timezone = "Mars/Olympus"\n'  # 1
+        "\n"
+        "[[mailbox]]\n"  # 3
+        'name = "sales"\n'
+        'host = "pop.example.com"\n'
+        'username = "sales"\n'
+        'password_env = "SALES_PW"\n'
+        "port = 0\n"  # 8
+        "\n"
+        "[[mailbox]]\n"  # 10
+        'name = "sales"\n'
+        'host = "pop.example.com"\n'
+        'username = "legal"\n'
+        'password_env = "LEGAL_PW"\n'
+        'tls = "sometimes"\n'  # 15
+    )
+    path, lines = _problems(tmp_path, text)
+    # The duplicate name is found before validation, yet takes its place by line.
+    assert [line.split(": ", 2)[1] for line in lines] == ["line 1", "line 8", "line 10", "line 15"]
+    assert all(line.startswith(f"{path}: line ") for line in lines)
+    assert "timezone" in lines[0] and "port" in lines[1] and "tls" in lines[3]
+    assert "duplicate mailbox name 'sales'" in lines[2]
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        (
+            "[[mailbox]]\nname='a'\nhost='h'\nusername='u'\npasword_env='X'\n",
+            "line 5: [[mailbox]] #1 (name 'a'): pasword_env: unknown key "
+            "(did you mean 'password_env'?)",
+        ),
+        ('schedul = "@daily"\n' + GOOD, "line 1: schedul: unknown key (did you mean 'schedule'?)"),
+        (GOOD + "\n[[mailboxes]]\nname='x'\n", "line 17: mailboxes: unknown key (did you mean"),
+    ],
+)
+def test_an_unknown_key_gets_a_suggestion(tmp_path: Path, text: str, expected: str):
+    _, lines = _problems(tmp_path, text)
+    assert any(expected in line for line in lines), lines
+
+
+def test_a_key_nothing_resembles_gets_no_suggestion(tmp_path: Path):
+    _, lines = _problems(tmp_path, GOOD + "zzzz = 1\n")
+    assert lines[-1].endswith("zzzz: unknown key")
+
+
+def test_a_password_in_the_file_is_explained_not_suggested(tmp_path: Path):
+    _, lines = _problems(
+        tmp_path, "[[mailbox]]\nname='a'\nhost='h'\nusername='u'\npassword='hunter2'\n"
+    )
+    assert "line 5:" in lines[0] and "passwords never go in this file" in lines[0]
+    assert "hunter2" not in "\n".join(lines)
+
+
+def test_single_brackets_are_explained(tmp_path: Path):
+    path, lines = _problems(
+        tmp_path, "# archive\n[mailbox]\nname='a'\nhost='h'\nusername='u'\npassword_env='X'\n"
+    )
+    assert lines == [
+        f"{path}: line 2: [mailbox] is one table; write [[mailbox]] (double brackets) before "
+        "each mailbox: the file holds a list of them"
+    ]
+
+
+@pytest.mark.parametrize("text", ["", "\n\n", "# only a comment\n"])
+def test_an_empty_file_says_it_is_empty(tmp_path: Path, text: str):
+    path, lines = _problems(tmp_path, text)
+    assert lines[0].startswith(f"{path}: the file is empty: add a [[mailbox]] table")
+
+
+def test_a_file_without_mailboxes_says_so(tmp_path: Path):
+    _, lines = _problems(tmp_path, 'schedule = "@daily"\n')
+    assert lines[0].endswith(
+        "no [[mailbox]] table: add a [[mailbox]] table per mailbox "
+        "(every key is in docs/mailboxes.md)"
+    )
+
+
+def test_a_missing_ca_file_is_rejected_naming_the_path(tmp_path: Path):
+    missing = tmp_path / "no-such-ca.pem"
+    table = "[[mailbox]]\nname='a'\nhost='h'\nusername='u'\npassword_env='X'\n"
+    path, lines = _problems(tmp_path, table + f"ca_file = '{missing}'\n")
+    assert lines == [
+        f"{path}: line 6: [[mailbox]] #1 (name 'a'): ca_file: {missing} does not exist"
+    ]
+    _, lines = _problems(tmp_path, table + f"ca_file = '{tmp_path}'\n")
+    assert lines[0].endswith(f"ca_file: {tmp_path} is not a file")
+    ca = tmp_path / "ca.pem"
+    ca.write_text("-----BEGIN CERTIFICATE-----\n")
+    path.write_text(table + f"ca_file = '{ca}'\n")
+    assert load_mailbox_file(path).mailbox[0].ca_file == ca
+
+
+def test_an_unset_password_env_names_its_file_and_line(tmp_path: Path):
+    path = tmp_path / "m.toml"
+    path.write_text(GOOD)
+    archive_file = load_mailbox_file(path)
+    with pytest.raises(ConfigError) as failure:
+        check_password_sources(archive_file.mailbox, {}, placed_in=archive_file)
+    assert str(failure.value) == (
+        f"{path}: line 6: mailbox 'sales': environment variable SALES_PW is not set"
+    )
+
+
+def test_password_command_errors_show_the_command_as_written(tmp_path: Path):
+    box = _command_box(tmp_path, "echo ya29.leaked-token; exit 3")
+    with pytest.raises(ConfigError) as failure:
+        resolve_password(box)
+    assert str(failure.value) == (
+        f'mailbox \'oauth\': password_command ["{tmp_path}/token-helper", "--x"] exited with 3'
+    )
+    missing = MailboxConfig(
+        name="n", host="h", username="u", password_command=("no-such-helper", "fetch")
+    )
+    with pytest.raises(ConfigError) as failure:
+        resolve_password(missing)
+    assert str(failure.value) == (
+        'mailbox \'n\': password_command ["no-such-helper", "fetch"]: '
+        "program 'no-such-helper' not found"
+    )
+
+
+def test_parse_limit_defaults_match_the_parser():
+    from archive.mime.model import ParseLimits
+
+    assert Settings().parse_limits() == ParseLimits()
+
+
+def test_the_schema_head_constant_is_alembics_head():
+    from alembic.script import ScriptDirectory
+
+    import migrations
+
+    script = ScriptDirectory.from_config(migrations.alembic_config("postgresql://u@h/db"))
+    assert script.get_heads() == [migrations.HEAD]
