@@ -85,10 +85,14 @@ def plan_server(
     # The UI asks the server where its API is; Prefect's default says port 4200 whatever the
     # port. Set PREFECT_UI_API_URL yourself when browsers reach the server by another name.
     env.setdefault("PREFECT_UI_API_URL", f"{ui_url}/api")
+    # --no-prompt: on a terminal, Prefect 3.9 otherwise stops to ask whether to save the API
+    # URL in a profile, and a saved profile then sends later runs to this server even after
+    # it has stopped. `mailarchive server` prints the export line instead.
     argv = [
         sys.executable,
         "-m",
         "prefect",
+        "--no-prompt",
         "server",
         "start",
         "--host",

@@ -36,7 +36,8 @@ def cat(
 
     A prefix is looked up in the index and must name one message. The stored copy is hashed
     before anything is written: a damaged copy prints nothing and exits 1, naming the object
-    (run `mailarchive verify`, then a run repairs it if the server still has the message).
+    (`mailarchive verify` lists every damaged copy; `mailarchive repair --config FILE` fetches
+    them again from servers that still hold the messages).
     """
     from archive.store import open_store, raw_key, spool_verified
 
@@ -147,7 +148,13 @@ def verify(
         out.print(
             f"verified {what} objects in {escape(scope)}: {report.intact} intact, "
             f"{summary['missing']} missing, {summary['mismatched']} damaged, "
-            f"{summary['unreadable']} unreadable; {len(report.orphans)} orphans",
+            f"{summary['unreadable']} unreadable; "
+            + (
+                "orphans are looked for only in a whole-archive check"
+                if mailbox
+                else f"{len(report.orphans)} orphans"
+                + (" (`mailarchive gc` removes them)" if report.orphans else "")
+            ),
             highlight=False,
         )
         for finding in report.findings:
@@ -155,6 +162,13 @@ def verify(
             err.print(
                 f"[red]{f['state']}:[/] {f['kind']} {f['sha256']} ({escape(f['where'])})"
                 + (f": {escape(f['detail'])}" if f["detail"] else ""),
+                highlight=False,
+                soft_wrap=True,
+            )
+        if not report.ok:
+            err.print(
+                "hint: `mailarchive repair --config FILE` fetches damaged or missing originals "
+                "again from the servers that still hold them",
                 highlight=False,
                 soft_wrap=True,
             )
@@ -173,8 +187,8 @@ def gc(
     ] = 24.0,
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
 ) -> None:
-    """Remove stored objects that no row references (after `mailbox forget`, or a run killed
-    between storing an object and recording it). A dry run unless --apply.
+    """Remove stored objects that no row references (a run killed between storing an object
+    and recording it, rows removed by hand). A dry run unless --apply.
 
     Never removes an object a running archive may be about to reference: only orphans older
     than the grace period, and only while no archive run or reindex is writing (otherwise it

@@ -40,6 +40,7 @@ def test_prefect_gets_its_own_database_beside_the_archive(fresh_db_url: str, mon
     assert plan.argv[1:] == [
         "-m",
         "prefect",
+        "--no-prompt",  # never stops to ask, never writes a profile
         "server",
         "start",
         "--host",
