@@ -45,9 +45,6 @@ from archive.defaults import (
 from archive.errors import (
     ArchiveError,
     MessageError,
-    Pop3ConnectionError,
-    Pop3ServerError,
-    Pop3TemporaryError,
     is_transient,
 )
 from archive.extract import AttachmentTexts, Extractor
@@ -57,6 +54,7 @@ from archive.pipeline.deletion import allowed_by_policy, plan_deletions
 from archive.pipeline.evidence import Evidence, gather_evidence
 from archive.pipeline.ingest import parse_original, store_attachments
 from archive.pipeline.ledger import Known, Ledger, Place, SessionLedger
+from archive.pipeline.mailbox_run import MailboxRun, quit_keeping, reconcile, settle_repair
 from archive.pipeline.ports import Index, MailboxLedgerIndex
 from archive.pipeline.result import MailboxFailed, MailboxResult, Tally
 from archive.pipeline.sessions import SessionOutcome, cap_session, wants_another_session
@@ -73,23 +71,6 @@ log = logging.getLogger(__name__)
 
 def _utc_now() -> datetime:
     return datetime.now(UTC)
-
-
-@dataclass
-class _Run:
-    """One mailbox run's state, shared by its sessions."""
-
-    box: MailboxConfig
-    endpoint: Endpoint
-    password: str = field(repr=False)
-    index: MailboxLedgerIndex
-    ledger: Ledger
-    progress: Callable[[MailboxResult], None] | None
-    tally: Tally = field(default_factory=Tally)
-
-    def report(self) -> None:
-        if self.progress is not None:
-            self.progress(self.tally.result(self.box.name))
 
 
 @dataclass(frozen=True)
@@ -208,10 +189,10 @@ class Archiver:
                 password = resolve_password(box, secret_lookup)
                 # Loaded once: this run holds the mailbox lock, so only it changes the rows.
                 ledger = Ledger(index.ledger())
-                run = _Run(box, endpoint, password, index, ledger, progress, tally)
+                run = MailboxRun(box, endpoint, password, index, ledger, progress, tally)
                 return self._sessions(run)
 
-    def _sessions(self, run: _Run) -> str | None:
+    def _sessions(self, run: MailboxRun) -> str | None:
         box, index = run.box, run.index
         slot = ExitStack()
         holding = probing = False
@@ -254,14 +235,14 @@ class Archiver:
         run.tally.stopped = "partial"
         return f"stopped after {box.max_sessions_per_run} sessions; more mail may remain"
 
-    def _interrupted(self, run: _Run, what: str) -> str:
+    def _interrupted(self, run: MailboxRun, what: str) -> str:
         run.tally.interrupted = True
         # Partial when a session ran; skipped when the signal came before the first one.
         run.tally.stopped = "partial" if run.tally.sessions else "skipped"
         log.warning("mailbox %s: interrupted; %s", run.box.name, what)
         return f"interrupted: {what}"
 
-    def _session(self, run: _Run) -> SessionOutcome:
+    def _session(self, run: MailboxRun) -> SessionOutcome:
         box, index, tally = run.box, run.index, run.tally
         source = self.connect(run.endpoint)
         try:
@@ -272,7 +253,7 @@ class Archiver:
             listing = source.listing()
             session = run.ledger.session(listing)
             tally.seen |= session.seen
-            self._reconcile(run, session)
+            reconcile(run, session)
             evidence = self._evidence(run, source, session)
             # New mail first, then earlier copies nothing proved to be the archived original
             # (RETR and hash), within the session's caps; what is left waits, undeleted.
@@ -288,7 +269,7 @@ class Archiver:
             numbers = sorted(item.number for item in wanted)
             for message in source.retrieve(numbers, self.retr_window):
                 archived[message.number] = self._take(run, session, message)
-                if not self._repaired(run, evidence, message.number, archived[message.number]):
+                if not settle_repair(run, evidence, message.number, archived[message.number]):
                     withheld.add(message.number)
                 run.report()
                 if self.stop.is_set():
@@ -298,7 +279,7 @@ class Archiver:
                 tally.interrupted = True
                 source.close()
             elif box.delete_policy == "keep":
-                _quit_keeping(run, source)
+                quit_keeping(run, source)
             else:
                 self._delete(run, source, session, archived, evidence, withheld)
         except BaseException:
@@ -312,7 +293,7 @@ class Archiver:
             capped=len(wanted) < len(new) + len(refetch),
         )
 
-    def _take(self, run: _Run, session: SessionLedger, message: RetrievedMessage) -> int:
+    def _take(self, run: MailboxRun, session: SessionLedger, message: RetrievedMessage) -> int:
         """Archive one retrieved copy; returns its ledger row id."""
         tally = run.tally
         uidl = session.keys[message.number][0]
@@ -361,50 +342,16 @@ class Archiver:
             placed.key, message.sha256, message.size, parsed, placed.relabel, texts=texts
         )
 
-    def _evidence(self, run: _Run, source: MailSource, session: SessionLedger) -> Evidence:
+    def _evidence(self, run: MailboxRun, source: MailSource, session: SessionLedger) -> Evidence:
         """Evidence for the earlier copies the delete policy would take (none when keeping)."""
         candidates = allowed_by_policy(run.box, session, {}, now=self.clock()).earlier
         if not candidates:
             return Evidence()
         return gather_evidence(source, self.store, session.listing, candidates)
 
-    def _repaired(self, run: _Run, evidence: Evidence, number: int, row: int) -> bool:
-        """A copy retrieved because its stored original was missing or damaged: True if its
-        bytes were that original (`_take` stored them verified: repaired); False, and it is
-        never deleted, if the server's message hashes to anything else."""
-        check = evidence.damaged.get(number)
-        if check is None:
-            return True
-        entry = evidence.fetch[number]
-        if row == entry.id:
-            run.tally.repaired += 1
-            log.warning(
-                "mailbox %s: stored original %s was %s; repaired from the server's copy",
-                run.box.name,
-                entry.sha256,
-                check.state,
-            )
-            return True
-        run.tally.unrepaired.append(
-            f"sha256 {entry.sha256} ({check.state}) under UIDL {uidl_text(entry.uidl)}: the "
-            f"server's message {number} hashes to {run.ledger.by_id(row).sha256}"
-        )
-        return False
-
-    def _reconcile(self, run: _Run, session: SessionLedger) -> None:
-        """DELEs acknowledged but never confirmed by QUIT: gone now means deleted then."""
-        gone = session.confirmed_by_absence()
-        if gone:
-            log.info(
-                "mailbox %s: %d earlier deletions confirmed by their absence",
-                run.box.name,
-                len(gone),
-            )
-            run.ledger.stamp(run.index.mark_deleted(gone), "deleted_at")
-
     def _delete(
         self,
-        run: _Run,
+        run: MailboxRun,
         source: MailSource,
         session: SessionLedger,
         archived: dict[int, int],
@@ -420,29 +367,10 @@ class Archiver:
             return
         acknowledged = source.delete(sorted(targets))
         if not acknowledged:
-            _quit_keeping(run, source)
+            quit_keeping(run, source)
             return
         requested = [targets[number] for number in acknowledged]
         run.ledger.stamp(run.index.mark_delete_requested(requested), "delete_requested_at")
         source.quit()
         run.ledger.stamp(run.index.mark_deleted(requested), "deleted_at")
         run.tally.deleted += len(acknowledged)
-
-
-def _quit_keeping(run: _Run, source: MailSource) -> None:
-    """QUIT a session that marked nothing for deletion: its answer changes nothing.
-
-    Some servers close the connection instead of answering QUIT, or answer -ERR. With no
-    DELE acknowledged, the only thing UPDATE could remove is what `EXPIRE 0` expires, and
-    every retrieved message was committed before QUIT: nothing is lost either way, so the
-    run goes on and the result carries a note.
-    """
-    try:
-        source.quit()
-    except (Pop3ServerError, Pop3ConnectionError, Pop3TemporaryError) as exc:
-        log.warning("%s (nothing was marked for deletion; nothing lost)", exc)
-        note = "QUIT not confirmed by the server; nothing was marked for deletion"
-        if note not in run.tally.notes:
-            run.tally.notes.append(note)
-    finally:
-        source.close()

@@ -11,7 +11,7 @@ import os
 import socket
 import threading
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from typing import TYPE_CHECKING, BinaryIO
 
 from archive.pop3.fake.auth import (
@@ -29,11 +29,11 @@ from archive.pop3.fake.faults import (
     faulty_retr,
     oversized_listing_value,
 )
+from archive.pop3.fake.lines import LineIO, _Disconnect, _LineTooLong
 from archive.pop3.fake.wire import (
     AUTH_FAILED,
     CLOSE_DRAIN_SECONDS,
     MAX_COMMAND_LINE,
-    MAX_DISCARD,
     MAX_SASL_LINE,
     NUMBER_RE,
     Maildrop,
@@ -49,15 +49,7 @@ if TYPE_CHECKING:
 log = logging.getLogger("archive.pop3.fake.server")
 
 
-class _LineTooLong(Exception):
-    pass
-
-
-class _Disconnect(Exception):
-    """End the session without the UPDATE state: EOF, a drop, or an abusive client."""
-
-
-class Session:
+class Session(LineIO):
     """One connection: the AUTHORIZATION and TRANSACTION states of RFC 1939."""
 
     def __init__(self, server: FakePop3Server, sock: socket.socket) -> None:
@@ -369,34 +361,6 @@ class Session:
 
     def _noop(self, arg: str) -> None:
         self._reply("+OK")
-
-    def _read_line(self, limit: int) -> bytes:
-        """One line without its CRLF (a bare LF is accepted too)."""
-        assert self.reader is not None
-        line = self.reader.readline(limit)
-        if line.endswith(b"\n"):
-            return line[:-1].removesuffix(b"\r")
-        if len(line) < limit:
-            raise _Disconnect("client closed the connection")
-        skipped = 0
-        while not line.endswith(b"\n"):
-            line = self.reader.readline(8192)
-            skipped += len(line)
-            if not line or skipped > MAX_DISCARD:
-                raise _Disconnect("overlong line")
-        raise _LineTooLong
-
-    def wait_for_close(self) -> None:
-        """Read and drop client bytes until EOF, the socket timeout, or stop()."""
-        while self.sock.recv(65536):
-            pass
-
-    def _reply(self, line: str) -> None:
-        self.send(line.encode("utf-8", "surrogateescape") + b"\r\n")
-
-    def _multiline(self, status: str, lines: Iterable[str]) -> None:
-        body = "".join(f"{line}\r\n" for line in lines).encode("utf-8", "surrogateescape")
-        self.send(status.encode("utf-8") + b"\r\n" + dot_stuff(body), multiline=True)
 
     def send(self, data: bytes, *, multiline: bool = False) -> None:
         trickle = self.options.trickle
