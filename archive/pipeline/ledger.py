@@ -267,7 +267,8 @@ class SessionLedger:
                 continue
             if cutoff is not None and entry.archived_at > cutoff:
                 continue
-            if uidl in ambiguous:
+            if uidl in ambiguous or is_imported(uidl):
+                # An imported row is never evidence of a server copy, whatever lists its id.
                 skipped += 1
                 continue
             earlier[number] = entry
