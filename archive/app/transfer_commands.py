@@ -85,7 +85,7 @@ def export_command(
     request = ExportRequest(
         query=query,
         out=out_path,
-        format=format,  # type: ignore[arg-type]
+        format=format,
         mailbox=mailbox,
         since=_day(since, "--since"),
         until=_day(until, "--until"),

@@ -21,7 +21,8 @@ import hashlib
 import shutil
 import tempfile
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Generator, Iterator
+from contextlib import closing
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from pathlib import Path
@@ -134,7 +135,7 @@ def full_query(query: str, mailbox: str | None, since: date | None, until: date 
     return " ".join(terms)
 
 
-def matching_rows(engine: Engine, query: str) -> tuple[int, Iterator[ExportRow]]:
+def matching_rows(engine: Engine, query: str) -> tuple[int, Generator[ExportRow, None, None]]:
     """How many deliveries match, and each of them, newest first (all of them)."""
     total = search_page(engine, query, limit=1).total if query else _count_all(engine)
     return total, _rows(engine, query)
@@ -145,7 +146,7 @@ def _count_all(engine: Engine) -> int:
         return int(conn.execute(text("SELECT count(*) FROM mailarchive.delivery")).scalar_one())
 
 
-def _rows(engine: Engine, query: str) -> Iterator[ExportRow]:
+def _rows(engine: Engine, query: str) -> Generator[ExportRow, None, None]:
     with engine.connect() as conn, conn.begin():
         conn.execute(text("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY"))
         offset = 0
@@ -210,7 +211,8 @@ def export(
     staging = Path(tempfile.mkdtemp(prefix="mailarchive-export-")) if remote else None
     root = staging if staging is not None else _local_root(request.out)
     try:
-        exported, size, skipped = _write(store, root, request, rows, total, progress)
+        with closing(rows):  # ends the snapshot's transaction even when a message fails
+            exported, size, skipped = _write(store, root, request, rows, total, progress)
         manifest_sha256 = hashlib.sha256((root / MANIFEST).read_bytes()).hexdigest()
         (root / f"{MANIFEST}.sha256").write_text(f"{manifest_sha256}  {MANIFEST}\n")
         if request.bagit:

@@ -116,9 +116,7 @@ class Importer:
                     if uidl in have:
                         already += 1
                     else:
-                        put_verified(
-                            self.store, raw_key(sha256), io.BytesIO(raw), sha256, len(raw)
-                        )
+                        put_verified(self.store, raw_key(sha256), io.BytesIO(raw), sha256, len(raw))
                         parsed: ParsedMessage | None = None
                         texts: AttachmentTexts | None = None
                         if index.find_message(sha256) is None:

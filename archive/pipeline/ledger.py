@@ -55,6 +55,7 @@ def is_imported(uidl: bytes) -> bool:
     """A row an import wrote, not a copy any server listed."""
     return uidl.startswith(IMPORTED_PREFIX) and len(uidl) > 70
 
+
 log = logging.getLogger(__name__)
 
 

@@ -114,7 +114,9 @@ def test_a_pop3_run_never_deletes_on_the_strength_of_an_imported_row(
     # server breaking RFC 1939's 70-character limit), and the policy deletes earlier copies:
     # the imported rows are made a month old, so only the import rule keeps them.
     with fresh_engine.begin() as conn:
-        conn.execute(text("UPDATE mailarchive.delivery SET archived_at = now() - interval '30 days'"))
+        conn.execute(
+            text("UPDATE mailarchive.delivery SET archived_at = now() - interval '30 days'")
+        )
     uidls: list[str | bytes] = [f"import:{sha(MAILS[0])}", "u1"]
     server = MemoryPop3({"old": MemoryMaildrop("secret", [MAILS[0], MAILS[1]], uidls)})
     archiver = Archiver(writer=IndexWriter(fresh_engine), store=local_store, connect=server.connect)
@@ -136,8 +138,11 @@ def test_a_pop3_run_never_deletes_on_the_strength_of_an_imported_row(
 
 
 def export_to(engine, store, out: Path, fmt: str = "mbox", **options) -> object:
-    return export(engine, store, ExportRequest(query=options.pop("query", ""), out=str(out),
-                                               format=fmt, **options))
+    return export(
+        engine,
+        store,
+        ExportRequest(query=options.pop("query", ""), out=str(out), format=fmt, **options),
+    )
 
 
 def manifest(path: Path) -> list[dict[str, str]]:
@@ -168,8 +173,14 @@ def test_export_query_mailbox_and_dates(imported, fresh_engine, tmp_path):
         'x mailbox:"a b" after:2026-03-02 before:2026-03-04'
     )
     result = export_to(
-        fresh_engine, imported.store, tmp_path / "o", "eml-zip",
-        query="transfer", mailbox="old", since=date(2026, 3, 2), until=date(2026, 3, 3),
+        fresh_engine,
+        imported.store,
+        tmp_path / "o",
+        "eml-zip",
+        query="transfer",
+        mailbox="old",
+        since=date(2026, 3, 2),
+        until=date(2026, 3, 3),
     )
     with zipfile.ZipFile(tmp_path / "o" / "messages.zip") as archive:
         contents = [archive.read(name) for name in archive.namelist()]
