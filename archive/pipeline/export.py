@@ -26,7 +26,7 @@ from contextlib import closing
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from pathlib import Path
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 from sqlalchemy import Connection, Engine, text
 
@@ -34,7 +34,10 @@ from archive.errors import ArchiveError, TransferError
 from archive.index.search import search_page
 from archive.pipeline.export_output import Output, open_output, upload_tree
 from archive.pipeline.transfer_audit import record_transfer
-from archive.store import ObjectStore, raw_key, spool_verified
+from archive.store import ObjectStore, open_store, raw_key, spool_verified
+
+if TYPE_CHECKING:
+    from archive.config import Settings
 
 Format = Literal["mbox", "eml-zip", "maildir"]
 FORMATS: tuple[Format, ...] = ("mbox", "eml-zip", "maildir")
@@ -324,3 +327,17 @@ def _make_bag(root: Path, request: ExportRequest, query: str, exported: int) -> 
         },
         checksums=["sha256"],
     )
+
+
+def export_from_settings(
+    settings: Settings, request: ExportRequest, progress: Progress | None = None
+) -> ExportResult:
+    """`export` over the settings' database and store (the flow's entry, which builds no
+    engine or store itself)."""
+    from archive.pipeline.build import open_database
+
+    _, engine = open_database(settings, pool_size=1)
+    try:
+        return export(engine, open_store(settings.resolved_store_url), request, progress)
+    finally:
+        engine.dispose()
