@@ -15,7 +15,7 @@ from typing import Annotated
 import typer
 
 from archive.app.console import command_settings, err, fail, open_index, out
-from archive.errors import ArchiveError
+from archive.errors import ArchiveError, QueryError
 
 transfer_commands = typer.Typer()
 
@@ -97,6 +97,8 @@ def export_command(
     try:
         with _progress("exporting", None) as progress:
             result = export(engine, open_store(settings.resolved_store_url), request, progress)
+    except QueryError as exc:
+        fail(f"search query: {exc}")
     except ArchiveError as exc:
         fail(str(exc), 1)
     finally:

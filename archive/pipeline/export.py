@@ -21,8 +21,8 @@ import hashlib
 import shutil
 import tempfile
 import time
-from collections.abc import Callable, Generator, Iterator
-from contextlib import closing
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from pathlib import Path
@@ -138,27 +138,24 @@ def full_query(query: str, mailbox: str | None, since: date | None, until: date 
     return " ".join(terms)
 
 
-def matching_rows(engine: Engine, query: str) -> tuple[int, Generator[ExportRow, None, None]]:
-    """How many deliveries match, and each of them, newest first (all of them)."""
-    total = search_page(engine, query, limit=1).total if query else _count_all(engine)
-    return total, _rows(engine, query)
-
-
-def _count_all(engine: Engine) -> int:
-    with engine.connect() as conn:
-        return int(conn.execute(text("SELECT count(*) FROM mailarchive.delivery")).scalar_one())
-
-
-def _rows(engine: Engine, query: str) -> Generator[ExportRow, None, None]:
+@contextmanager
+def matching_rows(engine: Engine, query: str) -> Iterator[tuple[int, Iterator[ExportRow]]]:
+    """How many deliveries match, and each of them, newest first (all of them), from one
+    snapshot."""
     with engine.connect() as conn, conn.begin():
         conn.execute(text("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY"))
-        offset = 0
-        while True:
-            page = _page(conn, query, offset)
-            if not page:
-                return
-            yield from page
-            offset += PAGE
+        if query:
+            total = conn.execute(text("SELECT archive.search_count(:q)"), {"q": query})
+        else:
+            total = conn.execute(text("SELECT count(*) FROM mailarchive.delivery"))
+        yield int(total.scalar_one()), _rows(conn, query)
+
+
+def _rows(conn: Connection, query: str) -> Iterator[ExportRow]:
+    offset = 0
+    while page := _page(conn, query, offset):
+        yield from page
+        offset += PAGE
 
 
 def _page(conn: Connection, query: str, offset: int) -> list[ExportRow]:
@@ -209,12 +206,13 @@ def export(
     (unless `skip_damaged`), a malformed query (QueryError) or an output that is in use."""
     started = time.monotonic()
     query = full_query(request.query, request.mailbox, request.since, request.until)
-    total, rows = matching_rows(engine, query)
+    if query:
+        search_page(engine, query, limit=1)  # a malformed query: QueryError, nothing written
     remote = request.out.startswith("s3://")
     staging = Path(tempfile.mkdtemp(prefix="mailarchive-export-")) if remote else None
     root = staging if staging is not None else _local_root(request.out)
     try:
-        with closing(rows):  # ends the snapshot's transaction even when a message fails
+        with matching_rows(engine, query) as (total, rows):
             exported, size, skipped = _write(store, root, request, rows, total, progress)
         manifest_sha256 = hashlib.sha256((root / MANIFEST).read_bytes()).hexdigest()
         (root / f"{MANIFEST}.sha256").write_text(f"{manifest_sha256}  {MANIFEST}\n")

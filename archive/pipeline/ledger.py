@@ -269,7 +269,7 @@ class SessionLedger:
             if cutoff is not None and entry.archived_at > cutoff:
                 continue
             if uidl in ambiguous or is_imported(uidl):
-                # An imported row is never evidence of a server copy, whatever lists its id.
+                # An imported row stands for no server copy, whatever lists its id.
                 skipped += 1
                 continue
             earlier[number] = entry

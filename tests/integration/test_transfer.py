@@ -226,3 +226,11 @@ def test_export_refuses_a_folder_in_use(imported, fresh_engine, tmp_path):
     with pytest.raises(TransferError, match="not an empty folder"):
         export_to(fresh_engine, imported.store, tmp_path / "busy")
     assert (tmp_path / "busy" / "x").read_text() == "x"
+
+
+def test_a_malformed_query_writes_nothing(imported, fresh_engine, tmp_path):
+    from archive.errors import QueryError
+
+    with pytest.raises(QueryError):
+        export_to(fresh_engine, imported.store, tmp_path / "q", query="before:yesterday")
+    assert not (tmp_path / "q").exists()

@@ -46,6 +46,8 @@ def test_cli_import_then_export(fresh_db_url, tmp_path, monkeypatch):
 
     bad = runner.invoke(app, ["export", "", "--out", str(tmp_path / "x"), "--format", "tar"])
     assert bad.exit_code == 2 and "--format 'tar'" in bad.output
+    query = runner.invoke(app, ["export", "before:soon", "--out", str(tmp_path / "x")])
+    assert query.exit_code == 2 and "search query:" in query.output
     (tmp_path / "objects" / "raw").chmod(0o755)
     victim = next((tmp_path / "objects" / "raw").rglob(f"{sha(MAILS[0])}*"))
     victim.chmod(0o644)
