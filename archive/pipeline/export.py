@@ -64,7 +64,10 @@ _DETAILS = text(
     "SELECT DISTINCT ON (m.id, b.name, d.uidl) m.id, b.name AS mailbox, d.uidl, m.sha256, "
     "m.size, d.archived_at, m.message_id, m.sent_at, m.subject, "
     "(SELECT a.address FROM mailarchive.address a WHERE a.message_id = m.id "
-    " AND a.role = 'from' ORDER BY a.ordinal LIMIT 1) AS from_address "
+    " AND a.role = 'from' ORDER BY a.ordinal LIMIT 1) AS from_address, "
+    "(SELECT h.value FROM mailarchive.header_field h WHERE h.message_id = m.id "
+    " AND h.name = 'return-path' AND h.part_path IS NULL ORDER BY h.ordinal LIMIT 1) "
+    "AS return_path "
     "FROM mailarchive.delivery d JOIN mailarchive.message m ON m.id = d.message_id "
     "JOIN mailarchive.mailbox b ON b.id = d.mailbox_id "
     "WHERE m.id = ANY(:ids) ORDER BY m.id, b.name, d.uidl, d.archived_at"
@@ -96,6 +99,15 @@ class ExportRow:
     date: str
     from_address: str
     subject: str
+    # Return-Path (the envelope sender, RFC 5321 §4.4) for the mbox separator line.
+    return_path: str = ""
+
+    @property
+    def envelope_sender(self) -> str:
+        """Return-Path's address, else From's; MAILER-DAEMON for the null sender `<>`."""
+        if self.return_path:
+            return self.return_path.strip().strip("<>").strip() or "MAILER-DAEMON"
+        return self.from_address
 
 
 @dataclass(frozen=True, slots=True)
@@ -194,6 +206,7 @@ def _page(conn: Connection, query: str, offset: int) -> list[ExportRow]:
                 date=row.sent_at.isoformat() if row.sent_at else "",
                 from_address=row.from_address or "",
                 subject=row.subject or "",
+                return_path=row.return_path or "",
             )
         )
     return rows

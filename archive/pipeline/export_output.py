@@ -32,7 +32,8 @@ class _Mbox:
         self._file = file
 
     def add(self, number: int, row: ExportRow, raw: bytes) -> str:
-        self._file.write(mbox_entry(raw, row.from_address, datetime.fromisoformat(row.archived_at)))
+        when = datetime.fromisoformat(row.archived_at)
+        self._file.write(mbox_entry(raw, row.envelope_sender, when))
         return f"{self.name}#{number}"
 
 

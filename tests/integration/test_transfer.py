@@ -31,7 +31,8 @@ DAYS = ["01", "02", "03", "04", "05"]
 
 def dated(i: int) -> bytes:
     raw = make_message(f"transfer {i}", f"body {i}\r\nFrom the start of a line\r\n")
-    return raw.replace(b"03 Mar 2026", f"{DAYS[i]} Mar 2026".encode())
+    raw = raw.replace(b"03 Mar 2026", f"{DAYS[i]} Mar 2026".encode())
+    return b"Return-Path: <bounce-%d@lists.example>\r\n" % i + raw if i == 4 else raw
 
 
 MAILS = [dated(i) for i in range(5)]
@@ -157,6 +158,8 @@ def test_export_mbox_round_trips_through_the_standard_library(imported, fresh_en
     box_ = mailbox.mbox(str(out / "messages.mbox"), create=False)
     got = [re.sub(rb"(?m)^>(>*From )", rb"\1", box_.get_bytes(k)) for k in box_.keys()]
     assert got == list(reversed(MAILS))  # newest first
+    senders = [box_.get_message(k).get_from().split()[0] for k in box_.keys()]
+    assert senders == ["bounce-4@lists.example"] + ["juergen@example.org"] * 4
     rows_ = manifest(out / "manifest.csv")
     assert [r["sha256"] for r in rows_] == [sha(r) for r in reversed(MAILS)]
     assert [int(r["size"]) for r in rows_] == [len(r) for r in reversed(MAILS)]
