@@ -305,7 +305,7 @@ def _one(
             ) from exc
         return "", f"skipped: {type(exc).__name__}"
     with spool:
-        name = output.add(number, row, spool.read())
+        name = output.add(number, row, spool)
     return name, "exported"
 
 

@@ -4,24 +4,35 @@ finished export folder to S3."""
 from __future__ import annotations
 
 import hashlib
+import shutil
 import zipfile
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Protocol
 
 from archive.errors import TransferError
 from archive.store import S3Store, open_store, put_verified
-from archive.transfer import maildir_name, mbox_entry
+from archive.transfer import maildir_name, write_mbox_entry
 
 if TYPE_CHECKING:
     from archive.pipeline.export import ExportRow
 
 
+ZIP64_LIMIT = (1 << 31) - 1
+
+
+def _zip_time(archived_at: str) -> tuple[int, int, int, int, int, int]:
+    """The member's time: when the message was archived (ZIP holds no time zone; UTC)."""
+    when = datetime.fromisoformat(archived_at).astimezone(UTC)
+    return (max(when.year, 1980), when.month, when.day, when.hour, when.minute, when.second)
+
+
 class Output(Protocol):
-    def add(self, number: int, row: ExportRow, raw: bytes) -> str:
-        """Write one original; returns where it went (the manifest's `file`)."""
+    def add(self, number: int, row: ExportRow, original: IO[bytes]) -> str:
+        """Write one original (verified, at position 0); returns where it went (the
+        manifest's `file`)."""
         ...
 
 
@@ -31,9 +42,9 @@ class _Mbox:
     def __init__(self, file: IO[bytes]) -> None:
         self._file = file
 
-    def add(self, number: int, row: ExportRow, raw: bytes) -> str:
+    def add(self, number: int, row: ExportRow, original: IO[bytes]) -> str:
         when = datetime.fromisoformat(row.archived_at)
-        self._file.write(mbox_entry(raw, row.envelope_sender, when))
+        write_mbox_entry(self._file, original, row.envelope_sender, when)
         return f"{self.name}#{number}"
 
 
@@ -41,10 +52,13 @@ class _EmlZip:
     def __init__(self, archive: zipfile.ZipFile) -> None:
         self._zip = archive
 
-    def add(self, number: int, row: ExportRow, raw: bytes) -> str:
+    def add(self, number: int, row: ExportRow, original: IO[bytes]) -> str:
         name = f"{number:08d}-{row.sha256}.eml"
         # Stored, not deflated: .eml readers and hash checks see the originals as they are.
-        self._zip.writestr(name, raw, compress_type=zipfile.ZIP_STORED)
+        info = zipfile.ZipInfo(name, date_time=_zip_time(row.archived_at))
+        info.compress_type = zipfile.ZIP_STORED
+        with self._zip.open(info, "w", force_zip64=row.size >= ZIP64_LIMIT) as member:
+            shutil.copyfileobj(original, member, 1 << 20)
         return f"messages.zip/{name}"
 
 
@@ -52,9 +66,10 @@ class _Maildir:
     def __init__(self, root: Path) -> None:
         self._new = root / "new"
 
-    def add(self, number: int, row: ExportRow, raw: bytes) -> str:
+    def add(self, number: int, row: ExportRow, original: IO[bytes]) -> str:
         path = self._new / maildir_name(number, row.sha256)
-        path.write_bytes(raw)
+        with path.open("xb") as file:
+            shutil.copyfileobj(original, file, 1 << 20)
         return f"maildir/new/{path.name}"
 
 

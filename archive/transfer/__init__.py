@@ -3,6 +3,13 @@ read), Maildir read and write. No database, no store: archive.pipeline.export an
 archive.pipeline.importer use them."""
 
 from archive.transfer.maildir import maildir_name, read_maildir
-from archive.transfer.mbox import from_line, mbox_entry, read_mbox
+from archive.transfer.mbox import from_line, mbox_entry, read_mbox, write_mbox_entry
 
-__all__ = ["from_line", "maildir_name", "mbox_entry", "read_maildir", "read_mbox"]
+__all__ = [
+    "from_line",
+    "maildir_name",
+    "mbox_entry",
+    "read_maildir",
+    "read_mbox",
+    "write_mbox_entry",
+]

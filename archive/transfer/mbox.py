@@ -20,12 +20,13 @@ Reading:
 
 from __future__ import annotations
 
+import io
 import re
 from collections.abc import Iterator
 from datetime import UTC, datetime
-from typing import BinaryIO
+from typing import IO, BinaryIO
 
-_QUOTABLE = re.compile(rb"^(>*From )", re.MULTILINE)
+_QUOTABLE = re.compile(rb">*From ")
 _QUOTED = re.compile(rb"^>(>*From )", re.MULTILINE)
 _SEPARATOR = re.compile(
     rb"From (?:\"[^\"]*\"|\S+) +(?:[A-Z][a-z]{2},? +)?.*\b\d{1,2}:\d{2}(?::\d{2})?\b.*\b\d{4}\b"
@@ -44,10 +45,21 @@ def from_line(sender: str | None, when: datetime) -> bytes:
 
 def mbox_entry(raw: bytes, sender: str | None, when: datetime) -> bytes:
     """One message as an mboxrd entry: separator, quoted original, blank line."""
-    body = _QUOTABLE.sub(rb">\1", raw)
-    if not body.endswith(b"\n"):
-        body += b"\n"  # cannot be undone; POP3 originals always end with CRLF
-    return from_line(sender, when) + body + b"\n"
+    out = io.BytesIO()
+    write_mbox_entry(out, io.BytesIO(raw), sender, when)
+    return out.getvalue()
+
+
+def write_mbox_entry(out: IO[bytes], src: IO[bytes], sender: str | None, when: datetime) -> None:
+    """`mbox_entry`, streamed line by line from `src` to `out` (memory stays flat)."""
+    out.write(from_line(sender, when))
+    last = b"\n"
+    for line in src:
+        out.write(b">" + line if _QUOTABLE.match(line) else line)
+        last = line
+    if not last.endswith(b"\n"):
+        out.write(b"\n")  # cannot be undone; POP3 originals always end with CRLF
+    out.write(b"\n")
 
 
 def is_separator(line: bytes) -> bool:
