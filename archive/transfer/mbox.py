@@ -89,10 +89,8 @@ def read_mbox(stream: BinaryIO) -> Iterator[bytes]:
             lines.append(line)
             previous_blank = line in _BLANK
             line = stream.readline()
-        if line and lines and lines[-1] in _BLANK:
-            lines.pop()  # the blank line before the next separator belongs to the format
-        elif not line and lines and lines[-1] in _BLANK:
-            lines.pop()
+        if lines and lines[-1] in _BLANK:
+            lines.pop()  # the blank line before the next separator (or the end) is the format's
         yield _QUOTED.sub(rb"\1", b"".join(lines))
 
 
