@@ -30,6 +30,7 @@ from archive.app.repair_command import repair_app
 from archive.app.search_commands import search_commands
 from archive.app.status_commands import status_commands
 from archive.app.store_commands import store_app
+from archive.app.transfer_commands import transfer_commands
 from archive.errors import ArchiveError, ConfigError
 from archive.pipeline.stop import Stop, stopping_on_signals
 
@@ -54,6 +55,7 @@ app.add_typer(repair_app)  # repair: a top-level command
 app.add_typer(search_commands)  # search
 app.add_typer(db_commands)  # psql, migrate, db …
 app.add_typer(status_commands)  # status
+app.add_typer(transfer_commands)  # export, import
 
 
 def _version(value: bool) -> None:

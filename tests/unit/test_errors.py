@@ -62,6 +62,7 @@ def test_every_class_of_the_tree_is_an_archive_error_and_drawn_in_the_docstring(
         "IntegrityError",
         "ObjectNotFound",
         "QueryError",
+        "TransferError",
         "MessageError",
         "RunFailed",
         "MailboxesFailed",
