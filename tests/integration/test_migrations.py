@@ -22,8 +22,11 @@ def test_upgrade_is_idempotent_and_views_exist(fresh_db_url: str, fresh_engine: 
         assert sorted(views) == [
             "addresses",
             "attachments",
+            "audit",
             "defects",
             "headers",
+            "held_messages",
+            "holds",
             "messages",
             "text_chunks",
         ]
