@@ -32,6 +32,7 @@ from archive.errors import ConfigError
 from archive.pop3.types import AuthMethod, TlsMode
 
 DeletePolicy = Literal["keep", "after_archive", "older_than"]
+RetentionFrom = Literal["sent", "archived"]
 
 DEFAULT_PORTS: dict[str, int] = {"implicit": 995, "starttls": 110, "none": 110}
 
@@ -70,6 +71,11 @@ class MailboxConfig(BaseModel):
     max_login_wait_seconds: float = Field(default=300.0, ge=0)
     # Connections to this host at once, across every process sharing the database.
     max_connections: int = Field(default=4, ge=1, le=1000)
+    # Retention (`mailarchive retention`): keep messages N days or years, counted from the
+    # date sent or archived; unset: the file's top-level default, else kept forever.
+    retention_days: int | None = Field(default=None, ge=1)
+    retention_years: int | None = Field(default=None, ge=1)
+    retention_from: RetentionFrom | None = None
 
     @field_validator("ca_file")
     @classmethod
@@ -95,6 +101,8 @@ class MailboxConfig(BaseModel):
             raise ValueError("set exactly one of password_env, password_secret or password_command")
         if self.delete_after_archive and self.delete_older_than_days is not None:
             raise ValueError("set delete_after_archive or delete_older_than_days, not both")
+        if self.retention_days is not None and self.retention_years is not None:
+            raise ValueError("set retention_days or retention_years, not both")
         return self
 
     @property
@@ -117,6 +125,11 @@ class MailboxFile(BaseModel):
     """Cron expression (5 fields, or @hourly/@daily/…) of `mailarchive serve` and workers."""
     timezone: str | None = None
     """IANA time zone the schedule is read in (default UTC)."""
+    retention_days: int | None = Field(default=None, ge=1)
+    """Default retention of every mailbox that sets none (`mailarchive retention`)."""
+    retention_years: int | None = Field(default=None, ge=1)
+    retention_from: RetentionFrom = "sent"
+    """Count retention from the date sent (the Date header) or the date archived."""
     mailbox: tuple[MailboxConfig, ...] = Field(min_length=1)
     _source: tuple[Path, str] | None = PrivateAttr(default=None)
 
@@ -147,6 +160,8 @@ class MailboxFile(BaseModel):
 
     @model_validator(mode="after")
     def _unique_names(self) -> MailboxFile:
+        if self.retention_days is not None and self.retention_years is not None:
+            raise ValueError("set retention_days or retention_years, not both")
         duplicate = first_duplicate([box.name for box in self.mailbox])
         if duplicate is not None:
             raise ValueError(f"duplicate mailbox name {self.mailbox[duplicate].name!r}")

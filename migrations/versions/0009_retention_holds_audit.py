@@ -82,9 +82,7 @@ def upgrade() -> None:
             server_default=sa.text("now()"),
             nullable=False,
         ),
-        sa.Column(
-            "created_by", sa.Text(), server_default=sa.text("session_user"), nullable=False
-        ),
+        sa.Column("created_by", sa.Text(), server_default=sa.text("session_user"), nullable=False),
         sa.Column("released_at", sa.DateTime(timezone=True), nullable=True),
         sa.Column("released_by", sa.Text(), nullable=True),
         sa.Column("release_reason", sa.Text(), nullable=True),
