@@ -89,8 +89,14 @@ LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
-    message bigint := CASE TG_TABLE_NAME WHEN 'message' THEN OLD.id ELSE OLD.message_id END;
+    message bigint;
 BEGIN
+    -- message.message_id is the Message-ID header; delivery.message_id the message row.
+    IF TG_TABLE_NAME = 'message' THEN
+        message := OLD.id;
+    ELSE
+        message := OLD.message_id;
+    END IF;
     IF mailarchive.is_held(message) THEN
         RAISE EXCEPTION USING ERRCODE = 'integrity_constraint_violation',
             MESSAGE = format('message %s is under legal hold: its rows cannot be deleted '
