@@ -23,6 +23,7 @@ from pydantic import (
     Field,
     PrivateAttr,
     ValidationError,
+    ValidationInfo,
     field_validator,
     model_validator,
 )
@@ -35,6 +36,13 @@ DeletePolicy = Literal["keep", "after_archive", "older_than"]
 RetentionFrom = Literal["sent", "archived"]
 
 DEFAULT_PORTS: dict[str, int] = {"implicit": 995, "starttls": 110, "none": 110}
+
+
+def _one_span(value: int | None, info: ValidationInfo) -> int | None:
+    """retention_years (validated after retention_days) excludes retention_days."""
+    if value is not None and info.data.get("retention_days") is not None:
+        raise ValueError("set retention_days or retention_years, not both")
+    return value
 
 
 class MailboxConfig(BaseModel):
@@ -77,6 +85,11 @@ class MailboxConfig(BaseModel):
     retention_years: int | None = Field(default=None, ge=1)
     retention_from: RetentionFrom | None = None
 
+    @field_validator("retention_years")
+    @classmethod
+    def _one_retention_span(cls, value: int | None, info: ValidationInfo) -> int | None:
+        return _one_span(value, info)
+
     @field_validator("ca_file")
     @classmethod
     def _ca_file_exists(cls, value: Path | None) -> Path | None:
@@ -101,8 +114,6 @@ class MailboxConfig(BaseModel):
             raise ValueError("set exactly one of password_env, password_secret or password_command")
         if self.delete_after_archive and self.delete_older_than_days is not None:
             raise ValueError("set delete_after_archive or delete_older_than_days, not both")
-        if self.retention_days is not None and self.retention_years is not None:
-            raise ValueError("set retention_days or retention_years, not both")
         return self
 
     @property
@@ -158,10 +169,13 @@ class MailboxFile(BaseModel):
                 raise ValueError(f"unknown time zone {value!r} (use an IANA name)") from None
         return value
 
+    @field_validator("retention_years")
+    @classmethod
+    def _one_retention_span(cls, value: int | None, info: ValidationInfo) -> int | None:
+        return _one_span(value, info)
+
     @model_validator(mode="after")
     def _unique_names(self) -> MailboxFile:
-        if self.retention_days is not None and self.retention_years is not None:
-            raise ValueError("set retention_days or retention_years, not both")
         duplicate = first_duplicate([box.name for box in self.mailbox])
         if duplicate is not None:
             raise ValueError(f"duplicate mailbox name {self.mailbox[duplicate].name!r}")
