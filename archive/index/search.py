@@ -98,10 +98,11 @@ def search_page(
     offset: int = 0,
     order: Order = "newest",
 ) -> SearchPage:
-    """A page of `search` and the exact `count`, in one snapshot."""
+    """A page of `search` and the exact `count`, in one transaction.
+
+    READ COMMITTED, not one REPEATABLE READ snapshot: the search functions write audit rows,
+    which chain only in READ COMMITTED (mail archived between the two may be counted)."""
     with _connection(engine, query) as conn:
-        # Not READ ONLY: the search functions write their audit rows.
-        conn.execute(text("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ"))
         hits = _hits(conn, query, limit, offset, order)
         total = int(conn.execute(_COUNT, {"query": query}).scalar_one())
     return SearchPage(hits=hits, total=total, offset=offset, order=order)

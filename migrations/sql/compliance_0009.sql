@@ -18,12 +18,20 @@ $$;
 
 -- Every insert, by whatever path, is chained: rows are serialised by a transaction-level
 -- advisory lock, so each sees the row before it (a rolled-back insert leaves only a gap in
--- the ids, never a break in the chain).
+-- the ids, never a break in the chain). Only in READ COMMITTED: in REPEATABLE READ or
+-- SERIALIZABLE the transaction's snapshot may predate the last committed row, and the chain
+-- would fork, so the insert is refused there.
 CREATE FUNCTION mailarchive.audit_chain() RETURNS trigger
 LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp
 AS $$
 BEGIN
+    IF current_setting('transaction_isolation') <> 'read committed' THEN
+        RAISE EXCEPTION USING ERRCODE = 'object_not_in_prerequisite_state',
+            MESSAGE = format('the audit trail records only in READ COMMITTED transactions, '
+                             'not %s (%s not recorded, so not done)',
+                             upper(current_setting('transaction_isolation')), NEW.action);
+    END IF;
     PERFORM pg_advisory_xact_lock(7164687765727374);  -- "audit" chain
     NEW.at := clock_timestamp();
     NEW.db_role := session_user;

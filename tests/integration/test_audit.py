@@ -156,3 +156,43 @@ def test_cli_holds_retention_and_audit(archiver, fresh_engine, monkeypatch, tmp_
         "hold_release",
         "retention",
     ]
+
+
+def test_concurrent_inserts_keep_one_chain(fresh_engine: Engine):
+    import threading
+
+    first = fresh_engine.connect()
+    first.begin()
+    audit.record(first, "export", {"n": 1})  # holds the chain until it commits
+    done = threading.Event()
+
+    def second() -> None:
+        with fresh_engine.begin() as conn:
+            audit.record(conn, "export", {"n": 2})
+        done.set()
+
+    thread = threading.Thread(target=second)
+    thread.start()
+    # The second insert waits for the first's chain lock (seen in pg_locks), not a clock.
+    with fresh_engine.connect() as watcher:
+        while not done.is_set():
+            waiting = watcher.execute(
+                text("SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted")
+            ).scalar_one()
+            watcher.rollback()
+            if waiting:
+                break
+    assert not done.is_set()
+    first.commit()
+    first.close()
+    thread.join()
+    with fresh_engine.connect() as conn:
+        assert audit.verify_chain(conn).ok and audit.verify_chain(conn).rows == 2
+
+
+def test_a_search_that_cannot_be_chained_is_refused(archiver, fresh_engine: Engine):
+    with fresh_engine.connect() as conn:
+        conn.execute(text("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ"))
+        with pytest.raises(DBAPIError, match="READ COMMITTED"):
+            conn.execute(text("SELECT count(*) FROM archive.search('anything')"))
+    assert _rows(fresh_engine, "search") == []
