@@ -15,10 +15,12 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Connection, text
+from sqlalchemy.exc import DBAPIError
 
 from archive.errors import PermanentError
 from archive.index import audit
 from archive.index.objects import originals_with_prefix
+from archive.index.search import INVALID_PARAMETER_VALUE
 
 MIN_PREFIX = 4
 _PAGE = 10_000  # archive.search's largest page
@@ -74,6 +76,21 @@ def held_sha256s(conn: Connection) -> set[str]:
                 "SELECT a.sha256 FROM mailarchive.attachment a "
                 "JOIN archive.held_messages h ON h.message_id = a.message_id"
             )
+        ).scalars()
+    )
+
+
+def held_in_mailbox(conn: Connection, mailbox_id: int) -> list[str]:
+    """SHA-256s of the held messages delivered to a mailbox: while there are any, none of
+    its deliveries of them can be deleted (what `mailbox forget` must check first)."""
+    return list(
+        conn.execute(
+            text(
+                "SELECT DISTINCT h.sha256 FROM archive.held_messages h "
+                "JOIN mailarchive.delivery d ON d.message_id = h.message_id "
+                "WHERE d.mailbox_id = :id ORDER BY 1"
+            ),
+            {"id": mailbox_id},
         ).scalars()
     )
 
@@ -189,12 +206,19 @@ def _matching(conn: Connection, query: str) -> list[str]:
     found: list[str] = []
     offset = 0
     while True:
-        page = list(
-            conn.execute(
-                text("SELECT sha256 FROM archive.search(:q, :n, :o)"),
-                {"q": query, "n": _PAGE, "o": offset},
-            ).scalars()
-        )
+        try:
+            page = list(
+                conn.execute(
+                    text("SELECT sha256 FROM archive.search(:q, :n, :o)"),
+                    {"q": query, "n": _PAGE, "o": offset},
+                ).scalars()
+            )
+        except DBAPIError as exc:
+            if getattr(exc.orig, "sqlstate", None) != INVALID_PARAMETER_VALUE:
+                raise
+            diag = getattr(exc.orig, "diag", None)
+            problem = getattr(diag, "message_primary", None) or str(exc.orig)
+            raise HoldError(f"hold query {query!r}: {problem}") from None
         found.extend(page)
         if len(page) < _PAGE:
             return found

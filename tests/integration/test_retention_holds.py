@@ -221,12 +221,23 @@ def test_a_mailbox_hold_covers_its_messages_until_released(mails, fresh_engine: 
     assert actions == ["hold_create", "hold_release"]
 
 
+def test_held_in_mailbox_lists_what_forget_must_keep(mails, fresh_engine: Engine):
+    with fresh_engine.begin() as conn:
+        holds.create(conn, "q", "review", query="subject:shared")
+        ids = dict(conn.execute(text("SELECT name, id FROM mailarchive.mailbox")).all())
+        assert holds.held_in_mailbox(conn, ids["ann"]) == [_sha(mails["shared"])]
+        assert holds.held_in_mailbox(conn, ids["bob"]) == [_sha(mails["shared"])]
+        holds.release(conn, "q", "done")
+        assert holds.held_in_mailbox(conn, ids["ann"]) == []
+
+
 def test_hold_errors_name_what_is_wrong(mails, fresh_engine: Engine):
     cases = [
         ({"mailbox": "nobody"}, "no mailbox 'nobody'"),
         ({"messages": ["0000"]}, "no archived message"),
         ({"messages": ["xyz"]}, "not a SHA-256"),
         ({}, "exactly one"),
+        ({"query": '"open'}, "unterminated quote"),
     ]
     for options, message in cases:
         with fresh_engine.begin() as conn, pytest.raises(holds.HoldError, match=message):
