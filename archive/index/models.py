@@ -8,6 +8,8 @@ the views are the stable SQL surface, the tables may change between versions.
                                       ├──< header_field
                                       └──< defect
 
+    hold ──< hold_message >── message          audit_log (append-only, hash-chained)
+
 `message` holds one row per distinct raw message (unique SHA-256). `delivery` is the ledger:
 one row per (mailbox, UIDL octets, occurrence) archived, pointing at the message it
 delivered. The same message in ten mailboxes is one `message` row and ten `delivery` rows.
