@@ -14,7 +14,9 @@ Create Date: 2026-11-30
   matched when placed) or by message. Triggers refuse to delete a held message's rows, so no
   path (retention, forget, SQL by hand) removes them, and gc never sees their objects as
   orphans. Read them in `archive.holds` and `archive.held_messages`.
-- `archive.search` and `archive.search_count` record each call (../sql/search_audit_0009.sql).
+- `archive.search` and `archive.search_count` record each call (../sql/search_audit_0009.sql),
+  around the unrecorded, owner-only `mailarchive.search_unrecorded` and
+  `mailarchive.search_count_unrecorded` (0006's functions, for export's REPEATABLE READ pages).
 """
 
 from collections.abc import Sequence
@@ -139,6 +141,8 @@ def upgrade() -> None:
 
 def downgrade() -> None:
     _run(_search_0006())
+    op.execute("DROP FUNCTION mailarchive.search_unrecorded(text, integer, integer, text)")
+    op.execute("DROP FUNCTION mailarchive.search_count_unrecorded(text)")
     op.execute("DROP VIEW archive.held_messages")
     op.execute("DROP VIEW archive.holds")
     op.execute("DROP VIEW archive.audit")

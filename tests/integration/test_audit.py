@@ -196,3 +196,24 @@ def test_a_search_that_cannot_be_chained_is_refused(archiver, fresh_engine: Engi
         with pytest.raises(DBAPIError, match="READ COMMITTED"):
             conn.execute(text("SELECT count(*) FROM archive.search('anything')"))
     assert _rows(fresh_engine, "search") == []
+
+
+def test_the_unrecorded_search_is_the_owners_for_snapshots(archiver, fresh_engine, monkeypatch):
+    from archive.pop3.fake.server import FakeMailbox, FakePop3Server
+    from tests.support.mail import fake_box
+
+    with FakePop3Server({"ann": FakeMailbox("secret", [make_message("ledger")])}) as server:
+        archiver.run(fake_box(monkeypatch, server, "ann"))
+    with fresh_engine.connect() as conn:
+        # What export does: its pages in one read-only snapshot; it records itself as export.
+        conn.execute(text("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY"))
+        found = conn.execute(
+            text("SELECT count(*) FROM mailarchive.search_unrecorded('ledger', 10, 0, 'newest')")
+        ).scalar()
+        total = conn.execute(text("SELECT mailarchive.search_count_unrecorded('ledger')")).scalar()
+        assert (found, total) == (1, 1)
+        conn.rollback()
+        conn.execute(text("SET ROLE archive_reader"))
+        with pytest.raises(DBAPIError, match="permission denied"):
+            conn.execute(text("SELECT mailarchive.search_count_unrecorded('ledger')"))
+    assert _rows(fresh_engine, "search") == [] and _rows(fresh_engine, "search_count") == []
