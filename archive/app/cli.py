@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 from rich.markup import escape
 
+from archive.app.compliance_commands import compliance_commands
 from archive.app.console import (
     command_settings,
     err,
@@ -56,6 +57,7 @@ app.add_typer(search_commands)  # search
 app.add_typer(db_commands)  # psql, migrate, db …
 app.add_typer(status_commands)  # status
 app.add_typer(transfer_commands)  # export, import
+app.add_typer(compliance_commands)  # retention, hold …, audit …
 
 
 def _version(value: bool) -> None:

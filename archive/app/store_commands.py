@@ -216,6 +216,7 @@ def gc(
     out.print(
         f"{report.orphans} orphans in {escape(store.url)}; {verb} {count} "
         f"({report.bytes:,} bytes); {report.kept_young} kept as younger than {grace_hours:g} h"
+        + (f"; {report.kept_held} kept under legal hold" if report.kept_held else "")
         + ("" if apply else "; run with --apply to remove them"),
         highlight=False,
     )

@@ -23,6 +23,7 @@ from pydantic import (
     Field,
     PrivateAttr,
     ValidationError,
+    ValidationInfo,
     field_validator,
     model_validator,
 )
@@ -32,8 +33,16 @@ from archive.errors import ConfigError
 from archive.pop3.types import AuthMethod, TlsMode
 
 DeletePolicy = Literal["keep", "after_archive", "older_than"]
+RetentionFrom = Literal["sent", "archived"]
 
 DEFAULT_PORTS: dict[str, int] = {"implicit": 995, "starttls": 110, "none": 110}
+
+
+def _one_span(value: int | None, info: ValidationInfo) -> int | None:
+    """retention_years (validated after retention_days) excludes retention_days."""
+    if value is not None and info.data.get("retention_days") is not None:
+        raise ValueError("set retention_days or retention_years, not both")
+    return value
 
 
 class MailboxConfig(BaseModel):
@@ -70,6 +79,16 @@ class MailboxConfig(BaseModel):
     max_login_wait_seconds: float = Field(default=300.0, ge=0)
     # Connections to this host at once, across every process sharing the database.
     max_connections: int = Field(default=4, ge=1, le=1000)
+    # Retention (`mailarchive retention`): keep messages N days or years, counted from the
+    # date sent or archived; unset: the file's top-level default, else kept forever.
+    retention_days: int | None = Field(default=None, ge=1)
+    retention_years: int | None = Field(default=None, ge=1)
+    retention_from: RetentionFrom | None = None
+
+    @field_validator("retention_years")
+    @classmethod
+    def _one_retention_span(cls, value: int | None, info: ValidationInfo) -> int | None:
+        return _one_span(value, info)
 
     @field_validator("ca_file")
     @classmethod
@@ -117,6 +136,11 @@ class MailboxFile(BaseModel):
     """Cron expression (5 fields, or @hourly/@daily/…) of `mailarchive serve` and workers."""
     timezone: str | None = None
     """IANA time zone the schedule is read in (default UTC)."""
+    retention_days: int | None = Field(default=None, ge=1)
+    """Default retention of every mailbox that sets none (`mailarchive retention`)."""
+    retention_years: int | None = Field(default=None, ge=1)
+    retention_from: RetentionFrom = "sent"
+    """Count retention from the date sent (the Date header) or the date archived."""
     mailbox: tuple[MailboxConfig, ...] = Field(min_length=1)
     _source: tuple[Path, str] | None = PrivateAttr(default=None)
 
@@ -144,6 +168,11 @@ class MailboxFile(BaseModel):
             except (zoneinfo.ZoneInfoNotFoundError, ValueError):
                 raise ValueError(f"unknown time zone {value!r} (use an IANA name)") from None
         return value
+
+    @field_validator("retention_years")
+    @classmethod
+    def _one_retention_span(cls, value: int | None, info: ValidationInfo) -> int | None:
+        return _one_span(value, info)
 
     @model_validator(mode="after")
     def _unique_names(self) -> MailboxFile:

@@ -8,6 +8,8 @@ the views are the stable SQL surface, the tables may change between versions.
                                       ├──< header_field
                                       └──< defect
 
+    hold ──< hold_message >── message          audit_log (append-only, hash-chained)
+
 `message` holds one row per distinct raw message (unique SHA-256). `delivery` is the ledger:
 one row per (mailbox, UIDL octets, occurrence) archived, pointing at the message it
 delivered. The same message in ten mailboxes is one `message` row and ten `delivery` rows.
@@ -36,7 +38,7 @@ from sqlalchemy import (
     literal_column,
     text,
 )
-from sqlalchemy.dialects.postgresql import ARRAY, TSVECTOR
+from sqlalchemy.dialects.postgresql import ARRAY, JSONB, TSVECTOR
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 SCHEMA = "mailarchive"
@@ -317,3 +319,65 @@ class TextChunk(Base):
     start_char: Mapped[int] = mapped_column(BigInteger)
     content: Mapped[str] = mapped_column(Text)
     search: Mapped[str] = mapped_column(TSVECTOR)
+
+
+class AuditEntry(Base):
+    """One row of the append-only audit trail (migration 0009; read it in `archive.audit`).
+
+    A trigger fills `at`, `db_role`, `client`, `prev_sha256` and `sha256` on insert, whatever
+    the INSERT said, and refuses UPDATE, DELETE and TRUNCATE; `sha256` covers the row and the
+    previous row's hash, so an edited or removed row breaks the chain (`audit verify`).
+    """
+
+    __tablename__ = "audit_log"
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    action: Mapped[str] = mapped_column(String(40))
+    db_role: Mapped[str] = mapped_column(Text, server_default=text("session_user"))
+    os_user: Mapped[str | None] = mapped_column(Text)
+    client: Mapped[str | None] = mapped_column(Text)
+    details: Mapped[dict[str, object]] = mapped_column(JSONB, server_default="{}")
+    prev_sha256: Mapped[str | None] = mapped_column(String(64))
+    sha256: Mapped[str] = mapped_column(String(64), server_default="")
+
+
+class Hold(Base):
+    """A legal hold: a mailbox (every message delivered to it, now or later), or a fixed list
+    of messages (`hold_message`: those a query matched when placed, or named by hash).
+    A released hold stays, with who released it, when and why."""
+
+    __tablename__ = "hold"
+    __table_args__ = (
+        CheckConstraint("kind IN ('mailbox', 'query', 'messages')", name="kind_known"),
+        Index(
+            "ix_hold_active_name", "name", unique=True, postgresql_where=text("released_at IS NULL")
+        ),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(200))
+    kind: Mapped[str] = mapped_column(String(16))
+    reason: Mapped[str] = mapped_column(Text)
+    mailbox_id: Mapped[int | None] = mapped_column(
+        ForeignKey("mailbox.id", ondelete="SET NULL"), index=True
+    )
+    mailbox_name: Mapped[str | None] = mapped_column(String(200))
+    query: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    created_by: Mapped[str] = mapped_column(Text, server_default=text("session_user"))
+    released_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    released_by: Mapped[str | None] = mapped_column(Text)
+    release_reason: Mapped[str | None] = mapped_column(Text)
+
+
+class HoldMessage(Base):
+    """A message a `query` or `messages` hold covers; `sha256` outlives the message row."""
+
+    __tablename__ = "hold_message"
+
+    hold_id: Mapped[int] = mapped_column(ForeignKey("hold.id"), primary_key=True)
+    sha256: Mapped[str] = mapped_column(String(64), primary_key=True)
+    message_id: Mapped[int | None] = mapped_column(
+        ForeignKey("message.id", ondelete="SET NULL"), index=True
+    )

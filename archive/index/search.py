@@ -4,6 +4,9 @@ migration 0006 (0003 before it).
 The query language lives in the database (migrations/sql/search_0006.sql), so psql and the
 command line answer the same way; this module only calls it and turns a malformed query,
 which the function reports as SQLSTATE 22023, into `QueryError`.
+
+Since migration 0009 both functions record each call in the audit trail: the transaction is
+committed (a rolled-back search would leave no record) and names the OS user first.
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ from sqlalchemy import Connection, Engine, text
 from sqlalchemy.exc import DBAPIError
 
 from archive.errors import QueryError
+from archive.index.audit import identify
 
 INVALID_PARAMETER_VALUE = "22023"
 DEFAULT_LIMIT = 50
@@ -83,6 +87,7 @@ def search(
 def count(engine: Engine, query: str) -> int:
     """Run `archive.search_count`: how many rows `search` returns over all its pages."""
     with _connection(engine, query) as conn:
+        identify(conn)
         return int(conn.execute(_COUNT, {"query": query}).scalar_one())
 
 
@@ -93,15 +98,18 @@ def search_page(
     offset: int = 0,
     order: Order = "newest",
 ) -> SearchPage:
-    """A page of `search` and the exact `count`, in one snapshot."""
+    """A page of `search` and the exact `count`, in one transaction.
+
+    READ COMMITTED, not one REPEATABLE READ snapshot: the search functions write audit rows,
+    which chain only in READ COMMITTED (mail archived between the two may be counted)."""
     with _connection(engine, query) as conn:
-        conn.execute(text("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY"))
         hits = _hits(conn, query, limit, offset, order)
         total = int(conn.execute(_COUNT, {"query": query}).scalar_one())
     return SearchPage(hits=hits, total=total, offset=offset, order=order)
 
 
 def _hits(conn: Connection, query: str, limit: int, offset: int, order: Order) -> list[SearchHit]:
+    identify(conn)
     params = {"query": query, "max_rows": limit, "row_offset": offset, "order_by": order}
     return [SearchHit(**row._asdict()) for row in conn.execute(_SEARCH, params)]
 
@@ -113,6 +121,7 @@ def _connection(engine: Engine, query: str) -> Iterator[Connection]:
     try:
         with engine.connect() as conn:
             yield conn
+            conn.commit()
     except DBAPIError as exc:
         sqlstate = getattr(exc.orig, "sqlstate", None)
         if sqlstate == INVALID_PARAMETER_VALUE:

@@ -157,7 +157,9 @@ def matching_rows(engine: Engine, query: str) -> Iterator[tuple[int, Iterator[Ex
     with engine.connect() as conn, conn.begin():
         conn.execute(text("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY"))
         if query:
-            total = conn.execute(text("SELECT archive.search_count(:q)"), {"q": query})
+            total = conn.execute(
+                text("SELECT mailarchive.search_count_unrecorded(:q)"), {"q": query}
+            )
         else:
             total = conn.execute(text("SELECT count(*) FROM mailarchive.delivery"))
         yield int(total.scalar_one()), _rows(conn, query)
@@ -173,7 +175,9 @@ def _rows(conn: Connection, query: str) -> Iterator[ExportRow]:
 def _page(conn: Connection, query: str, offset: int) -> list[ExportRow]:
     if query:
         hits = conn.execute(
-            text("SELECT id, mailbox, uidl FROM archive.search(:q, :n, :o, 'newest')"),
+            text(
+                "SELECT id, mailbox, uidl FROM mailarchive.search_unrecorded(:q, :n, :o, 'newest')"
+            ),
             {"q": query, "n": PAGE, "o": offset},
         ).all()
     else:

@@ -19,7 +19,7 @@ from datetime import UTC, datetime, timedelta
 from sqlalchemy import Engine
 
 from archive.errors import ArchiveError
-from archive.index import locks
+from archive.index import holds, locks
 from archive.index.objects import Reference, count_references, is_referenced, references
 from archive.store import (
     ObjectCheck,
@@ -167,6 +167,7 @@ class GcReport:
     removed: list[str] = field(default_factory=list)
     would_remove: list[str] = field(default_factory=list)
     kept_young: int = 0
+    kept_held: int = 0
     bytes: int = 0
 
     def to_dict(self) -> dict[str, object]:
@@ -176,6 +177,7 @@ class GcReport:
             "removed": len(self.removed),
             "would_remove": len(self.would_remove),
             "kept_young": self.kept_young,
+            "kept_held": self.kept_held,
             "bytes": self.bytes,
             "keys": self.removed if self.applied else self.would_remove,
         }
@@ -194,6 +196,7 @@ def collect_garbage(
     A dry run (`apply` False) lists them. With `apply`, gc takes the store exclusively (the
     `store_writer` lock); if an archive run or reindex holds it, raises `StoreBusy` and
     removes nothing. Each object is checked again for references just before removal.
+    Objects of messages under legal hold (archive.held_messages) are never removed.
     """
     now = now or datetime.now(UTC)
     report = GcReport(applied=apply)
@@ -206,9 +209,14 @@ def collect_garbage(
                 )
             with conn.begin():
                 referenced = {key_of(r.kind, r.sha256) for r in references(conn)}
+                held = holds.held_sha256s(conn)
             for prefix, kind in _PREFIXES.items():
                 for item in store.scan(prefix):
                     if item.key in referenced:
+                        continue
+                    sha256 = item.key.rsplit("/", 1)[-1].removesuffix(".eml")
+                    if sha256 in held:  # an object of a held message is never collected
+                        report.kept_held += 1
                         continue
                     report.orphans += 1
                     if now - item.modified < grace:
@@ -218,7 +226,6 @@ def collect_garbage(
                         report.would_remove.append(item.key)
                         report.bytes += item.size
                         continue
-                    sha256 = item.key.rsplit("/", 1)[-1].removesuffix(".eml")
                     with conn.begin():
                         if is_referenced(conn, kind, sha256):
                             continue

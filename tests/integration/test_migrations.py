@@ -22,8 +22,11 @@ def test_upgrade_is_idempotent_and_views_exist(fresh_db_url: str, fresh_engine: 
         assert sorted(views) == [
             "addresses",
             "attachments",
+            "audit",
             "defects",
             "headers",
+            "held_messages",
+            "holds",
             "messages",
             "text_chunks",
         ]
@@ -209,5 +212,42 @@ def test_0007_keys_the_ledger_on_unique_id_octets_and_back(fresh_db_url: str, fr
     with fresh_engine.connect() as conn:
         kept = conn.execute(text("SELECT uidl FROM mailarchive.delivery ORDER BY uidl")).scalars()
         assert list(kept) == ["M\\xf6ller", "M\\xfcller", "back\\\\slash", "plain-1"]
+    command.upgrade(config, "head")
+    command.check(config)
+
+
+def test_0009_downgrade_restores_the_unrecorded_search_of_0006(
+    fresh_db_url: str, fresh_engine: Engine
+):
+    config = _config(fresh_db_url)
+    volatility = (
+        "SELECT provolatile FROM pg_proc WHERE oid = "
+        "'archive.search(text, integer, integer, text)'::regprocedure"
+    )
+    with fresh_engine.connect() as conn:
+        assert conn.execute(text(volatility)).scalar() == "v"  # it writes its audit row
+        # UPDATE, DELETE and TRUNCATE are granted to no one (the trigger covers superusers).
+        assert (
+            conn.execute(
+                text(
+                    "SELECT count(*) FROM information_schema.table_privileges "
+                    "WHERE table_schema = 'mailarchive' AND table_name = 'audit_log' "
+                    "AND privilege_type IN ('UPDATE', 'DELETE', 'TRUNCATE')"
+                )
+            ).scalar()
+            == 0
+        )
+    command.downgrade(config, "0008")
+    with fresh_engine.connect() as conn:
+        assert conn.execute(text(volatility)).scalar() == "s"
+        assert conn.execute(text("SELECT to_regclass('archive.audit')")).scalar() is None
+        assert conn.execute(text("SELECT to_regclass('mailarchive.hold')")).scalar() is None
+        assert conn.execute(text("SELECT count(*) FROM archive.search('x')")).scalar() == 0
+        assert conn.execute(
+            text(
+                "SELECT has_function_privilege('archive_reader', "
+                "'archive.search(text, integer, integer, text)', 'EXECUTE')"
+            )
+        ).scalar()
     command.upgrade(config, "head")
     command.check(config)
