@@ -104,13 +104,16 @@ def run_flow(
     archive_file: MailboxFile | None = None,
     stop: Stop | None = None,
 ) -> tuple[bool, list[dict[str, Any]]]:
-    """Run `archive-mailboxes` in this process, handing it what this command built already."""
+    """Run `archive-mailboxes` in this process, handing it what this command built already;
+    on a terminal, a progress bar per mailbox on stderr while it runs."""
     _prefect_defaults()
+    from archive.app.run_progress import progress_display
     from flows.archive_flow import Prepared, run_archive
 
     no_tracebacks_on_terminal()  # after Prefect has set up its logging
-    prepared = Prepared(settings, archive_file, stop) if settings is not None else None
-    return run_archive(config, mailboxes, prepared)
+    with progress_display(err) as display:
+        prepared = Prepared(settings, archive_file, stop, display) if settings is not None else None
+        return run_archive(config, mailboxes, prepared)
 
 
 PREFECT_UNREACHABLE = 3
@@ -189,9 +192,9 @@ def run(
             payload["exit_code"] = stop.exit_code()
         sys.stdout.write(json.dumps(payload) + "\n")
     else:
-        from archive.app.report import summary_table
+        from archive.app.run_view import print_results
 
-        out.print(summary_table(results, interrupted=interrupted))
+        print_results(out, results, interrupted=interrupted)
     if interrupted:
         raise typer.Exit(stop.exit_code())
     if not ok:
