@@ -4,12 +4,15 @@ summary line instead (archive/app/run_view.py)."""
 
 from __future__ import annotations
 
+import logging
+import sys
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from rich.console import Console
+from rich.file_proxy import FileProxy
 from rich.progress import (
     BarColumn,
     MofNCompleteColumn,
@@ -62,7 +65,39 @@ def progress_display(console: Console) -> Iterator[MailboxProgress | None]:
         TextColumn("{task.fields[state]}"),
         TimeElapsedColumn(),
         console=console,
-        transient=True,
     )
-    with progress:
+    with progress, _logs_above(progress):
         yield MailboxProgress(progress)
+
+
+@contextmanager
+def _logs_above(progress: Progress) -> Iterator[None]:
+    """Log lines above the bars, not through them: the terminal's log handlers (Prefect's
+    has a rich console of its own) kept the stream they had at start-up, which bypasses the
+    live display's redirect of sys.stderr; they write to that redirect while it is on."""
+    if not isinstance(sys.stderr, FileProxy):
+        yield
+        return
+    proxy: Any = sys.stderr  # the live display's FileProxy: a line is printed above the bars
+    terminal = (sys.__stderr__, progress.console.file)
+    saved: list[tuple[logging.Handler, Any]] = []
+    loggers = [logging.getLogger(), *logging.root.manager.loggerDict.values()]
+    for logger in loggers:
+        for handler in getattr(logger, "handlers", []):
+            inner = getattr(handler, "console", None)
+            if isinstance(inner, Console) and inner.file in terminal:
+                saved.append((handler, inner.file))
+                inner.file = proxy
+            elif isinstance(handler, logging.StreamHandler) and handler.stream in terminal:
+                saved.append((handler, handler.stream))
+                handler.setStream(proxy)
+    try:
+        yield
+    finally:
+        for handler, stream in saved:
+            inner = getattr(handler, "console", None)
+            if isinstance(inner, Console):
+                inner.file = stream
+            else:
+                assert isinstance(handler, logging.StreamHandler)
+                handler.setStream(stream)

@@ -121,7 +121,8 @@ def _needed(results: Sequence[dict[str, Any]], columns: list[tuple[str, str]]) -
         max([len(header)] + [len(_cell(column, r.get(column))) for r in results])
         for column, header in columns
     ]
-    return sum(widths) + 2 * (len(widths) - 1) + 2  # and an edge space each side
+    # SIMPLE_HEAD draws its column separator as a space, between two of padding.
+    return sum(widths) + 3 * (len(widths) - 1) + 2
 
 
 def run_table(
