@@ -26,6 +26,7 @@ from archive.app.console import (
     print_error,
 )
 from archive.app.db_commands import db_commands
+from archive.app.mailbox_commands import mailbox_commands
 from archive.app.repair_command import repair_app
 from archive.app.search_commands import search_commands
 from archive.app.status_commands import status_commands
@@ -54,6 +55,7 @@ app.add_typer(repair_app)  # repair: a top-level command
 app.add_typer(search_commands)  # search
 app.add_typer(db_commands)  # psql, migrate, db …
 app.add_typer(status_commands)  # status
+app.add_typer(mailbox_commands)  # mailbox forget
 
 
 def _version(value: bool) -> None:
