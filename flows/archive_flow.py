@@ -30,6 +30,7 @@ from archive.pipeline.build import get_archiver
 from archive.pipeline.result import MailboxFailed, MailboxResult, across_attempts
 from archive.pipeline.stop import Stop, stopping_on_signals
 from flows.artifacts import RunProgress, publish
+from flows.queueing import waited_for_slot
 
 Observer = Callable[[str, MailboxResult], None]
 """Told a mailbox's name and its counts so far (all attempts), from the task's thread."""
@@ -196,6 +197,12 @@ def _flow_run_name() -> str:
 def archive_mailboxes(config_path: str, mailboxes: list[str] | None = None) -> list[dict[str, Any]]:
     """Archive the mailboxes of a mailbox file (all of them, or those named)."""
     logger = get_run_logger()
+    waited = waited_for_slot(get_run_context().flow_run)  # type: ignore[union-attr]
+    if waited is not None:
+        if waited.scheduled:
+            logger.warning(waited.line())
+            return []
+        logger.info(waited.line())
     settings, archive_file = _prepared_for(config_path)
     boxes = archive_file.select(mailboxes)
     check_secrets(boxes)

@@ -8,8 +8,9 @@ Two ways to run on a schedule, both plain Prefect:
   and hands each mailbox (or batch) to `archive-mailboxes/worker` with `run_deployment`, so
   every worker polling the pool takes a share.
 
-Both deployments of a schedule allow one run at a time; a run that would overlap is
-cancelled (Prefect's deployment concurrency limit, kept by the server). Parameters carry the
+Both deployments of a schedule allow one run at a time; a run that would overlap waits for
+the one before it (Prefect's deployment concurrency limit, kept by the server; see
+flows/queueing.py for what a run that waited does). Parameters carry the
 mailbox file path and mailbox names only: passwords stay where the file says they are.
 """
 
@@ -23,11 +24,7 @@ from typing import Any
 from prefect import flow, get_run_logger, serve
 from prefect.artifacts import create_table_artifact
 from prefect.client.orchestration import get_client
-from prefect.client.schemas.objects import (
-    ConcurrencyLimitConfig,
-    ConcurrencyLimitStrategy,
-    FlowRun,
-)
+from prefect.client.schemas.objects import FlowRun
 from prefect.context import get_run_context
 from prefect.deployments import run_deployment
 from prefect.schedules import Cron
@@ -35,15 +32,12 @@ from prefect.schedules import Cron
 from archive.config import MailboxFile, load_mailbox_file
 from archive.errors import DispatchFailed
 from flows.archive_flow import archive_mailboxes
+from flows.queueing import one_run_at_a_time
 
 WORKER_DEPLOYMENT = "archive-mailboxes/worker"
 """The deployment of prefect.yaml that workers run one mailbox batch with."""
 
 TAGS = ["mailarchive"]
-
-
-def one_run_at_a_time() -> ConcurrencyLimitConfig:
-    return ConcurrencyLimitConfig(limit=1, collision_strategy=ConcurrencyLimitStrategy.CANCEL_NEW)
 
 
 def build_deployment(

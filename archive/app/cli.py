@@ -176,7 +176,8 @@ def serve(
     """Register `archive-mailboxes/NAME` and run its flow runs until stopped (Ctrl-C, SIGTERM).
 
     The schedule is the file's top-level `schedule` (cron) and `timezone`. One run at a time:
-    a run that would overlap is cancelled. Stopping does not pause the schedule. Trigger a
+    a run that would overlap waits for the one before it (a scheduled one ends, saying so).
+    Stopping does not pause the schedule; `mailarchive schedule pause NAME` does. Trigger a
     run from the UI, with `prefect deployment run archive-mailboxes/NAME`, or `mailarchive
     run`. Needs PREFECT_API_URL (see `mailarchive server`); exits 3 if it does not answer.
     """
