@@ -65,8 +65,8 @@ def failure_hint(error: str) -> str | None:
         return f'port {port} is plaintext POP3: use port 995, or tls = "starttls" on {port}'
     if "login failed" in lowered or ("auth" in lowered and "refused" in lowered):
         return (
-            "check the username and the password source (password_env, password_file, "
-            "password_command or password_secret) for this mailbox"
+            "check the username and the password source (password_env, password_command or "
+            "password_secret) for this mailbox"
         )
     if "cannot connect" in lowered:
         return "check `host` and `port`, and that the server is up and reachable from here"
