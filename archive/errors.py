@@ -17,7 +17,9 @@
     │   ├── Pop3ServerError         any other -ERR, including [SYS/PERM]
     │   ├── IntegrityError          bytes read back from the store do not match their hash
     │   ├── ObjectNotFound          no object under a key (also a KeyError)
-    │   └── QueryError              a malformed search query (archive.index.search)
+    │   ├── QueryError              a malformed search query (archive.index.search)
+    │   └── TransferError           an export or import that cannot go on (a damaged
+    │                               original, an output that exists, an unreadable source)
     ├── MessageError              one message could not be archived; transient as its cause
     ├── MailboxFailed             one mailbox run stopped early; transient as its cause
     │                             (archive.pipeline; carries the partial counts)
@@ -132,6 +134,10 @@ class ObjectNotFound(PermanentError, KeyError):
 
 class QueryError(PermanentError):
     """The search query is malformed; the message says how, in words for the user."""
+
+
+class TransferError(PermanentError):
+    """An export or import stopped: names the message (SHA-256), file or output involved."""
 
 
 class MessageError(ArchiveError):

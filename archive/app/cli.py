@@ -33,6 +33,7 @@ from archive.app.schedule_commands import schedule_commands
 from archive.app.search_commands import search_commands
 from archive.app.status_commands import status_commands
 from archive.app.store_commands import store_app
+from archive.app.transfer_commands import transfer_commands
 from archive.errors import ArchiveError, ConfigError
 from archive.pipeline.stop import Stop, stopping_on_signals
 
@@ -59,6 +60,7 @@ app.add_typer(db_commands)  # psql, migrate, db …
 app.add_typer(status_commands)  # status
 app.add_typer(mailbox_commands)  # mailbox forget
 app.add_typer(schedule_commands)  # schedule show|pause|resume
+app.add_typer(transfer_commands)  # export, import
 
 
 def _version(value: bool) -> None:

@@ -13,6 +13,7 @@ from archive.extract import Extractor
 from archive.index.database import database_url, make_engine
 from archive.index.ledger import IndexWriter
 from archive.pipeline.archiver import Archiver
+from archive.pipeline.importer import Importer
 from archive.store import open_store
 
 _lock = threading.Lock()
@@ -69,3 +70,14 @@ def reset() -> None:
             if archiver.extractor is not None:
                 archiver.extractor.close()
         _archivers.clear()
+
+
+def make_importer(settings: Settings, engine: Engine) -> Importer:
+    """An Importer over `engine` and the settings' store; attachment text is left to
+    `mailarchive reindex`, as for a run without extraction."""
+    return Importer(
+        writer=IndexWriter(engine),
+        store=open_store(settings.resolved_store_url),
+        parse_limits=settings.parse_limits(),
+        parse_max_bytes=settings.parse_max_bytes,
+    )

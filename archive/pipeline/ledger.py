@@ -34,7 +34,27 @@ from typing import Literal, cast
 from archive.index.ledger import LedgerEntry, LedgerKey
 from archive.pop3.source import Listed
 
-__all__ = ["Deletions", "Known", "Ledger", "LedgerEntry", "LedgerKey", "Place", "SessionLedger"]
+__all__ = [
+    "IMPORTED_PREFIX",
+    "Deletions",
+    "Known",
+    "Ledger",
+    "LedgerEntry",
+    "LedgerKey",
+    "Place",
+    "SessionLedger",
+    "is_imported",
+]
+
+# Rows written by `mailarchive import` (archive.pipeline.importer): `import:<sha256>`, 71
+# characters, longer than any POP3 unique-id may be (RFC 1939 §7: 1 to 70).
+IMPORTED_PREFIX = b"import:"
+
+
+def is_imported(uidl: bytes) -> bool:
+    """A row an import wrote, not a copy any server listed."""
+    return uidl.startswith(IMPORTED_PREFIX) and len(uidl) > 70
+
 
 log = logging.getLogger(__name__)
 
@@ -175,6 +195,7 @@ class SessionLedger:
             entry
             for entry in self.ledger
             if entry.uidl not in self.shared
+            and not is_imported(entry.uidl)  # never a renamed server copy
             and entry.deleted_at is None
             and entry.delete_requested_at is None
         ]
@@ -247,7 +268,8 @@ class SessionLedger:
                 continue
             if cutoff is not None and entry.archived_at > cutoff:
                 continue
-            if uidl in ambiguous:
+            if uidl in ambiguous or is_imported(uidl):
+                # An imported row stands for no server copy, whatever lists its id.
                 skipped += 1
                 continue
             earlier[number] = entry

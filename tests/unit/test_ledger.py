@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from archive.pipeline.ledger import Known, Ledger, LedgerEntry, Place
+from archive.pipeline.ledger import Known, Ledger, LedgerEntry, Place, is_imported
 from archive.pop3.source import Listed
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
@@ -124,6 +124,21 @@ def test_a_uidl_reset_relabels_the_lowest_stale_row_with_that_content():
 def test_rows_being_deleted_are_not_relabelled():
     ledger = Ledger([entry(1, b"old", sha="A", requested=T0)])
     assert ledger.session(listing(b"new")).place(1, "A") == Place((b"new", 0))
+
+
+IMPORTED = b"import:" + b"a" * 64
+
+
+def test_an_imported_row_is_never_a_renamed_server_copy_nor_deleted_by_its_id():
+    assert is_imported(IMPORTED) and not is_imported(b"import:short")
+    ledger = Ledger([entry(1, IMPORTED, sha="A")])
+    # Same content listed under a server's id: a new row, not the imported one relabelled.
+    assert ledger.session(listing(b"u1")).place(1, "A") == Place((b"u1", 0))
+    # A server listing the imported id itself (breaking RFC 1939's 70 characters): not
+    # proposed for DELE, however old the row.
+    session = ledger.session(listing(IMPORTED))
+    deletions = session.deletions({}, everything=False, cutoff=T0 + timedelta(days=10))
+    assert deletions.earlier == {} and deletions.ambiguous == 1
 
 
 def test_one_key_one_row():

@@ -11,11 +11,11 @@ from typing import BinaryIO
 from archive.pop3.fake.wire import MAX_DISCARD, dot_stuff
 
 
-class _LineTooLong(Exception):
+class LineTooLong(Exception):
     pass
 
 
-class _Disconnect(Exception):
+class SessionDisconnect(Exception):
     """End the session without the UPDATE state: EOF, a drop, or an abusive client."""
 
 
@@ -35,14 +35,14 @@ class LineIO:
         if line.endswith(b"\n"):
             return line[:-1].removesuffix(b"\r")
         if len(line) < limit:
-            raise _Disconnect("client closed the connection")
+            raise SessionDisconnect("client closed the connection")
         skipped = 0
         while not line.endswith(b"\n"):
             line = self.reader.readline(8192)
             skipped += len(line)
             if not line or skipped > MAX_DISCARD:
-                raise _Disconnect("overlong line")
-        raise _LineTooLong
+                raise SessionDisconnect("overlong line")
+        raise LineTooLong
 
     def wait_for_close(self) -> None:
         """Read and drop client bytes until EOF, the socket timeout, or stop()."""

@@ -29,7 +29,7 @@ from archive.pop3.fake.faults import (
     faulty_retr,
     oversized_listing_value,
 )
-from archive.pop3.fake.lines import LineIO, _Disconnect, _LineTooLong
+from archive.pop3.fake.lines import LineIO, LineTooLong, SessionDisconnect
 from archive.pop3.fake.wire import (
     AUTH_FAILED,
     CLOSE_DRAIN_SECONDS,
@@ -93,7 +93,7 @@ class Session(LineIO):
                 self.sock = self.server.ssl_context.wrap_socket(self.sock, server_side=True)
             self.reader = self.sock.makefile("rb")
             self._serve()
-        except (_Disconnect, FaultDisconnect):
+        except (SessionDisconnect, FaultDisconnect):
             pass
         except OSError as exc:
             # Timeouts, resets, TLS failures, stop(): the client is gone, nothing is deleted.
@@ -121,7 +121,7 @@ class Session(LineIO):
         while not self.closing:
             try:
                 line = self._read_line(MAX_COMMAND_LINE)
-            except _LineTooLong:
+            except LineTooLong:
                 self._reply(f"-ERR Command line too long (max {MAX_COMMAND_LINE} octets)")
                 continue
             self._dispatch(line.decode("utf-8", "surrogateescape"))
@@ -195,7 +195,7 @@ class Session(LineIO):
         self._reply(f"+ {data}")
         try:
             line = self._read_line(MAX_SASL_LINE).decode("utf-8", "surrogateescape")
-        except _LineTooLong:
+        except LineTooLong:
             return ""  # fails to decode, so the exchange fails
         if line == "*":
             raise SaslCancelled
@@ -249,7 +249,7 @@ class Session(LineIO):
             self._reply("-ERR Some deleted messages not removed")
         elif self.options.quit_drop:
             self._release(update=True)
-            raise _Disconnect("QUIT answered by closing the connection")
+            raise SessionDisconnect("QUIT answered by closing the connection")
         elif partial is not None:
             left = self._release(update=True, limit=partial)
             self._reply(f"-ERR [SYS/TEMP] Some deleted messages not removed ({left} left)")
@@ -333,7 +333,7 @@ class Session(LineIO):
         limit = self.options.drop_after_bytes
         if limit is not None and self.retr_bytes + len(body) >= limit:
             self.send(status + body[: max(0, limit - self.retr_bytes)], multiline=True)
-            raise _Disconnect(f"drop_after_bytes={limit} reached in RETR {index + 1}")
+            raise SessionDisconnect(f"drop_after_bytes={limit} reached in RETR {index + 1}")
         self.retr_bytes += len(body)
         self.send(status + body, multiline=True)
         self.retrieved.add(index)
@@ -371,7 +371,7 @@ class Session(LineIO):
         size, pause = trickle
         for start in range(0, len(data), size):
             if start and self.server._stop_event.wait(pause):
-                raise _Disconnect("server stopping during a trickled response")
+                raise SessionDisconnect("server stopping during a trickled response")
             self.sock.sendall(data[start : start + size])
 
     def _close(self) -> None:
