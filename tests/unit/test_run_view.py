@@ -127,3 +127,27 @@ def test_the_bars_follow_each_mailbox_messages_and_bytes():
     assert (tasks["alice"].completed, tasks["alice"].total) == (4, 10)
     assert tasks["alice"].fields == {"size": "2.0 KiB", "state": "running"}
     assert (tasks["bob"].completed, tasks["bob"].fields["state"]) == (5, "ok")
+
+
+def test_log_lines_go_above_the_bars_not_through_them():
+    import logging
+    import sys
+
+    buffer = io.StringIO()
+    console = Console(file=buffer, force_terminal=True, width=80, color_system=None)
+    # The process's stderr, as Prefect's handler and basicConfig's hold it from start-up.
+    handler = logging.StreamHandler(sys.__stderr__)
+    logger = logging.getLogger("archive.test_run_view")
+    logger.addHandler(handler)
+    logger.propagate = False
+    try:
+        with progress_display(console) as display:
+            assert display is not None
+            display("alice", MailboxResult(name="alice", new=2, archived=1))
+            logger.warning("mailbox bob failed: timed out")
+        assert handler.stream is sys.__stderr__  # given back
+    finally:
+        logger.removeHandler(handler)
+    shown = buffer.getvalue()
+    assert "mailbox bob failed: timed out" in shown, shown
+    assert "alice" in shown
