@@ -9,7 +9,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -30,6 +30,10 @@ from archive.pipeline.build import get_archiver
 from archive.pipeline.result import MailboxFailed, MailboxResult, across_attempts
 from archive.pipeline.stop import Stop, stopping_on_signals
 from flows.artifacts import RunProgress, publish
+from flows.queueing import waited_for_slot
+
+Observer = Callable[[str, MailboxResult], None]
+"""Told a mailbox's name and its counts so far (all attempts), from the task's thread."""
 
 
 def _archive_logs_to_prefect() -> None:
@@ -93,6 +97,8 @@ class _Run:
     settings: Settings
     progress: RunProgress
     stop: Stop
+    # The entry point's own display (`mailarchive run` on a terminal): each mailbox's counts.
+    observer: Observer | None = None
     started: dict[str, float] = field(default_factory=dict)
     carried: dict[str, MailboxResult] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
@@ -127,6 +133,8 @@ def _report(box: MailboxConfig, result: MailboxResult) -> None:
         result = across_attempts(earlier, result)
     if result.new:
         run.progress.report(box.name, (result.archived + result.duplicates) / result.new)
+    if run.observer is not None:
+        run.observer(box.name, result)
 
 
 def _current_run() -> _Run | None:
@@ -134,6 +142,13 @@ def _current_run() -> _Run | None:
     task_run = getattr(get_run_context(), "task_run", None)
     flow_run_id = task_run.flow_run_id if task_run is not None else None
     return _runs.get(flow_run_id) if flow_run_id is not None else None
+
+
+def _told(run: _Run, result: MailboxResult) -> MailboxResult:
+    """An attempt's end, told to the entry point's display; returns `result`."""
+    if run.observer is not None:
+        run.observer(result.name, result)
+    return result
 
 
 @task(task_run_name="archive {box.name}", retry_condition_fn=retry_if_transient)
@@ -148,7 +163,7 @@ def archive_mailbox(box: MailboxConfig) -> dict[str, Any]:
             box, secret_lookup=read_secret, progress=lambda counts: _report(box, counts)
         )
     except MailboxFailed as exc:
-        raise MailboxFailed(run.carry(box.name, exc.result)) from exc
+        raise MailboxFailed(_told(run, run.carry(box.name, exc.result))) from exc
     except Exception as exc:
         # Before the archiver had a result (the database, the store): an attempt all the same.
         failed = MailboxResult(
@@ -157,8 +172,8 @@ def archive_mailbox(box: MailboxConfig) -> dict[str, Any]:
             error=f"mailbox {box.name!r}: {exc}",
             transient=is_transient(exc),
         )
-        raise MailboxFailed(run.carry(box.name, failed)) from exc
-    result = run.carry(box.name, attempt)
+        raise MailboxFailed(_told(run, run.carry(box.name, failed))) from exc
+    result = _told(run, run.carry(box.name, attempt))
     if result.status != "failed" and not result.interrupted:
         run.progress.report(box.name, 1.0)
     return result.to_dict()
@@ -182,6 +197,12 @@ def _flow_run_name() -> str:
 def archive_mailboxes(config_path: str, mailboxes: list[str] | None = None) -> list[dict[str, Any]]:
     """Archive the mailboxes of a mailbox file (all of them, or those named)."""
     logger = get_run_logger()
+    waited = waited_for_slot(get_run_context().flow_run)  # type: ignore[union-attr]
+    if waited is not None:
+        if waited.scheduled:
+            logger.warning(waited.line())
+            return []
+        logger.info(waited.line())
     settings, archive_file = _prepared_for(config_path)
     boxes = archive_file.select(mailboxes)
     check_secrets(boxes)
@@ -193,9 +214,9 @@ def archive_mailboxes(config_path: str, mailboxes: list[str] | None = None) -> l
         retry_jitter_factor=0.5,
     )
     flow_run_id = get_run_context().flow_run.id  # type: ignore[union-attr]
-    stop = _stop_for(config_path)
+    stop, observer = _stop_for(config_path)
     progress = RunProgress([box.name for box in boxes])
-    run = _runs[flow_run_id] = _Run(settings, progress, stop)
+    run = _runs[flow_run_id] = _Run(settings, progress, stop, observer)
     try:
         # SIGTERM/SIGINT set the stop token while the mailboxes run (in the main thread only:
         # a served or worker run is its own process, so this holds there too). Prefect's
@@ -287,6 +308,8 @@ class Prepared:
     archive_file: MailboxFile | None = None
     # The entry point's stop token: its signal handlers and the flow's set the same one.
     stop: Stop | None = None
+    # Told each mailbox's counts as they change, in the task's thread (a progress display).
+    progress: Observer | None = None
 
 
 _prepared: dict[str, Prepared] = {}
@@ -307,10 +330,13 @@ def _handing_over(config_path: str, prepared: Prepared | None) -> Iterator[None]
             _prepared.pop(config_path, None)
 
 
-def _stop_for(config_path: str) -> Stop:
+def _stop_for(config_path: str) -> tuple[Stop, Observer | None]:
+    """The entry point's stop token and progress observer, if it handed them over."""
     with _prepared_lock:
         prepared = _prepared.get(config_path)
-    return prepared.stop if prepared is not None and prepared.stop is not None else Stop()
+    if prepared is None:
+        return Stop(), None
+    return prepared.stop or Stop(), prepared.progress
 
 
 def _prepared_for(config_path: str) -> tuple[Settings, MailboxFile]:

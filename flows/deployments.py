@@ -8,25 +8,23 @@ Two ways to run on a schedule, both plain Prefect:
   and hands each mailbox (or batch) to `archive-mailboxes/worker` with `run_deployment`, so
   every worker polling the pool takes a share.
 
-Both deployments of a schedule allow one run at a time; a run that would overlap is
-cancelled (Prefect's deployment concurrency limit, kept by the server). Parameters carry the
+Both deployments of a schedule allow one run at a time; a run that would overlap waits for
+the one before it (Prefect's deployment concurrency limit, kept by the server; see
+flows/queueing.py for what a run that waited does). Parameters carry the
 mailbox file path and mailbox names only: passwords stay where the file says they are.
 """
 
 from __future__ import annotations
 
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from prefect import flow, get_run_logger, serve
 from prefect.artifacts import create_table_artifact
 from prefect.client.orchestration import get_client
-from prefect.client.schemas.objects import (
-    ConcurrencyLimitConfig,
-    ConcurrencyLimitStrategy,
-    FlowRun,
-)
+from prefect.client.schemas.objects import FlowRun
 from prefect.context import get_run_context
 from prefect.deployments import run_deployment
 from prefect.schedules import Cron
@@ -34,6 +32,7 @@ from prefect.schedules import Cron
 from archive.config import MailboxFile, load_mailbox_file
 from archive.errors import DispatchFailed
 from flows.archive_flow import archive_mailboxes
+from flows.queueing import one_run_at_a_time
 
 WORKER_DEPLOYMENT = "archive-mailboxes/worker"
 """The deployment of prefect.yaml that workers run one mailbox batch with."""
@@ -41,12 +40,14 @@ WORKER_DEPLOYMENT = "archive-mailboxes/worker"
 TAGS = ["mailarchive"]
 
 
-def one_run_at_a_time() -> ConcurrencyLimitConfig:
-    return ConcurrencyLimitConfig(limit=1, collision_strategy=ConcurrencyLimitStrategy.CANCEL_NEW)
+def build_deployment(
+    config_path: Path, archive_file: MailboxFile, name: str, paused: bool | None = None
+) -> Any:
+    """`archive-mailboxes/<name>` for `serve`: the file's cron, one run at a time.
 
-
-def build_deployment(config_path: Path, archive_file: MailboxFile, name: str) -> Any:
-    """`archive-mailboxes/<name>` for `serve`: the file's cron, one run at a time."""
+    `paused`: as `mailarchive schedule pause` left it (None: not registered yet, so on);
+    registering sends `paused`, and Prefect would otherwise resume a paused schedule.
+    """
     schedules = (
         [Cron(archive_file.schedule, timezone=archive_file.timezone or "UTC")]
         if archive_file.schedule
@@ -57,6 +58,7 @@ def build_deployment(config_path: Path, archive_file: MailboxFile, name: str) ->
         schedules=schedules,
         parameters={"config_path": str(config_path.resolve())},
         concurrency_limit=one_run_at_a_time(),
+        paused=paused,
         tags=TAGS,
         description=f"Archive the mailboxes of {config_path.resolve()}",
     )
@@ -68,7 +70,54 @@ def serve_mailbox_file(config_path: Path, archive_file: MailboxFile, name: str) 
     pause_on_shutdown=False: stopping this process leaves the schedule on, so the runs it
     misses stay visible as Late in the UI and the next `serve` picks them up.
     """
-    serve(build_deployment(config_path, archive_file, name), pause_on_shutdown=False)
+    state = schedule_state(name)
+    paused = state.paused if state is not None else None
+    serve(build_deployment(config_path, archive_file, name, paused), pause_on_shutdown=False)
+
+
+@dataclass(frozen=True)
+class ScheduleState:
+    """A served deployment's schedule, as `mailarchive schedule` shows it."""
+
+    deployment: str
+    paused: bool
+    schedules: tuple[str, ...]
+    """Each schedule: its cron and time zone ("0 4 * * * Europe/Paris")."""
+
+
+def schedule_state(name: str, *, paused: bool | None = None) -> ScheduleState | None:
+    """`archive-mailboxes/<name>`'s schedule; with `paused`, paused (True) or resumed
+    (False) first. None if no such deployment is registered.
+
+    Pausing the deployment stops its scheduled runs (the scheduler creates none while it is
+    paused); a run triggered by hand still runs. It stays paused across `serve` restarts.
+    """
+    from prefect.exceptions import ObjectNotFound
+
+    full = f"{archive_mailboxes.name}/{name}"
+    with get_client(sync_client=True) as client:
+        try:
+            deployment = client.read_deployment_by_name(full)
+        except ObjectNotFound:
+            return None
+        if paused is True:
+            client.pause_deployment(deployment.id)
+        elif paused is False:
+            client.resume_deployment(deployment.id)
+        if paused is not None:
+            deployment = client.read_deployment(deployment.id)
+    crons = tuple(
+        " ".join(
+            str(part)
+            for part in (
+                getattr(schedule.schedule, "cron", schedule.schedule),
+                getattr(schedule.schedule, "timezone", None),
+            )
+            if part
+        )
+        for schedule in deployment.schedules
+    )
+    return ScheduleState(full, bool(deployment.paused), crons)
 
 
 def _dispatch_run_name() -> str:

@@ -27,7 +27,10 @@ from archive.app.console import (
     print_error,
 )
 from archive.app.db_commands import db_commands
+from archive.app.mailbox_commands import mailbox_commands
+from archive.app.prefect_env import prefect_api_url, prefect_defaults, require_prefect_api
 from archive.app.repair_command import repair_app
+from archive.app.schedule_commands import schedule_commands
 from archive.app.search_commands import search_commands
 from archive.app.status_commands import status_commands
 from archive.app.store_commands import store_app
@@ -56,6 +59,8 @@ app.add_typer(repair_app)  # repair: a top-level command
 app.add_typer(search_commands)  # search
 app.add_typer(db_commands)  # psql, migrate, db …
 app.add_typer(status_commands)  # status
+app.add_typer(mailbox_commands)  # mailbox forget
+app.add_typer(schedule_commands)  # schedule show|pause|resume
 app.add_typer(transfer_commands)  # export, import
 app.add_typer(compliance_commands)  # retention, hold …, audit …
 
@@ -92,15 +97,6 @@ ConfigOption = Annotated[
 ]
 
 
-def _prefect_defaults() -> None:
-    """Set before Prefect is imported: library logs in the UI, a patient temporary server."""
-    os.environ.setdefault("PREFECT_LOGGING_EXTRA_LOGGERS", "archive")
-    # Without PREFECT_API_URL Prefect starts a temporary server; cold, that takes >20 s here.
-    os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "180")
-    # The archive works offline; do not try to phone home from the temporary server.
-    os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
-
-
 def run_flow(
     config: Path,
     mailboxes: list[str] | None,
@@ -108,45 +104,16 @@ def run_flow(
     archive_file: MailboxFile | None = None,
     stop: Stop | None = None,
 ) -> tuple[bool, list[dict[str, Any]]]:
-    """Run `archive-mailboxes` in this process, handing it what this command built already."""
-    _prefect_defaults()
+    """Run `archive-mailboxes` in this process, handing it what this command built already;
+    on a terminal, a progress bar per mailbox on stderr while it runs."""
+    prefect_defaults()
+    from archive.app.run_progress import progress_display
     from flows.archive_flow import Prepared, run_archive
 
     no_tracebacks_on_terminal()  # after Prefect has set up its logging
-    prepared = Prepared(settings, archive_file, stop) if settings is not None else None
-    return run_archive(config, mailboxes, prepared)
-
-
-PREFECT_UNREACHABLE = 3
-
-
-def _prefect_api_url() -> str | None:
-    """The API URL Prefect will use (environment or active profile); None: a temporary server."""
-    _prefect_defaults()
-    from flows.archive_flow import prefect_api_url
-
-    return prefect_api_url()
-
-
-def _require_prefect_api(api_url: str | None, *, needed: bool) -> None:
-    """Fail fast, exit 3, when the Prefect server we are pointed at does not answer."""
-    from archive.app.prefect_server import api_unreachable
-
-    if api_url is None:
-        if needed:
-            fail(
-                "no Prefect server: start one with `mailarchive server` and "
-                "export PREFECT_API_URL=http://127.0.0.1:4200/api",
-                PREFECT_UNREACHABLE,
-            )
-        return
-    problem = api_unreachable(api_url)
-    if problem is not None:
-        fail(
-            f"the Prefect server at PREFECT_API_URL={api_url} is not reachable ({problem}); "
-            "start it (`mailarchive server`) or unset PREFECT_API_URL to run without one",
-            PREFECT_UNREACHABLE,
-        )
+    with progress_display(err) as display:
+        prepared = Prepared(settings, archive_file, stop, display) if settings is not None else None
+        return run_archive(config, mailboxes, prepared)
 
 
 def _load_checked(config: Path, mailbox: list[str] | None) -> MailboxFile:
@@ -184,7 +151,7 @@ def run(
     stop = Stop()
     with stopping_on_signals(stop):
         archive_file = _load_checked(config, mailbox)
-        _require_prefect_api(_prefect_api_url(), needed=False)
+        require_prefect_api(prefect_api_url(), needed=False)
         ok, results = run_flow(config, mailbox, settings, archive_file, stop)
     interrupted = stop.signal_name or ("stop" if stop.is_set() else None)
     if as_json:
@@ -193,9 +160,9 @@ def run(
             payload["exit_code"] = stop.exit_code()
         sys.stdout.write(json.dumps(payload) + "\n")
     else:
-        from archive.app.report import summary_table
+        from archive.app.run_view import print_results
 
-        out.print(summary_table(results, interrupted=interrupted))
+        print_results(out, results, interrupted=interrupted)
     if interrupted:
         raise typer.Exit(stop.exit_code())
     if not ok:
@@ -213,12 +180,13 @@ def serve(
     """Register `archive-mailboxes/NAME` and run its flow runs until stopped (Ctrl-C, SIGTERM).
 
     The schedule is the file's top-level `schedule` (cron) and `timezone`. One run at a time:
-    a run that would overlap is cancelled. Stopping does not pause the schedule. Trigger a
+    a run that would overlap waits for the one before it (a scheduled one ends, saying so).
+    Stopping does not pause the schedule; `mailarchive schedule pause NAME` does. Trigger a
     run from the UI, with `prefect deployment run archive-mailboxes/NAME`, or `mailarchive
     run`. Needs PREFECT_API_URL (see `mailarchive server`); exits 3 if it does not answer.
     """
     archive_file = _load_checked(config, None)
-    _require_prefect_api(_prefect_api_url(), needed=True)
+    require_prefect_api(prefect_api_url(), needed=True)
     from flows.deployments import serve_mailbox_file
 
     deployment = name or config.stem

@@ -12,7 +12,7 @@ from typing import Any
 from rich.console import Console
 
 from archive.app.demo_data import generate_mailboxes
-from archive.app.report import summary_table
+from archive.app.run_view import print_results
 from archive.config import Settings
 from archive.pipeline.build import archive_url
 from archive.pop3.fake.server import FakeMailbox, FakePop3Server
@@ -111,7 +111,7 @@ def run_demo(
         )
         ok, results = run_flow(config, None)
 
-    console.print(summary_table(results))
+    print_results(console, results, title="Demo run")
     new = sum(int(r["new"]) for r in results)
     if new == 0 and ok:
         console.print("[bold]Nothing new:[/] every message was already archived by an earlier run.")

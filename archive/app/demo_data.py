@@ -14,7 +14,9 @@ header bytes) that must still be archived with their defects recorded.
 Guaranteed words, for example queries: every mailbox with at least three messages has a
 message with ``invoice`` in its subject, one with ``quarterly`` (a quarterly report) and one
 with ``meeting``; they are `GUARANTEED_WORDS`. Text inside ``<script>`` elements uses the
-word ``trackingpixel``, which a correct HTML-to-text step never indexes.
+word ``trackingpixel``, which a correct HTML-to-text step never indexes. From twenty
+messages on, the first two mailboxes also hold the March 2026 mail that docs/sql.md and the
+README query (`demo_files.story`), in place of as many generated messages.
 """
 
 from __future__ import annotations
@@ -31,7 +33,7 @@ from email.utils import format_datetime
 from typing import Final
 
 from archive.app.demo_files import pdf as _pdf
-from archive.app.demo_files import png
+from archive.app.demo_files import png, story
 
 __all__ = ["GUARANTEED_WORDS", "MAILBOX_NAMES", "generate_mailboxes"]
 
@@ -355,18 +357,20 @@ def generate_mailboxes(
     shared = _newsletters(builder, total // 10)
     fixed = ["invoice", "quarterly", "meeting"][: total - len(shared)]
     n_malformed = 2 if total >= 20 else 0
-    n_random = total - len(shared) - len(fixed) - n_malformed
+    owners = [_mailbox_name(k) for k in range(n_mailboxes)]
+    stories = story(owners) if total >= 20 else {}
     weights = {"plain": 30, "alternative": 20, "html": 10, "attachment": 15, "reply": 25}
     mailboxes: dict[str, list[bytes]] = {}
-    for k in range(n_mailboxes):
-        owner = _mailbox_name(k)
+    for k, owner in enumerate(owners):
+        told = stories.get(owner, [])
+        n_random = total - len(shared) - len(fixed) - n_malformed - len(told)
         kinds = fixed + builder.rng.choices(list(weights), list(weights.values()), k=n_random)
         kinds += ["malformed"] * n_malformed
         builder.rng.shuffle(kinds)
         days = sorted(builder.rng.uniform(0, 365) for _ in kinds)
         writer = _MailboxWriter(builder, owner)
         malformed = itertools.count(k)
-        dated = list(shared)
+        dated = list(shared) + told
         for kind, day in zip(kinds, days, strict=True):
             when = builder.date(day)
             if kind == "malformed":

@@ -1,10 +1,9 @@
-"""How a run's per-mailbox results and a page of search hits are shown: one column order for
-the CLI, demo and UI; sizes in KiB/MiB/GiB; highlighted snippets on a terminal."""
+"""How a page of search hits is shown (a run's results: run_view.py): sizes in KiB/MiB/GiB,
+highlighted snippets on a terminal, a status's colour."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from rich.console import Group, RenderableType
 from rich.padding import Padding
@@ -21,7 +20,6 @@ __all__ = [
     "search_table",
     "search_view",
     "snippet_text",
-    "summary_table",
 ]
 
 WIDE = 110
@@ -46,37 +44,6 @@ def human_bytes(size: int) -> str:
 
 
 STATUS_STYLES = {"failed": "red", "partial": "yellow", "deferred": "yellow", "skipped": "dim"}
-
-
-def summary_table(
-    results: Sequence[dict[str, Any]], title: str = "Archive run", interrupted: str | None = None
-) -> Table:
-    """One row per mailbox (its status first), and the run's totals as the caption: how many
-    mailboxes failed, and how many messages, counted apart. Sizes in KiB/MiB."""
-    from archive.pipeline.result import RESULT_COLUMNS, run_totals
-
-    if interrupted:
-        title = f"{title} (interrupted by {interrupted})"
-    table = Table(title=title, caption=run_totals(results).line())
-    for column in RESULT_COLUMNS:
-        text_column = column in ("name", "status", "note", "error")
-        table.add_column(
-            "mailbox" if column == "name" else column.replace("_", " "),
-            justify="left" if text_column else "right",
-            overflow="fold",
-        )
-    for r in results:
-        cells = []
-        for column in RESULT_COLUMNS:
-            value = r.get(column)
-            if value is None:
-                cells.append(Text(""))
-            elif column == "bytes":
-                cells.append(Text(human_bytes(int(value))))
-            else:
-                cells.append(Text(str(value)))
-        table.add_row(*cells, style=STATUS_STYLES.get(str(r.get("status"))))
-    return table
 
 
 def search_summary(page: SearchPage) -> str:

@@ -413,6 +413,13 @@ def _wait_until(check, process: subprocess.Popen, what: str):
         time.sleep(0.5)
 
 
+def _run_logs(client, flow_run_id) -> list[str]:
+    from prefect.client.schemas.filters import LogFilter, LogFilterFlowRunId
+
+    logs = client.read_logs(LogFilter(flow_run_id=LogFilterFlowRunId(any_=[flow_run_id])))
+    return [log.message for log in logs]
+
+
 @SLOW
 def test_serve_runs_one_at_a_time_and_keeps_its_schedule(archive_env: Path, monkeypatch):
     from prefect.client.orchestration import get_client
@@ -464,7 +471,7 @@ def test_serve_runs_one_at_a_time_and_keeps_its_schedule(archive_env: Path, monk
                 return client.read_flow_run(run_id).state
 
             _wait_until(lambda: state_of(first_id).is_running(), served, "the first run started")
-            # While it runs, a second run is cancelled rather than overlapping.
+            # While it runs, a second run (by hand) waits for it rather than overlapping.
             second = client.create_flow_run_from_deployment(served_deployment.id)
             second_state = _wait_until(
                 lambda: state_of(second.id) if state_of(second.id).is_final() else None,
@@ -476,6 +483,8 @@ def test_serve_runs_one_at_a_time_and_keeps_its_schedule(archive_env: Path, monk
                 served,
                 "the first run ended",
             )
+            second_states = client.read_flow_run_states(second.id)
+            second_logs = _run_logs(client, second.id)
             served.send_signal(signal.SIGTERM)
             served.wait()
             after = client.read_deployment_by_name("archive-mailboxes/served")
@@ -486,12 +495,16 @@ def test_serve_runs_one_at_a_time_and_keeps_its_schedule(archive_env: Path, monk
         log.close()
         silent.close()
     output = (archive_env / "serve.log").read_text(errors="replace")
-    assert second_state.is_cancelled(), (second_state, output[-3000:])
     assert first_state.is_failed(), first_state  # the silent server timed it out
-    assert len(silent.connections) == 1  # the cancelled run never connected
+    # The second run was queued, not cancelled; it ran once the first had ended, and said so.
+    assert "AwaitingConcurrencySlot" in [s.name for s in second_states], second_states
+    assert second_state.is_failed(), (second_state, output[-3000:])
+    assert second_state.timestamp > first_state.timestamp
+    assert any("this run waited" in line for line in second_logs), second_logs
+    assert len(silent.connections) == 2
     assert served_deployment.parameters == {"config_path": str(config.resolve())}
     assert served_deployment.global_concurrency_limit.limit == 1
-    assert served_deployment.concurrency_options.collision_strategy == "CANCEL_NEW"
+    assert served_deployment.concurrency_options.collision_strategy == "ENQUEUE"
     (schedule,) = served_deployment.schedules
     assert (schedule.schedule.cron, schedule.schedule.timezone) == ("0 4 1 1 *", "Europe/Paris")
     # Stopping `serve` leaves the schedule on.

@@ -19,7 +19,8 @@ from archive.index.search import SearchHit, SearchPage
 COMMANDS = [
     [], ["run"], ["serve"], ["server"], ["demo"], ["reindex"], ["cat"], ["verify"], ["gc"],
     ["search"], ["psql"], ["migrate"], ["db"], ["db", "url"], ["db", "start"], ["db", "stop"],
-    ["db", "status"], ["status"],
+    ["db", "status"], ["status"], ["mailbox"], ["mailbox", "forget"], ["schedule"],
+    ["schedule", "pause"], ["schedule", "resume"], ["schedule", "show"],
 ]  # fmt: skip
 
 

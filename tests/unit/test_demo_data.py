@@ -53,9 +53,10 @@ def test_newsletters_are_byte_identical_in_every_mailbox(mailboxes: dict[str, li
     shared = [raw for raw, count in copies.items() if count == len(mailboxes)]
     assert len(shared) == 10
     assert all(b"Example Weekly" in raw for raw in shared)
-    # Only the newsletters are shared; everything else is unique to its mailbox.
+    # Only the newsletters are shared, and the cookbook's invoice (alice and bob); everything
+    # else is unique to its mailbox.
     assert sum(count for count in copies.values()) == 300
-    assert len(copies) == 300 - 2 * 10
+    assert len(copies) == 300 - 2 * 10 - 1
 
 
 def test_every_message_parses_with_a_unique_message_id(mailboxes: dict[str, list[bytes]]):
@@ -66,7 +67,7 @@ def test_every_message_parses_with_a_unique_message_id(mailboxes: dict[str, list
             message_id = _parse(raw)["Message-ID"]
             assert message_id and message_id.startswith("<") and message_id.endswith(">")
             assert ids.setdefault(str(message_id), raw) == raw
-    assert len(ids) == 280
+    assert len(ids) == 279
 
 
 def test_guaranteed_words_are_in_every_mailbox(mailboxes: dict[str, list[bytes]]):
@@ -117,7 +118,7 @@ def test_replies_thread_to_earlier_messages_in_the_mailbox(mailboxes: dict[str, 
                 replies += 1
                 assert str(parent) in earlier
                 assert str(message["References"]).split()[-1] == str(parent)
-                assert str(message["Subject"]).startswith("Re: ")
+                assert str(message["Subject"]).startswith(("Re: ", "AW: Re: "))
             earlier.add(str(message["Message-ID"]))
         assert replies >= 5
 
@@ -144,3 +145,18 @@ def test_malformed_messages_are_present(mailboxes: dict[str, list[bytes]]):
 def test_some_body_lines_start_with_a_dot(mailboxes: dict[str, list[bytes]]):
     # Exercised by dot-stuffing in the POP3 server and unstuffing in the client.
     assert any(b"\r\n.NET" in raw for box in mailboxes.values() for raw in box)
+
+
+def test_the_cookbook_mail_is_in_the_first_two_mailboxes(mailboxes: dict[str, list[bytes]]):
+    def ids(owner: str) -> set[str]:
+        return {str(_parse(raw)["Message-ID"]) for raw in mailboxes[owner]}
+
+    thread = {"<budget-1@example.com>", "<budget-2@example.com>", "<budget-3@example.com>"}
+    invoice = "<invoice-2026-03@supplier.example.net>"
+    assert thread | {invoice} <= ids("alice")
+    assert invoice in ids("bob") and "<fwd-invoice.bob@example.com>" in ids("bob")
+    assert not (thread | {invoice}) & ids("carol")
+    assert generate_mailboxes(1, 19) == generate_mailboxes(1, 19, seed=1)
+    assert not any(b"budget-1@example.com" in raw for raw in generate_mailboxes(1, 19)["alice"])
+    solo = generate_mailboxes(1, 20)["alice"]
+    assert len(solo) == 20 and sum(b"invoice-2026-03@supplier" in raw for raw in solo) >= 1

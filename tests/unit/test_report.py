@@ -6,7 +6,7 @@ import io
 
 from rich.console import Console
 
-from archive.app.report import summary_table
+from archive.app.run_view import run_view
 from archive.pipeline.result import MailboxResult, run_totals
 
 
@@ -30,9 +30,10 @@ def test_totals_count_failed_mailboxes_and_failed_messages_apart():
 
 def test_the_table_shows_each_status_and_the_totals():
     buffer = io.StringIO()
-    Console(file=buffer, width=200).print(summary_table(_results(), interrupted="SIGTERM"))
+    Console(file=buffer, width=200).print(run_view(_results(), width=200, interrupted="SIGTERM"))
     shown = buffer.getvalue()
     assert "Archive run (interrupted by SIGTERM)" in shown
     assert "2 mailboxes: 1 ok, 1 failed" in shown
-    row = next(line for line in shown.splitlines() if "user3-badpw" in line)
-    assert "failed" in row and "-ERR [AUTH]" in row
+    row = next(line for line in shown.splitlines() if line.split()[:1] == ["user3-badpw"])
+    assert row.split()[1] == "failed"
+    assert "✗ user3-badpw: login failed: -ERR [AUTH]" in shown

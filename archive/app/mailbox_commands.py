@@ -1,0 +1,59 @@
+"""`mailarchive mailbox forget NAME`: remove a mailbox's ledger and its own messages' rows."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+from rich.markup import escape
+
+from archive.app.console import command_settings, fail, open_index, out
+
+mailbox_commands = typer.Typer()
+mailbox_app = typer.Typer(help="Mailboxes the archive knows.", no_args_is_help=True)
+mailbox_commands.add_typer(mailbox_app, name="mailbox")
+
+
+@mailbox_app.command()
+def forget(
+    name: Annotated[str, typer.Argument(help="The mailbox, as `status` names it.")],
+    yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")] = False,
+) -> None:
+    """Remove a mailbox's ledger and the rows of the messages only it has.
+
+    Messages also delivered to another mailbox stay, with every row. Stored objects stay
+    too: `mailarchive gc` removes the ones nothing references any more. Refuses while a run
+    of the mailbox holds its lock, and while a legal hold keeps any of its messages. The
+    next run of a mailbox of that name archives everything on the server again.
+    """
+    from archive.errors import ArchiveError
+    from archive.index.forget import forget_mailbox, plan_forget
+
+    engine = open_index(command_settings())
+    try:
+        with engine.connect() as conn:
+            plan = plan_forget(conn, name)
+            conn.rollback()
+            if plan is None:
+                fail(f"the archive has no mailbox named {name!r} (see `mailarchive status`)", 1)
+            out.print(
+                f"mailbox {escape(name)}: {plan.deliveries:,} ledger rows; "
+                f"{plan.messages_only_here:,} messages only it has (removed), "
+                f"{plan.messages_shared:,} also in other mailboxes (kept)",
+                highlight=False,
+                soft_wrap=True,
+            )
+            if not yes and not typer.confirm(f"Forget mailbox {name}?", default=False):
+                fail("nothing was forgotten", 1)
+            try:
+                done = forget_mailbox(conn, name)
+            except ArchiveError as exc:
+                fail(str(exc), 1)
+    finally:
+        engine.dispose()
+    out.print(
+        f"forgot mailbox {escape(name)}: {done.deliveries:,} ledger rows and "
+        f"{done.messages:,} messages; `mailarchive gc` removes objects nothing references",
+        highlight=False,
+        soft_wrap=True,
+    )

@@ -1,0 +1,153 @@
+"""What `mailarchive run` and `demo` print: a table that fits 80 columns, one line per failed
+mailbox with a hint, one summary line on a pipe, and bars per mailbox on a terminal."""
+
+from __future__ import annotations
+
+import io
+
+import pytest
+from rich.console import Console
+from rich.progress import Progress
+
+from archive.app.run_progress import MailboxProgress, progress_display
+from archive.app.run_view import failure_hint, print_results
+from archive.pipeline.result import MailboxResult
+
+SELF_SIGNED = (
+    "mailbox 'alice' (mail.example.org:995): TLS certificate not trusted: self-signed certificate"
+)
+WRONG_VERSION = "mailbox 'bob' (mail.example.org:110): TLS handshake failed: WRONG_VERSION_NUMBER"
+GREETING_TIMEOUT = (
+    "mailbox 'carol' (mail.example.org:995): timed out after 30s waiting for greeting"
+)
+BAD_PASSWORD = "mailbox 'dave' (mail.example.org:995): login failed (PASS): -ERR [AUTH] no"
+
+
+@pytest.mark.parametrize(
+    ("error", "expected"),
+    [
+        (SELF_SIGNED, "`ca_file`"),
+        (WRONG_VERSION, "plaintext port"),
+        (GREETING_TIMEOUT, 'tls = "implicit"'),
+        (BAD_PASSWORD, "password source"),
+        ("mailbox 'e' (h:995): cannot connect: Connection refused", "`host` and `port`"),
+    ],
+)
+def test_each_usual_failure_gets_its_hint(error: str, expected: str):
+    hint = failure_hint(error)
+    assert hint is not None and expected in hint, hint
+
+
+def test_an_unknown_failure_gets_no_hint():
+    assert failure_hint("mailbox 'x': database unavailable (cannot start)") is None
+
+
+def _results(first: str = "alice") -> list[dict[str, object]]:
+    return [
+        MailboxResult(
+            name=first, new=120, archived=118, duplicates=2, bytes=5_400_000, seconds=3.2
+        ).to_dict(),
+        MailboxResult(name="bob", status="failed", error=WRONG_VERSION, seconds=0.1).to_dict(),
+        MailboxResult(name="carol", status="deferred", note="LOGIN-DELAY 900 s").to_dict(),
+    ]
+
+
+def _printed(*, terminal: bool, width: int = 80, first: str = "alice") -> str:
+    buffer = io.StringIO()
+    console = Console(file=buffer, width=width, force_terminal=terminal, color_system=None)
+    print_results(console, _results(first))
+    return buffer.getvalue()
+
+
+def _rows(shown: str) -> dict[str, str]:
+    return {line.split()[0]: line for line in shown.splitlines() if line.strip()}
+
+
+def test_at_80_columns_a_table_with_no_cell_folded_and_a_line_per_failure():
+    shown = _printed(terminal=True)
+    assert all(len(line) <= 80 for line in shown.splitlines()), shown
+    rows = _rows(shown)
+    assert rows["alice"].split() == [
+        "alice",
+        "ok",
+        "120",
+        "118",
+        "2",
+        "0",
+        "0",
+        "5.1",
+        "MiB",
+        "3.2s",
+    ]
+    assert rows["bob"].split()[1] == "failed" and rows["carol"].split()[1] == "deferred"
+    assert f"✗ bob: {WRONG_VERSION}" in " ".join(shown.split()), shown
+    hint = next(line for line in shown.splitlines() if line.startswith("  hint: "))
+    assert "plaintext" in hint, shown
+    assert "! carol (deferred): LOGIN-DELAY 900 s" in shown, shown
+
+
+def test_a_name_too_long_for_the_table_gets_a_block_per_mailbox():
+    name = "accounts-payable-and-receivable@example.org"
+    shown = _printed(terminal=True, first=name)
+    lines = shown.splitlines()
+    assert all(len(line) <= 80 for line in lines), shown
+    at = lines.index(f"{name}  ok")
+    assert lines[at + 1] == "  120 new, 118 archived, 2 dup, 0 deleted, 0 failed; 5.1 MiB in 3.2s"
+
+
+def test_on_a_pipe_one_summary_line_then_the_failures_unwrapped():
+    shown = _printed(terminal=False, width=40)
+    lines = shown.splitlines()
+    assert lines[0] == (
+        "mailarchive run: 3 mailboxes: 1 ok, 1 failed, 1 deferred; 118 archived, "
+        "2 duplicates, 0 deleted, 0 messages failed, 5,400,000 bytes"
+    )
+    assert lines[1] == f"✗ bob: {WRONG_VERSION}"
+    assert lines[2].startswith("  hint: ") and "plaintext port" in lines[2]
+    assert lines[3] == "! carol (deferred): LOGIN-DELAY 900 s"
+    assert len(lines) == 4, shown
+
+
+def test_no_progress_bars_on_a_pipe():
+    with progress_display(Console(file=io.StringIO())) as display:
+        assert display is None
+
+
+def test_the_bars_follow_each_mailbox_messages_and_bytes():
+    progress = Progress(console=Console(file=io.StringIO(), force_terminal=True))
+    show = MailboxProgress(progress)
+    show(
+        "alice",
+        MailboxResult(
+            name="alice", new=10, archived=3, duplicates=1, failed_messages=6, bytes=2048
+        ),
+    )
+    show("bob", MailboxResult(name="bob", new=5, archived=5, bytes=10, seconds=1.0))
+    tasks = {task.description: task for task in progress.tasks}
+    assert (tasks["alice"].completed, tasks["alice"].total) == (4, 10)
+    assert tasks["alice"].fields == {"size": "2.0 KiB", "state": "running"}
+    assert (tasks["bob"].completed, tasks["bob"].fields["state"]) == (5, "ok")
+
+
+def test_log_lines_go_above_the_bars_not_through_them():
+    import logging
+    import sys
+
+    buffer = io.StringIO()
+    console = Console(file=buffer, force_terminal=True, width=80, color_system=None)
+    # The process's stderr, as Prefect's handler and basicConfig's hold it from start-up.
+    handler = logging.StreamHandler(sys.__stderr__)
+    logger = logging.getLogger("archive.test_run_view")
+    logger.addHandler(handler)
+    logger.propagate = False
+    try:
+        with progress_display(console) as display:
+            assert display is not None
+            display("alice", MailboxResult(name="alice", new=2, archived=1))
+            logger.warning("mailbox bob failed: timed out")
+        assert handler.stream is sys.__stderr__  # given back
+    finally:
+        logger.removeHandler(handler)
+    shown = buffer.getvalue()
+    assert "mailbox bob failed: timed out" in shown, shown
+    assert "alice" in shown
