@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from sqlalchemy import Connection, text
 
 from archive.errors import ArchiveError
+from archive.index import audit, holds
 from archive.index.locks import mailbox_lock
 from archive.index.models import SCHEMA
 
@@ -70,19 +71,10 @@ def plan_forget(conn: Connection, name: str) -> ForgetPlan | None:
 
 
 def held_messages_of(conn: Connection, mailbox_id: int) -> list[str]:
-    """SHA-256s of messages only this mailbox has that a legal hold keeps (none yet).
-
-    The hook for legal holds (migration 0009, `archive.holds`): until that table exists
-    nothing is held. When it does, return the held messages' hashes here and `forget`
-    refuses, naming them.
-    """
-    exists = conn.execute(text("SELECT to_regclass('archive.holds') IS NOT NULL")).scalar_one()
-    if not exists:
-        return []
-    raise ArchiveError(
-        "this archive has legal holds (archive.holds), which this version of "
-        "`mailbox forget` cannot check; upgrade mailarchive before forgetting a mailbox"
-    )
+    """SHA-256s of the held messages delivered to this mailbox (`archive.holds`): while there
+    are any, `forget` refuses, naming them. Shared messages count too: the hold triggers
+    refuse to delete any delivery of a held message."""
+    return holds.held_in_mailbox(conn, mailbox_id)
 
 
 _ONLY_HERE = f"""
@@ -123,8 +115,8 @@ def forget_mailbox(conn: Connection, name: str) -> Forgotten:
             if held_messages:
                 shown = ", ".join(sha[:12] for sha in held_messages[:5])
                 raise MailboxHeld(
-                    f"mailbox {name!r}: {len(held_messages)} message(s) only it has are "
-                    f"under a legal hold ({shown}); nothing was forgotten"
+                    f"mailbox {name!r}: {len(held_messages)} of its message(s) are under a "
+                    f"legal hold ({shown}); nothing was forgotten"
                 )
             conn.execute(
                 text(f"CREATE TEMPORARY TABLE forgotten ON COMMIT DROP AS {_ONLY_HERE}"),
@@ -141,5 +133,8 @@ def forget_mailbox(conn: Connection, name: str) -> Forgotten:
             messages = conn.execute(text(_FORGET_MESSAGES)).rowcount
             conn.execute(
                 text(f"DELETE FROM {SCHEMA}.mailbox WHERE id = :id"), {"id": plan.mailbox_id}
+            )
+            audit.record(
+                conn, "forget", {"mailbox": name, "deliveries": deliveries, "messages": messages}
             )
     return Forgotten(name, deliveries=deliveries, messages=messages)

@@ -103,3 +103,25 @@ def test_the_command_asks_first_and_names_what_stays(
     assert "forgot mailbox ann: 3 ledger rows and 2 messages" in done.output
     missing = CliRunner().invoke(app, ["mailbox", "forget", "ann", "--yes"])
     assert missing.exit_code == 1 and "no mailbox named 'ann'" in missing.output
+
+
+def test_forget_refuses_a_mailbox_with_held_messages_and_audits_what_it_does(
+    mails, fresh_engine: Engine
+):
+    from archive.index import holds
+    from archive.index.forget import MailboxHeld
+
+    with fresh_engine.connect() as conn, conn.begin():
+        holds.create(conn, "dispute-7", "court order", messages=[_sha(mails[2])])  # shared
+    with fresh_engine.connect() as conn, pytest.raises(MailboxHeld, match="legal hold"):
+        forget_mailbox(conn, "ann")
+    assert {"one", "two", "to both"} <= _subjects(fresh_engine, "ann")  # nothing forgotten
+    with fresh_engine.connect() as conn, conn.begin():
+        holds.release(conn, "dispute-7", "settled")
+    with fresh_engine.connect() as conn:
+        done = forget_mailbox(conn, "ann")
+        audited = conn.execute(
+            text("SELECT details FROM archive.audit WHERE action = 'forget'")
+        ).scalar_one()
+    assert done.deliveries == 3
+    assert audited == {"mailbox": "ann", "deliveries": 3, "messages": 2}
