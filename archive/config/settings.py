@@ -4,7 +4,7 @@ point (a CLI command or a flow) and passed down."""
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Literal
 
 import platformdirs
 from pydantic import Field, ValidationError
@@ -16,6 +16,7 @@ from archive.errors import ConfigError
 if TYPE_CHECKING:
     from archive.extract import ExtractLimits
     from archive.mime.model import ParseLimits
+    from archive.store import ObjectLock
 
 
 def default_data_dir() -> Path:
@@ -66,6 +67,23 @@ class Settings(BaseSettings):
         return ExtractLimits(
             seconds=self.extract_timeout_seconds, memory_bytes=self.extract_memory_mb << 20
         )
+
+    # S3 Object Lock for originals (immutable storage): a mode and a retention in days from
+    # the write; set both or neither. Use the longest retention any mailbox needs.
+    s3_object_lock_mode: Literal["GOVERNANCE", "COMPLIANCE"] | None = None
+    s3_object_lock_days: int | None = Field(default=None, ge=1)
+
+    def object_lock(self) -> ObjectLock | None:
+        """The S3 Object Lock originals are written with; None when not configured."""
+        if self.s3_object_lock_mode is None and self.s3_object_lock_days is None:
+            return None
+        if self.s3_object_lock_mode is None or self.s3_object_lock_days is None:
+            raise ConfigError(
+                "set both MAILARCHIVE_S3_OBJECT_LOCK_MODE and MAILARCHIVE_S3_OBJECT_LOCK_DAYS"
+            )
+        from archive.store import ObjectLock
+
+        return ObjectLock(self.s3_object_lock_mode, self.s3_object_lock_days)
 
     def parse_limits(self) -> ParseLimits:
         from archive.mime.model import ParseLimits

@@ -52,7 +52,7 @@ def make_archiver(settings: Settings, engine: Engine) -> Archiver:
     """An Archiver over `engine` and the settings' store, with the settings' limits."""
     return Archiver(
         writer=IndexWriter(engine),
-        store=open_store(settings.resolved_store_url),
+        store=open_store(settings.resolved_store_url, object_lock=settings.object_lock()),
         default_timeout=settings.timeout_seconds,
         max_message_bytes=settings.max_message_bytes,
         parse_max_bytes=settings.parse_max_bytes,
@@ -77,7 +77,7 @@ def make_importer(settings: Settings, engine: Engine) -> Importer:
     `mailarchive reindex`, as for a run without extraction."""
     return Importer(
         writer=IndexWriter(engine),
-        store=open_store(settings.resolved_store_url),
+        store=open_store(settings.resolved_store_url, object_lock=settings.object_lock()),
         parse_limits=settings.parse_limits(),
         parse_max_bytes=settings.parse_max_bytes,
     )

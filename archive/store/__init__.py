@@ -22,7 +22,7 @@ from archive.store.base import (
 )
 from archive.store.local import LocalStore
 from archive.store.memory import MemoryStore
-from archive.store.s3 import S3Store
+from archive.store.s3 import ObjectLock, S3Store
 from archive.store.verified import (
     ObjectCheck,
     ObjectState,
@@ -36,6 +36,7 @@ __all__ = [
     "LocalStore",
     "MemoryStore",
     "ObjectCheck",
+    "ObjectLock",
     "ObjectNotFound",
     "ObjectState",
     "ObjectStore",
@@ -54,16 +55,19 @@ __all__ = [
 ]
 
 
-def open_store(url: str) -> ObjectStore:
+def open_store(url: str, *, object_lock: ObjectLock | None = None) -> ObjectStore:
     """`file:///abs/path` or `/abs/path` → LocalStore, `s3://bucket[/prefix]` → S3Store,
     `memory://` → MemoryStore. Anything else is a ConfigError.
 
     Error messages name the scheme, never the whole URL: it might carry a password.
+    `object_lock` applies to S3 only (a ConfigError elsewhere): originals are written locked.
     """
-    if os.path.isabs(url):
-        return LocalStore(Path(url))
     parts = urlsplit(url)
     scheme = parts.scheme.lower()
+    if object_lock is not None and scheme != "s3":
+        raise ConfigError("S3 Object Lock is set, but the store is not s3://: nothing could lock")
+    if os.path.isabs(url):
+        return LocalStore(Path(url))
     if scheme == "file":
         # file://localhost/x is the same as file:///x (RFC 8089 §2); file://host/x is not local.
         if parts.netloc not in ("", "localhost") or parts.query or parts.fragment:
@@ -83,7 +87,7 @@ def open_store(url: str) -> ObjectStore:
                 "store URL: expected s3://bucket or s3://bucket/prefix "
                 "(the endpoint comes from AWS_ENDPOINT_URL)"
             )
-        return S3Store(parts.netloc, parts.path.strip("/"))
+        return S3Store(parts.netloc, parts.path.strip("/"), object_lock=object_lock)
     if scheme == "memory":
         return MemoryStore()
     problem = f"unsupported scheme {scheme + '://'!r}" if scheme else "a relative path"

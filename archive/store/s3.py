@@ -5,7 +5,9 @@ from __future__ import annotations
 import io
 import os
 from collections.abc import Iterator
-from typing import IO, Any, BinaryIO
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import IO, Any, BinaryIO, Literal
 from urllib.parse import urlsplit
 
 import boto3
@@ -24,10 +26,35 @@ _SECRET_VARIABLES = ("AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN")
 _NOT_FOUND = {"404", "NoSuchKey", "NotFound"}
 
 
+@dataclass(frozen=True, slots=True)
+class ObjectLock:
+    """S3 Object Lock for originals: each `raw/` object is written with `mode` (GOVERNANCE:
+    users with s3:BypassGovernanceRetention may still delete; COMPLIANCE: nobody, not even
+    the account root, until the date) and a retain-until date `days` after the write.
+    The bucket must have Object Lock enabled (which turns versioning on)."""
+
+    mode: Literal["GOVERNANCE", "COMPLIANCE"]
+    days: int
+
+    def __post_init__(self) -> None:
+        if self.mode not in ("GOVERNANCE", "COMPLIANCE") or self.days < 1:
+            raise ValueError(
+                f"object lock: mode GOVERNANCE or COMPLIANCE and days >= 1, not {self}"
+            )
+
+    def upload_args(self, now: datetime) -> dict[str, object]:
+        return {
+            "ObjectLockMode": self.mode,
+            "ObjectLockRetainUntilDate": now + timedelta(days=self.days),
+        }
+
+
 class S3Store:
     """`s3://bucket/prefix/<key>`. Credentials, region and endpoint come from the AWS_* variables.
 
     `client` replaces the boto3 client built from the environment (tests, custom sessions).
+    `object_lock`: originals (`raw/` keys) are written locked (S3 Object Lock); parts and
+    everything else are not.
     """
 
     def __init__(
@@ -39,8 +66,10 @@ class S3Store:
         connect_timeout: float = 10.0,
         read_timeout: float = 60.0,
         max_attempts: int = 5,
+        object_lock: ObjectLock | None = None,
     ) -> None:
         self.bucket = bucket
+        self.object_lock = object_lock
         self.prefix = prefix.strip("/")
         if client is None:
             client = _client_from_environment(connect_timeout, read_timeout, max_attempts)
@@ -62,8 +91,17 @@ class S3Store:
         # here; put_verified reads the object back.
         try:
             # s3transfer closes the file object it is given; the caller still needs `src`.
+            extra = (
+                self.object_lock.upload_args(datetime.now(UTC))
+                if self.object_lock is not None and key.startswith("raw/")
+                else None
+            )
             self._client.upload_fileobj(
-                _NonClosing(src), self.bucket, self._full_key(key), Config=self._transfer
+                _NonClosing(src),
+                self.bucket,
+                self._full_key(key),
+                ExtraArgs=extra,
+                Config=self._transfer,
             )
         except (ClientError, BotoCoreError, S3UploadFailedError, OSError) as exc:
             raise self._error("write", key, exc) from exc

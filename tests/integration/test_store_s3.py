@@ -11,7 +11,7 @@ import boto3
 import pytest
 from moto.server import ThreadedMotoServer
 
-from archive.errors import StoreError, is_transient
+from archive.errors import ConfigError, StoreError, is_transient
 from archive.store import (
     ObjectNotFound,
     S3Store,
@@ -234,3 +234,44 @@ def test_s3_verified_reads_scan_and_delete(s3_env: str):
     s3_store.delete(key)
     assert list(s3_store.scan("raw/")) == []
     assert check_object(s3_store, key, digest).state is ObjectState.MISSING
+
+
+def test_s3_object_lock_keeps_originals_immutable(s3_env: str):
+    """On a bucket with Object Lock, originals carry the retention the settings ask for, and
+    a delete of the locked version is refused; parts are written without a lock."""
+    from datetime import UTC, datetime, timedelta
+
+    from archive.store import ObjectLock
+
+    client = boto3.session.Session().client("s3", endpoint_url=s3_env)
+    client.create_bucket(Bucket="locked-archive", ObjectLockEnabledForBucket=True)
+    store = S3Store("locked-archive", object_lock=ObjectLock("COMPLIANCE", 30))
+    original, part = b"Subject: kept\r\n\r\nfor the auditors\r\n", b"%PDF-1.4 part"
+    put_verified(store, raw_key(sha(original)), io.BytesIO(original), sha(original), len(original))
+    put_verified(store, part_key(sha(part)), io.BytesIO(part), sha(part), len(part))
+
+    head = client.head_object(Bucket="locked-archive", Key=raw_key(sha(original)))
+    assert head["ObjectLockMode"] == "COMPLIANCE"
+    until = head["ObjectLockRetainUntilDate"]
+    assert timedelta(days=29) < until - datetime.now(UTC) <= timedelta(days=30)
+    assert "ObjectLockMode" not in client.head_object(
+        Bucket="locked-archive", Key=part_key(sha(part))
+    )
+    with pytest.raises(client.exceptions.ClientError, match="AccessDenied|locked|retention"):
+        client.delete_object(
+            Bucket="locked-archive", Key=raw_key(sha(original)), VersionId=head["VersionId"]
+        )
+    assert store.get(raw_key(sha(original))) == original
+
+
+def test_object_lock_needs_an_s3_store_and_both_settings(monkeypatch, tmp_path):
+    from archive.config import Settings
+    from archive.store import ObjectLock
+
+    with pytest.raises(ConfigError, match="not s3://"):
+        open_store(tmp_path.as_uri(), object_lock=ObjectLock("GOVERNANCE", 1))
+    monkeypatch.setenv("MAILARCHIVE_S3_OBJECT_LOCK_MODE", "GOVERNANCE")
+    with pytest.raises(ConfigError, match="both"):
+        Settings().object_lock()
+    monkeypatch.setenv("MAILARCHIVE_S3_OBJECT_LOCK_DAYS", "365")
+    assert Settings().object_lock() == ObjectLock("GOVERNANCE", 365)

@@ -43,6 +43,7 @@ def test_public_api_is_pinned():
         "LocalStore",
         "MemoryStore",
         "ObjectCheck",
+        "ObjectLock",
         "ObjectNotFound",
         "ObjectState",
         "ObjectStore",
