@@ -64,6 +64,7 @@ from archive.pop3.client import Pop3Client
 from archive.pop3.source import Connector, Endpoint, MailSource, RetrievedMessage
 from archive.pop3.uidl import uidl_text
 from archive.store import ObjectStore, put_verified, raw_key
+from archive.store.group import GroupSync
 
 __all__ = ["Archiver", "MailboxFailed", "MailboxResult"]
 
@@ -272,9 +273,13 @@ class Archiver:
             withheld: set[int] = set()
             numbers = sorted(item.number for item in wanted)
             # Committed in batches (archive.pipeline.batch), all of them before any DELE.
-            with GroupCommit(index, self.batch_messages, self.batch_seconds) as group:
+            # Objects' names are synced once per batch, just before its commit.
+            store = GroupSync(self.store)
+            with GroupCommit(
+                index, self.batch_messages, self.batch_seconds, before_commit=store.sync
+            ) as group:
                 for message in source.retrieve(numbers, self.retr_window):
-                    archived[message.number] = self._take(run, session, message, group)
+                    archived[message.number] = self._take(run, session, message, group, store)
                     if not settle_repair(run, evidence, message.number, archived[message.number]):
                         withheld.add(message.number)
                     group.tick()
@@ -301,7 +306,12 @@ class Archiver:
         )
 
     def _take(
-        self, run: MailboxRun, session: SessionLedger, message: RetrievedMessage, group: GroupCommit
+        self,
+        run: MailboxRun,
+        session: SessionLedger,
+        message: RetrievedMessage,
+        group: GroupCommit,
+        store: ObjectStore,
     ) -> int:
         """Archive one retrieved copy into the open batch; returns its ledger row id."""
         tally = run.tally
@@ -309,16 +319,14 @@ class Archiver:
         try:
             placed = session.place(message.number, message.sha256)
             # Stored (again) and read back in every case: a delete may follow.
-            put_verified(
-                self.store, raw_key(message.sha256), message.file, message.sha256, message.size
-            )
+            put_verified(store, raw_key(message.sha256), message.file, message.sha256, message.size)
             if isinstance(placed, Known):
                 # Read again because its UIDL is shared, or to prove it before DELE: the
                 # row's content, archived before.
                 tally.known += 1
                 return placed.id
             with group.recording():
-                recorded = self._record(run.index, placed, message)
+                recorded = self._record(run.index, placed, message, store)
         except Exception as exc:
             raise MessageError(
                 f"mailbox {run.box.name!r}: UIDL {uidl_text(uidl)} (sha256 {message.sha256}): "
@@ -338,7 +346,11 @@ class Archiver:
         return recorded.delivery_id
 
     def _record(
-        self, index: MailboxLedgerIndex, placed: Place, message: RetrievedMessage
+        self,
+        index: MailboxLedgerIndex,
+        placed: Place,
+        message: RetrievedMessage,
+        store: ObjectStore,
     ) -> Recorded:
         parsed: ParsedMessage | None = None
         texts: AttachmentTexts | None = None
@@ -346,7 +358,7 @@ class Archiver:
             parsed = parse_original(
                 message.file, message.size, self.parse_limits, self.parse_max_bytes
             )
-            store_attachments(self.store, parsed)
+            store_attachments(store, parsed)
             if self.extractor is not None:
                 texts = extract_texts(parsed, self.extractor, index.extracted_texts)
         return index.record(
