@@ -17,6 +17,7 @@ their batch rolls back.
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
@@ -26,14 +27,18 @@ from archive.pipeline.ports import MailboxLedgerIndex
 
 __all__ = ["GroupCommit"]
 
+log = logging.getLogger(__name__)
+
 
 class GroupCommit:
     """`with GroupCommit(index, n, seconds) as group:` record each message inside
     `group.recording()`, then call `group.tick()`.
 
     Leaving on an exception raised outside a record (the server dropped the connection, a
-    stop) commits what was recorded: each of those records is whole. An exception inside a
-    record, or a failed commit, rolls the batch back and undoes its counts (`undo`).
+    stop) commits what was recorded: each of those records is whole; if that commit fails
+    too, the first exception is the one raised. An exception inside a record, or a failed
+    commit, rolls the batch back and undoes its counts (`undo`): a database failure loses
+    the open batch's work, never mail (nothing of it was deleted; the next run retries).
     """
 
     def __init__(
@@ -65,10 +70,17 @@ class GroupCommit:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
-        if kind is None or not self._in_record:
+        if kind is None:
             self.commit()
-        else:
+        elif self._in_record:
             self._rollback(kind, exc, tb)
+        else:
+            try:
+                self.commit()
+            except Exception as failed:
+                # The first failure is the cause (say, the server dropped the connection);
+                # the batch is rolled back and its messages stay on the server, undeleted.
+                log.warning("batch not committed after %s: %s", kind.__name__, failed)
 
     @contextmanager
     def recording(self) -> Iterator[None]:

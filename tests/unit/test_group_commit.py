@@ -124,3 +124,23 @@ def test_a_plain_local_put_still_syncs_at_once(tmp_path: Path, monkeypatch: pyte
     raw = mail("plain")
     local.put(raw_key(sha(raw)), io.BytesIO(raw), len(raw))
     assert (local.root / raw_key(sha(raw))).parent in synced and local.root / "raw" in synced
+
+
+def test_when_the_commit_after_a_failure_fails_too_the_first_failure_is_raised():
+    memory = MemoryIndex()
+
+    def broken_sync() -> None:
+        raise OSError("disk gone")
+
+    undone: list[int] = []
+    with memory.mailbox("b", "h", "u") as index:
+        with (
+            pytest.raises(ConnectionError),
+            GroupCommit(index, 10, 60.0, before_commit=broken_sync) as group,
+        ):
+            with group.recording():
+                _record(index, 0)
+            group.undo(lambda: undone.append(0))
+            group.tick()
+            raise ConnectionError("server closed the connection during RETR 2")
+    assert memory.ledger_of("b") == [] and undone == [0]
