@@ -10,8 +10,9 @@ Three measurements on the same mailboxes, in the same run, so the ratios hold on
 - archive: the whole pipeline (fetch, store raw with read-back, parse, store attachments,
   index in PostgreSQL) with `--parallel` mailboxes at once, as the flow runs it.
 
-Reported as messages per second and as ratios to the baseline. `--profile` adds a cProfile
-of the archive run, sorted by cumulative time, to find the hot spot.
+Reported as messages per second, as ratios to the baseline and to the raw limit (`fetch`:
+what the archive run would reach if archiving cost nothing), and the peak RSS of this process.
+`--profile` adds a cProfile of the archive run, sorted by cumulative time, to find the hot spot.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ import json
 import os
 import poplib
 import pstats
+import resource
 import shutil
 import ssl
 import sys
@@ -73,6 +75,65 @@ def archive_all(archiver: Archiver, boxes: list[MailboxConfig], parallel: int) -
         return sum(r.archived + r.duplicates for r in map(archiver.run, boxes))
     with ThreadPoolExecutor(parallel) as pool:
         return sum(r.archived + r.duplicates for r in pool.map(archiver.run, boxes))
+
+
+class _FsyncCounter:
+    def __init__(self) -> None:
+        self.real = os.fsync
+        self.calls = 0
+        self.seconds = 0.0
+
+    def __call__(self, fd: int) -> None:
+        self.calls += 1
+        started = time.perf_counter()
+        try:
+            self.real(fd)
+        finally:
+            self.seconds += time.perf_counter() - started
+
+
+def _count_fsyncs() -> _FsyncCounter:
+    """Count this process's fsync calls (the object store's) from now on."""
+    counter = _FsyncCounter()
+    os.fsync = counter
+    return counter
+
+
+def _postgres_cpu(data_dir: Path) -> float:
+    """CPU seconds (user + system) of the running processes of the embedded PostgreSQL."""
+    tick = os.sysconf("SC_CLK_TCK")
+    total = 0.0
+    for proc in Path("/proc").iterdir():
+        try:
+            if str(data_dir) not in (proc / "cmdline").read_text() and not _is_backend(proc):
+                continue
+            fields = (proc / "stat").read_text().rsplit(")", 1)[1].split()
+        except (OSError, IndexError):
+            continue
+        # utime, stime, and those of its ended children (backends that closed).
+        total += sum(int(value) for value in fields[11:15]) / tick
+    return total
+
+
+def _is_backend(proc: Path) -> bool:
+    """A postgres child (its command line is rewritten to "postgres: ...")."""
+    return (proc / "cmdline").read_bytes().startswith(b"postgres: ") and _parent_is_ours(proc)
+
+
+def _parent_is_ours(proc: Path) -> bool:
+    ppid = (proc / "stat").read_text().rsplit(")", 1)[1].split()[1]
+    return b"mailarchive-bench" in Path(f"/proc/{ppid}/cmdline").read_bytes()
+
+
+def _commits(engine) -> int:  # type: ignore[no-untyped-def]
+    from sqlalchemy import text
+
+    with engine.connect() as conn:
+        conn.execute(text("SELECT pg_stat_clear_snapshot()"))
+        found = conn.execute(
+            text("SELECT xact_commit FROM pg_stat_database WHERE datname = current_database()")
+        ).scalar_one()
+    return int(found)
 
 
 def timed(label: str, fn, *args) -> dict[str, float]:  # type: ignore[no-untyped-def]
@@ -136,7 +197,28 @@ def main() -> None:
         profiler = cProfile.Profile() if args.profile else None
         if profiler:
             profiler.enable()
+        commits_before = _commits(engine)
+        cpu_before, pg_before = time.process_time(), _postgres_cpu(settings.data_dir)
+        fsyncs = _count_fsyncs()
         results["archive"] = timed("archive", archive_all, archiver, boxes, args.parallel)
+        os.fsync = fsyncs.real
+        count = max(1, results["archive"]["messages"])
+        # CPU seconds per 1,000 messages: this process (fetch, parse, store, SQL client side)
+        # and the PostgreSQL server's processes (statements, vectors, GIN, WAL).
+        results["archive"]["cpu_s_per_1000"] = round(
+            (time.process_time() - cpu_before) / count * 1000, 2
+        )
+        results["archive"]["fsyncs_per_message"] = round(fsyncs.calls / count, 2)
+        results["archive"]["fsync_ms_per_message"] = round(fsyncs.seconds / count * 1000, 2)
+        results["archive"]["postgres_cpu_s_per_1000"] = round(
+            (_postgres_cpu(settings.data_dir) - pg_before) / count * 1000, 2
+        )
+        # Transactions committed (each one a WAL flush when it wrote), per archived message.
+        engine.dispose()  # a backend reports its counts when it ends
+        time.sleep(1.0)
+        results["archive"]["commits_per_message"] = round(
+            (_commits(engine) - commits_before) / max(1, results["archive"]["messages"]), 3
+        )
         if profiler:
             profiler.disable()
             pstats.Stats(profiler, stream=sys.stderr).sort_stats("cumulative").print_stats(
@@ -147,7 +229,23 @@ def main() -> None:
     results["ratios"] = {
         "fetch_vs_poplib": round(results["fetch"]["msg_per_s"] / base, 2),
         "archive_vs_poplib_fetch_only": round(results["archive"]["msg_per_s"] / base, 2),
+        # The raw limit: our pipelined client reading the bytes only, in this same run.
+        "archive_vs_raw_limit": round(
+            results["archive"]["msg_per_s"] / results["fetch"]["msg_per_s"], 3
+        ),
     }
+    # Linux reports kilobytes; this process only (Dovecot and PostgreSQL run in their own).
+    results["peak_rss_mib"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
+    print(
+        f"archive / raw limit: {results['ratios']['archive_vs_raw_limit']:.3f}, "
+        f"{results['archive']['commits_per_message']} commits per message, "
+        f"{results['archive']['fsyncs_per_message']} store fsyncs "
+        f"({results['archive']['fsync_ms_per_message']} ms) per message, "
+        f"CPU s per 1,000: {results['archive']['cpu_s_per_1000']} here, "
+        f"{results['archive']['postgres_cpu_s_per_1000']} PostgreSQL, "
+        f"peak RSS {results['peak_rss_mib']} MiB",
+        file=sys.stderr,
+    )
     print(json.dumps(results, indent=2))
     stop_embedded(settings.data_dir)
     shutil.rmtree(work, ignore_errors=True)

@@ -141,6 +141,22 @@ class MemoryMailboxIndex:
         self.index.ledger_reads += 1
         return [entry for owner, entry in self.index.deliveries.values() if owner == self.box.id]
 
+    @contextmanager
+    def batch(self) -> Iterator[None]:
+        """Like the database's: an exception undoes every record made inside."""
+        index = self.index
+        with index._guard:
+            messages, deliveries = dict(index.messages), dict(index.deliveries)
+        try:
+            yield
+        except BaseException:
+            with index._guard:
+                index.messages.clear()
+                index.messages.update(messages)
+                index.deliveries.clear()
+                index.deliveries.update(deliveries)
+            raise
+
     def find_message(self, sha256: str) -> int | None:
         found = self.index.messages.get(sha256)
         return found.id if found is not None else None

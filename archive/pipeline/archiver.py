@@ -50,6 +50,7 @@ from archive.errors import (
 from archive.extract import AttachmentTexts, Extractor
 from archive.index.ledger import Recorded
 from archive.mime import ParsedMessage, ParseLimits
+from archive.pipeline.batch import GroupCommit
 from archive.pipeline.deletion import allowed_by_policy, plan_deletions
 from archive.pipeline.evidence import Evidence, gather_evidence
 from archive.pipeline.ingest import parse_original, store_attachments
@@ -63,6 +64,7 @@ from archive.pop3.client import Pop3Client
 from archive.pop3.source import Connector, Endpoint, MailSource, RetrievedMessage
 from archive.pop3.uidl import uidl_text
 from archive.store import ObjectStore, put_verified, raw_key
+from archive.store.group import GroupSync
 
 __all__ = ["Archiver", "MailboxFailed", "MailboxResult"]
 
@@ -100,6 +102,9 @@ class Archiver:
     # Reads the text inside attachments (archive.extract); None: not read now, `reindex`
     # does it later.
     extractor: Extractor | None = field(default=None, repr=False)
+    # Group commit: messages per transaction, and the longest a batch stays open.
+    batch_messages: int = 100
+    batch_seconds: float = 0.5
 
     def run(
         self,
@@ -267,13 +272,20 @@ class Archiver:
             archived: dict[int, int] = {}
             withheld: set[int] = set()
             numbers = sorted(item.number for item in wanted)
-            for message in source.retrieve(numbers, self.retr_window):
-                archived[message.number] = self._take(run, session, message)
-                if not settle_repair(run, evidence, message.number, archived[message.number]):
-                    withheld.add(message.number)
-                run.report()
-                if self.stop.is_set():
-                    break  # ask for no further RETR; the pipelined ones are abandoned
+            # Committed in batches (archive.pipeline.batch), all of them before any DELE.
+            # Objects' names are synced once per batch, just before its commit.
+            store = GroupSync(self.store)
+            with GroupCommit(
+                index, self.batch_messages, self.batch_seconds, before_commit=store.sync
+            ) as group:
+                for message in source.retrieve(numbers, self.retr_window):
+                    archived[message.number] = self._take(run, session, message, group, store)
+                    if not settle_repair(run, evidence, message.number, archived[message.number]):
+                        withheld.add(message.number)
+                    group.tick()
+                    run.report()
+                    if self.stop.is_set():
+                        break  # ask for no further RETR; the pipelined ones are abandoned
             if self.stop.is_set():
                 # Before any DELE: dropped without QUIT, the server deletes nothing.
                 tally.interrupted = True
@@ -293,22 +305,28 @@ class Archiver:
             capped=len(wanted) < len(new) + len(refetch),
         )
 
-    def _take(self, run: MailboxRun, session: SessionLedger, message: RetrievedMessage) -> int:
-        """Archive one retrieved copy; returns its ledger row id."""
+    def _take(
+        self,
+        run: MailboxRun,
+        session: SessionLedger,
+        message: RetrievedMessage,
+        group: GroupCommit,
+        store: ObjectStore,
+    ) -> int:
+        """Archive one retrieved copy into the open batch; returns its ledger row id."""
         tally = run.tally
         uidl = session.keys[message.number][0]
         try:
             placed = session.place(message.number, message.sha256)
             # Stored (again) and read back in every case: a delete may follow.
-            put_verified(
-                self.store, raw_key(message.sha256), message.file, message.sha256, message.size
-            )
+            put_verified(store, raw_key(message.sha256), message.file, message.sha256, message.size)
             if isinstance(placed, Known):
                 # Read again because its UIDL is shared, or to prove it before DELE: the
                 # row's content, archived before.
                 tally.known += 1
                 return placed.id
-            recorded = self._record(run.index, placed, message)
+            with group.recording():
+                recorded = self._record(run.index, placed, message, store)
         except Exception as exc:
             raise MessageError(
                 f"mailbox {run.box.name!r}: UIDL {uidl_text(uidl)} (sha256 {message.sha256}): "
@@ -324,10 +342,15 @@ class Archiver:
             tally.archived += 1
         else:
             tally.duplicates += 1
+        group.undo(lambda: tally.uncount(message.size, recorded))
         return recorded.delivery_id
 
     def _record(
-        self, index: MailboxLedgerIndex, placed: Place, message: RetrievedMessage
+        self,
+        index: MailboxLedgerIndex,
+        placed: Place,
+        message: RetrievedMessage,
+        store: ObjectStore,
     ) -> Recorded:
         parsed: ParsedMessage | None = None
         texts: AttachmentTexts | None = None
@@ -335,7 +358,7 @@ class Archiver:
             parsed = parse_original(
                 message.file, message.size, self.parse_limits, self.parse_max_bytes
             )
-            store_attachments(self.store, parsed)
+            store_attachments(store, parsed)
             if self.extractor is not None:
                 texts = extract_texts(parsed, self.extractor, index.extracted_texts)
         return index.record(

@@ -45,6 +45,11 @@ class MailboxLedgerIndex(Protocol):
         """Every ledger row of this mailbox."""
         ...
 
+    def batch(self) -> AbstractContextManager[None]:
+        """One transaction for the `record` calls inside: all commit on a clean exit, none
+        on an exception. Each message still commits with its ledger row."""
+        ...
+
     def find_message(self, sha256: str) -> int | None:
         """The message row holding content `sha256` (any mailbox), if indexed."""
         ...

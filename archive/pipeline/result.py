@@ -7,7 +7,7 @@ from dataclasses import asdict, dataclass, field, replace
 from typing import Literal
 
 from archive.errors import ArchiveError
-from archive.index.ledger import LedgerKey
+from archive.index.ledger import LedgerKey, Recorded
 
 __all__ = [
     "RESULT_COLUMNS",
@@ -154,6 +154,15 @@ class Tally:
     stopped: Literal["skipped", "deferred", "partial"] | None = None
     interrupted: bool = False
     notes: list[str] = field(default_factory=list)
+
+    def uncount(self, size: int, recorded: Recorded) -> None:
+        """A recorded message whose batch rolled back (archive.pipeline.batch)."""
+        self.bytes -= size
+        self.relabelled -= recorded.relabelled
+        if recorded.created:
+            self.archived -= 1
+        else:
+            self.duplicates -= 1
 
     def result(
         self,

@@ -126,6 +126,10 @@ def put_verified(store: ObjectStore, key: str, src: IO[bytes], sha256_hex: str, 
     # One read instead of exists() + open(): a missing object shows up as ObjectNotFound.
     existing = _stored_sha256(store, key)
     if existing == sha256_hex:
+        # A store that syncs names per batch (archive.store.group) syncs this one's too.
+        kept = getattr(store, "kept", None)
+        if kept is not None:
+            kept(key)
         return False
     if existing is not None:
         # Content-addressed, so whatever is there should be these bytes: it rotted or a

@@ -25,9 +25,18 @@ class LocalStore:
         return self.root / check_key(key)
 
     def put(self, key: str, src: IO[bytes], size: int) -> None:
+        self.sync_dirs(self.put_deferring_dirs(key, src, size))
+
+    def put_deferring_dirs(self, key: str, src: IO[bytes], size: int) -> list[Path]:
+        """`put`, except that the directories whose listing changed (the renamed entry's, and
+        any fan-out directory's parent) are returned unsynced: `sync_dirs` them before
+        anything refers to the object. The file's bytes are synced before its rename, as in
+        `put`, so a named object never holds unsynced data. One caller syncing a batch of
+        objects' directories at once (`archive.store.group.GroupSync`) replaces 2–4 fsyncs
+        per object by one."""
         path = self._path(key)
         try:
-            _make_dirs(path.parent)
+            dirs = _make_dirs(path.parent)
             # Same directory as the target: os.replace is only atomic within one file system.
             fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
             try:
@@ -46,10 +55,27 @@ class LocalStore:
                 with contextlib.suppress(OSError):
                     os.unlink(tmp)
                 raise
-            # The rename itself lives in the directory: sync it so the object survives a crash.
-            _fsync_dir(path.parent)
         except OSError as exc:
             raise StoreError(f"{self.url}: cannot write {key}: {_reason(exc)}") from exc
+        # The rename itself lives in the directory: synced so the object survives a crash.
+        return [*dirs, path.parent]
+
+    def dirs_of(self, key: str) -> list[Path]:
+        """The directories an existing object's name depends on, up to the root."""
+        path = self._path(key).parent
+        chain = [path]
+        while path != self.root and self.root in path.parents:
+            path = path.parent
+            chain.append(path)
+        return chain
+
+    def sync_dirs(self, dirs: list[Path]) -> None:
+        """fsync each directory once (a new entry or rename in it is then durable)."""
+        try:
+            for directory in dict.fromkeys(dirs):
+                _fsync_dir(directory)
+        except OSError as exc:
+            raise StoreError(f"{self.url}: cannot sync {directory}: {_reason(exc)}") from exc
 
     def exists(self, key: str) -> bool:
         return self._path(key).is_file()
@@ -102,8 +128,8 @@ def _copy(src: IO[bytes], out: IO[bytes]) -> int:
     return copied
 
 
-def _make_dirs(directory: Path) -> None:
-    """mkdir -p, syncing each parent whose listing gained a new directory."""
+def _make_dirs(directory: Path) -> list[Path]:
+    """mkdir -p; returns each parent whose listing gained a new directory, to be synced."""
     missing: list[Path] = []
     while not directory.is_dir():
         missing.append(directory)
@@ -111,7 +137,7 @@ def _make_dirs(directory: Path) -> None:
     for new in reversed(missing):
         with contextlib.suppress(FileExistsError):  # a concurrent put made it first
             new.mkdir()
-        _fsync_dir(new.parent)
+    return [new.parent for new in reversed(missing)]
 
 
 def _fsync_dir(directory: Path) -> None:
