@@ -20,7 +20,8 @@ __all__ = ["Index", "MailboxLedgerIndex"]
 
 
 class MailboxLedgerIndex(Protocol):
-    """The index as one mailbox run sees it; each call is its own committed transaction."""
+    """The index as one mailbox run sees it; each call is its own committed transaction, but
+    `record` calls inside `batch()` commit together (group commit)."""
 
     def lock(self, name: str) -> AbstractContextManager[bool]:
         """One session per mailbox across processes: yields False if another holds it."""
