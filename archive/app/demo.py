@@ -7,15 +7,18 @@ import secrets
 import shutil
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rich.console import Console
 
 from archive.app.demo_data import generate_mailboxes
 from archive.app.run_view import print_results
 from archive.config import Settings
-from archive.pipeline.build import archive_url
+from archive.pipeline.build import archive_url, open_database
 from archive.pop3.fake.server import FakeMailbox, FakePop3Server
+
+if TYPE_CHECKING:
+    from sqlalchemy import Engine
 
 RunFlow = Callable[[Path, list[str] | None], tuple[bool, list[dict[str, Any]]]]
 
@@ -124,6 +127,11 @@ def run_demo(
         )
     if not ok:
         raise SystemExit(1)
+    _, engine = open_database(settings, pool_size=1)
+    try:
+        place_example_hold(engine)
+    finally:
+        engine.dispose()
 
     url = archive_url(settings)
     console.print(
@@ -143,6 +151,26 @@ def run_demo(
         highlight=False,
         soft_wrap=True,
     )
+
+
+EXAMPLE_HOLD = "demo-budget"
+
+
+def place_example_hold(engine: Engine) -> None:
+    """An example legal hold on the demo's budget thread (placed once), so `archive.holds`,
+    `archive.held_messages` and the audit trail (the hold's search is recorded) have rows to
+    show; `mailarchive hold release demo-budget --reason …` lifts it."""
+    from archive.index import holds
+
+    with engine.connect() as conn, conn.begin():
+        if any(h.name == EXAMPLE_HOLD for h in holds.list_holds(conn)):
+            return
+        holds.create(
+            conn,
+            EXAMPLE_HOLD,
+            "an example legal hold placed by the demo",
+            query="subject:budget",
+        )
 
 
 def demo_env(settings: Settings) -> str:

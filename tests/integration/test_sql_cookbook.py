@@ -144,6 +144,7 @@ def demo_archive(databases, tmp_path_factory: pytest.TempPathFactory) -> Iterato
     (attachment text extracted), in a database of their own."""
     import os
 
+    from archive.app.demo import place_example_hold
     from archive.app.demo_data import generate_mailboxes
     from archive.config import MailboxConfig, load_settings
     from archive.index.database import make_engine
@@ -168,6 +169,7 @@ def demo_archive(databases, tmp_path_factory: pytest.TempPathFactory) -> Iterato
                 )  # fmt: skip
                 result = archiver.run(box)
                 assert result.status == "ok", result
+        place_example_hold(engine)  # what `mailarchive demo` does after its run
         yield engine
     finally:
         os.environ.pop("DEMO_COOKBOOK_PW", None)
