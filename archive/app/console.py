@@ -16,6 +16,7 @@ from rich.console import Console
 from rich.markup import escape
 
 if TYPE_CHECKING:
+    import psycopg
     from sqlalchemy import Engine
 
     from archive.config import Settings
@@ -58,6 +59,20 @@ def open_index(settings: Settings) -> Engine:
     engine = make_engine(url, pool_size=1)
     migrations.ensure_current(url, engine)
     return engine
+
+
+def open_libpq(settings: Settings) -> psycopg.Connection[Any]:
+    """`open_index` without SQLAlchemy: one libpq connection, for a command whose start-up
+    matters (`search`); SQLAlchemy and Alembic are imported only when the schema is behind."""
+    import migrations
+    from archive.index.database import database_url
+    from archive.index.direct import connect
+
+    url = database_url(settings.database_url, settings.data_dir)
+    conn = connect(url)
+    if not migrations.is_current_libpq(conn):
+        migrations.upgrade(url)
+    return conn
 
 
 def plain_help(command: Any) -> Any:
