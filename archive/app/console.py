@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 import sys
-from typing import TYPE_CHECKING, Any, NoReturn
+from typing import TYPE_CHECKING, Annotated, Any, NoReturn
 
 import typer
 from rich.console import Console
@@ -23,6 +23,17 @@ if TYPE_CHECKING:
 
 err = Console(stderr=True)
 out = Console()
+
+JsonOption = Annotated[bool, typer.Option("--json", help="Print one JSON object on stdout.")]
+"""Every command that prints a result takes it; errors stay on stderr, exit codes the same."""
+
+
+def print_json(payload: object) -> None:
+    """One JSON object on one line of stdout (UTF-8 as is, dates as ISO strings)."""
+    import json
+
+    sys.stdout.write(json.dumps(payload, ensure_ascii=False, default=str) + "\n")
+    sys.stdout.flush()
 
 
 def print_error(message: str) -> None:
