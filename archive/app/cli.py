@@ -27,6 +27,7 @@ from archive.app.console import (
     plain_help,
     print_error,
     print_json,
+    quiet_terminal_logs,
 )
 from archive.app.db_commands import db_commands
 from archive.app.mailbox_commands import mailbox_commands
@@ -113,6 +114,12 @@ def run_flow(
     from flows.archive_flow import Prepared, run_archive
 
     no_tracebacks_on_terminal()  # after Prefect has set up its logging
+    quiet_terminal_logs()
+    if prefect_api_url() is None:
+        err.print(
+            "PREFECT_API_URL is not set: starting a temporary Prefect server for this run",
+            highlight=False,
+        )
     with progress_display(err) as display:
         prepared = Prepared(settings, archive_file, stop, display) if settings is not None else None
         return run_archive(config, mailboxes, prepared)

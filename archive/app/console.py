@@ -160,9 +160,46 @@ def no_tracebacks_on_terminal() -> None:
     loggers = [logging.getLogger(), *logging.root.manager.loggerDict.values()]
     for logger in loggers:
         for handler in getattr(logger, "handlers", []):
-            is_terminal = isinstance(handler, logging.StreamHandler) and getattr(
-                handler, "stream", None
-            ) in (sys.stderr, sys.stdout, sys.__stderr__, sys.__stdout__)
             formatter = handler.formatter or logging.Formatter()
-            if is_terminal and not isinstance(formatter, _OneLineForArchiveErrors):
+            if _is_terminal(handler) and not isinstance(formatter, _OneLineForArchiveErrors):
                 handler.setFormatter(_OneLineForArchiveErrors(formatter))
+
+
+class _ReportedAtTheEnd(logging.Filter):
+    """Drops the log lines of a failed mailbox on the terminal: the archiver's, the task
+    run's and the flow run's say the same error four times, and the run's view prints it
+    once, with a hint. The run's log in the Prefect UI keeps every line."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.msg == "mailbox %s failed: %s":
+            return False
+        message = record.getMessage()
+        return "MailboxFailed" not in message and "MailboxesFailed" not in message
+
+
+def quiet_terminal_logs() -> None:
+    """While `run` or `demo` shows its progress and then its results, the terminal gets
+    warnings and errors only, and a failed mailbox once, in the results (not on four log
+    lines). PREFECT_LOGGING_LEVEL, when set, is left to decide; the Prefect UI's log (its
+    API handler) is never filtered."""
+    import os
+
+    if os.environ.get("PREFECT_LOGGING_LEVEL"):
+        return
+    loggers = [logging.getLogger(), *logging.root.manager.loggerDict.values()]
+    for logger in loggers:
+        for handler in getattr(logger, "handlers", []):
+            if _is_terminal(handler) and not any(
+                isinstance(f, _ReportedAtTheEnd) for f in handler.filters
+            ):
+                handler.setLevel(max(handler.level, logging.WARNING))
+                handler.addFilter(_ReportedAtTheEnd())
+
+
+def _is_terminal(handler: logging.Handler) -> bool:
+    return isinstance(handler, logging.StreamHandler) and getattr(handler, "stream", None) in (
+        sys.stderr,
+        sys.stdout,
+        sys.__stderr__,
+        sys.__stdout__,
+    )

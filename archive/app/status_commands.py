@@ -147,7 +147,8 @@ def _print(
         out.print(f"next run: none, {escape(str(config))} has no `schedule`", highlight=False)
     else:
         out.print(
-            f"next run: {_when(next_at)} ({escape(schedule)}, from {escape(str(config))}; "
+            f"next run: {next_at.astimezone().strftime('%Y-%m-%d %H:%M %Z') if next_at else '—'} "
+            f"({escape(schedule)}, from {escape(str(config))}; "
             "if `serve` runs it and `schedule show` says it is on)",
             highlight=False,
         )
