@@ -153,11 +153,16 @@ class RunFailed(ArchiveError):
 
 
 class MailboxesFailed(RunFailed):
-    """Raised at the end of a flow run in which some mailbox failed; carries all results."""
+    """Raised at the end of a flow run in which some mailbox failed; carries all results.
+    Its message, the run's state message in the Prefect UI, gives each one's error (which
+    names the mailbox), first line only."""
 
     def __init__(self, results: list[dict[str, Any]]) -> None:
-        failed = [str(r["name"]) for r in results if r["error"]]
-        super().__init__(f"{len(failed)} of {len(results)} mailbox(es) failed: {', '.join(failed)}")
+        failed = [r for r in results if r["error"]]
+        reasons = "; ".join(
+            (str(r["error"]).strip().splitlines() or [str(r["name"])])[0] for r in failed
+        )
+        super().__init__(f"{len(failed)} of {len(results)} mailbox(es) failed: {reasons}")
         self.results = results
 
 

@@ -4,15 +4,16 @@ point runs before it touches the index."""
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    import psycopg
     from alembic.config import Config
     from sqlalchemy import Engine
 
 SCRIPT_LOCATION = Path(__file__).resolve().parent
 
-HEAD = "0009"
+HEAD = "0010"
 """The newest revision in versions/ (a unit test keeps it equal to Alembic's head): lets a
 command see that the schema is current without importing Alembic (~1 s of start-up)."""
 
@@ -47,6 +48,20 @@ def is_current(engine: Engine) -> bool:
             return [row[0] for row in versions] == [HEAD]
     except ProgrammingError:  # no schema or no version table yet
         return False
+
+
+def is_current_libpq(conn: psycopg.Connection[Any]) -> bool:
+    """`is_current` over a psycopg connection (no SQLAlchemy); leaves no transaction open."""
+    import psycopg
+
+    try:
+        with conn.cursor() as cursor:
+            cursor.execute("SELECT version_num FROM mailarchive.alembic_version")
+            versions = [row[0] for row in cursor.fetchall()]
+    except psycopg.errors.UndefinedTable:  # no schema or no version table yet
+        versions = []
+    conn.rollback()
+    return versions == [HEAD]
 
 
 def ensure_current(url: str, engine: Engine) -> None:

@@ -1,9 +1,10 @@
 """Screenshot a real flow run in the Prefect UI: docs/prefect-run.png.
 
 Starts `mailarchive server` (its own embedded PostgreSQL in a temporary data dir), archives
-generated mail from the demo's POP3 server through the flow, and photographs, in headless
-Chromium (Debian's `chromium`), the flow run page on its Artifacts tab (docs/prefect-run.png)
-and the run's table artifact (docs/prefect-artifact.png).
+generated mail from the demo's POP3 server through the flow, one mailbox of three with a
+wrong password (so the pictures show how a failed mailbox reads), and photographs, in headless
+Chromium (Debian's `chromium`), the flow run page on its Artifacts tab (docs/prefect-run.png),
+the run's table artifact (docs/prefect-artifact.png) and its summary (docs/prefect-summary.png).
 
     uv run python scripts/screenshot.py [--out-dir docs]
 """
@@ -53,8 +54,10 @@ def archive_demo(api_url: str, data_dir: Path) -> str:
 
     generated = generate_mailboxes(3, 120)
     boxes = {}
+    failing = list(generated)[-1]
     for name, messages in generated.items():
-        os.environ[f"MAILARCHIVE_DEMO_PASSWORD_{name.upper()}"] = f"demo-{name}"
+        given = "a-wrong-password" if name == failing else f"demo-{name}"
+        os.environ[f"MAILARCHIVE_DEMO_PASSWORD_{name.upper()}"] = given
         boxes[name] = FakeMailbox(password=f"demo-{name}", messages=list(messages))
     config = data_dir / "mailboxes.toml"
     from flows.archive_flow import archive_mailboxes
@@ -65,8 +68,8 @@ def archive_demo(api_url: str, data_dir: Path) -> str:
     return str(state.state_details.flow_run_id)
 
 
-def table_artifact(api_url: str, flow_run_id: str) -> str:
-    query = {"artifacts": {"flow_run_id": {"any_": [flow_run_id]}, "type": {"any_": ["table"]}}}
+def run_artifact(api_url: str, flow_run_id: str, kind: str) -> str:
+    query = {"artifacts": {"flow_run_id": {"any_": [flow_run_id]}, "type": {"any_": [kind]}}}
     request = urllib.request.Request(
         f"{api_url}/artifacts/filter",
         data=json.dumps(query).encode(),
@@ -126,11 +129,13 @@ def main() -> None:
         wait_for(f"{ui}/api/health", server)
         os.environ["PREFECT_HOME"] = env["PREFECT_HOME"]
         flow_run_id = archive_demo(f"{ui}/api", work / "data")
-        artifact_id = table_artifact(f"{ui}/api", flow_run_id)
+        table_id = run_artifact(f"{ui}/api", flow_run_id, "table")
+        summary_id = run_artifact(f"{ui}/api", flow_run_id, "markdown")
         # Prefect 3.9's current UI lives under /v2; its pages take the tab as a query.
         for page, name in [
             (f"{ui}/v2/runs/flow-run/{flow_run_id}?tab=Artifacts", "prefect-run.png"),
-            (f"{ui}/v2/artifacts/artifact/{artifact_id}", "prefect-artifact.png"),
+            (f"{ui}/v2/artifacts/artifact/{table_id}", "prefect-artifact.png"),
+            (f"{ui}/v2/artifacts/artifact/{summary_id}", "prefect-summary.png"),
         ]:
             out = args.out_dir / name
             screenshot(args.chromium, page, out, work / "chromium", args.budget_ms)

@@ -9,6 +9,7 @@ from sqlalchemy import Engine
 
 from archive.index.database import make_engine
 from archive.index.ledger import IndexWriter
+from archive.index.runs import RunLog
 from archive.pipeline.archiver import Archiver
 from archive.store import LocalStore
 from tests.support.postgres import DatabaseFactory, admin_url
@@ -72,4 +73,9 @@ def local_store(tmp_path: Path) -> LocalStore:
 
 @pytest.fixture
 def archiver(fresh_engine: Engine, local_store: LocalStore) -> Archiver:
-    return Archiver(writer=IndexWriter(fresh_engine), store=local_store, default_timeout=10)
+    return Archiver(
+        writer=IndexWriter(fresh_engine),
+        store=local_store,
+        default_timeout=10,
+        runs=RunLog(fresh_engine),
+    )

@@ -18,6 +18,7 @@ from rich.markup import escape
 
 from archive.app.compliance_commands import compliance_commands
 from archive.app.console import (
+    JsonOption,
     command_settings,
     err,
     fail,
@@ -25,6 +26,8 @@ from archive.app.console import (
     out,
     plain_help,
     print_error,
+    print_json,
+    quiet_terminal_logs,
 )
 from archive.app.db_commands import db_commands
 from archive.app.mailbox_commands import mailbox_commands
@@ -111,6 +114,12 @@ def run_flow(
     from flows.archive_flow import Prepared, run_archive
 
     no_tracebacks_on_terminal()  # after Prefect has set up its logging
+    quiet_terminal_logs()
+    if prefect_api_url() is None:
+        err.print(
+            "PREFECT_API_URL is not set: starting a temporary Prefect server for this run",
+            highlight=False,
+        )
     with progress_display(err) as display:
         prepared = Prepared(settings, archive_file, stop, display) if settings is not None else None
         return run_archive(config, mailboxes, prepared)
@@ -261,6 +270,7 @@ def reindex(
         bool, typer.Option("--all", help="Re-parse every message, not only outdated ones.")
     ] = False,
     batch_size: Annotated[int, typer.Option(help="Messages per batch.", min=1)] = 200,
+    as_json: JsonOption = False,
 ) -> None:
     """Rebuild the index of messages parsed by an older parser, from the stored originals,
     and extract the text of attachments archived before extraction (or by an older one).
@@ -285,13 +295,24 @@ def reindex(
             settings.parse_limits(),
             batch_size=batch_size,
             max_bytes=settings.parse_max_bytes,
-            progress=lambda done: err.print(f"reindexed {done}", highlight=False),
+            progress=lambda done: (
+                err.print(f"reindexed {done}", highlight=False) if not as_json else None
+            ),
             extractor=extractor,
         )
     finally:
         extractor.close()
         engine.dispose()
-    out.print(f"reindexed {result.reindexed} messages, {result.remaining} left")
+    if as_json:
+        print_json(
+            {
+                "reindexed": result.reindexed,
+                "remaining": result.remaining,
+                "failed": list(result.failed),
+            }
+        )
+    else:
+        out.print(f"reindexed {result.reindexed} messages, {result.remaining} left")
     for problem in result.failed:
         err.print(f"[red]failed:[/] {escape(problem)}", highlight=False)
     if result.failed:

@@ -11,7 +11,7 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
-from archive.app.console import command_settings, fail, open_index, out
+from archive.app.console import JsonOption, command_settings, fail, open_index, out
 from archive.errors import ArchiveError, ConfigError
 
 compliance_commands = typer.Typer()
@@ -19,8 +19,6 @@ hold_app = typer.Typer(help="Legal holds: held messages are never removed.", no_
 audit_app = typer.Typer(help="The append-only audit trail.", no_args_is_help=True)
 compliance_commands.add_typer(hold_app, name="hold")
 compliance_commands.add_typer(audit_app, name="audit")
-
-JsonOption = Annotated[bool, typer.Option("--json", help="Print one JSON object on stdout.")]
 
 
 @compliance_commands.command()
@@ -129,6 +127,7 @@ def hold_create(
 def hold_release(
     name: Annotated[str, typer.Argument(metavar="NAME", show_default=False)],
     reason: Annotated[str, typer.Option("--reason", help="Why (recorded).")],
+    as_json: JsonOption = False,
 ) -> None:
     """Release a hold; it stays in `hold list` (and archive.holds) with the reason."""
     from archive.index import holds
@@ -136,11 +135,14 @@ def hold_release(
     engine = open_index(command_settings())
     try:
         with engine.begin() as conn:
-            holds.release(conn, name, reason)
+            info = holds.release(conn, name, reason)
     except ArchiveError as exc:
         fail(str(exc), 1)
     finally:
         engine.dispose()
+    if as_json:
+        sys.stdout.write(json.dumps(info.as_json()) + "\n")
+        return
     out.print(f"hold {escape(name)} released", highlight=False)
 
 

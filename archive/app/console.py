@@ -9,19 +9,31 @@ from __future__ import annotations
 
 import logging
 import sys
-from typing import TYPE_CHECKING, Any, NoReturn
+from typing import TYPE_CHECKING, Annotated, Any, NoReturn
 
 import typer
 from rich.console import Console
 from rich.markup import escape
 
 if TYPE_CHECKING:
+    import psycopg
     from sqlalchemy import Engine
 
     from archive.config import Settings
 
 err = Console(stderr=True)
 out = Console()
+
+JsonOption = Annotated[bool, typer.Option("--json", help="Print one JSON object on stdout.")]
+"""Every command that prints a result takes it; errors stay on stderr, exit codes the same."""
+
+
+def print_json(payload: object) -> None:
+    """One JSON object on one line of stdout (UTF-8 as is, dates as ISO strings)."""
+    import json
+
+    sys.stdout.write(json.dumps(payload, ensure_ascii=False, default=str) + "\n")
+    sys.stdout.flush()
 
 
 def print_error(message: str) -> None:
@@ -58,6 +70,20 @@ def open_index(settings: Settings) -> Engine:
     engine = make_engine(url, pool_size=1)
     migrations.ensure_current(url, engine)
     return engine
+
+
+def open_libpq(settings: Settings) -> psycopg.Connection[Any]:
+    """`open_index` without SQLAlchemy: one libpq connection, for a command whose start-up
+    matters (`search`); SQLAlchemy and Alembic are imported only when the schema is behind."""
+    import migrations
+    from archive.index.database import database_url
+    from archive.index.direct import connect
+
+    url = database_url(settings.database_url, settings.data_dir)
+    conn = connect(url)
+    if not migrations.is_current_libpq(conn):
+        migrations.upgrade(url)
+    return conn
 
 
 def plain_help(command: Any) -> Any:
@@ -134,9 +160,46 @@ def no_tracebacks_on_terminal() -> None:
     loggers = [logging.getLogger(), *logging.root.manager.loggerDict.values()]
     for logger in loggers:
         for handler in getattr(logger, "handlers", []):
-            is_terminal = isinstance(handler, logging.StreamHandler) and getattr(
-                handler, "stream", None
-            ) in (sys.stderr, sys.stdout, sys.__stderr__, sys.__stdout__)
             formatter = handler.formatter or logging.Formatter()
-            if is_terminal and not isinstance(formatter, _OneLineForArchiveErrors):
+            if _is_terminal(handler) and not isinstance(formatter, _OneLineForArchiveErrors):
                 handler.setFormatter(_OneLineForArchiveErrors(formatter))
+
+
+class _ReportedAtTheEnd(logging.Filter):
+    """Drops the log lines of a failed mailbox on the terminal: the archiver's, the task
+    run's and the flow run's say the same error four times, and the run's view prints it
+    once, with a hint. The run's log in the Prefect UI keeps every line."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.msg == "mailbox %s failed: %s":
+            return False
+        message = record.getMessage()
+        return "MailboxFailed" not in message and "MailboxesFailed" not in message
+
+
+def quiet_terminal_logs() -> None:
+    """While `run` or `demo` shows its progress and then its results, the terminal gets
+    warnings and errors only, and a failed mailbox once, in the results (not on four log
+    lines). PREFECT_LOGGING_LEVEL, when set, is left to decide; the Prefect UI's log (its
+    API handler) is never filtered."""
+    import os
+
+    if os.environ.get("PREFECT_LOGGING_LEVEL"):
+        return
+    loggers = [logging.getLogger(), *logging.root.manager.loggerDict.values()]
+    for logger in loggers:
+        for handler in getattr(logger, "handlers", []):
+            if _is_terminal(handler) and not any(
+                isinstance(f, _ReportedAtTheEnd) for f in handler.filters
+            ):
+                handler.setLevel(max(handler.level, logging.WARNING))
+                handler.addFilter(_ReportedAtTheEnd())
+
+
+def _is_terminal(handler: logging.Handler) -> bool:
+    return isinstance(handler, logging.StreamHandler) and getattr(handler, "stream", None) in (
+        sys.stderr,
+        sys.stdout,
+        sys.__stderr__,
+        sys.__stdout__,
+    )

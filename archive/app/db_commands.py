@@ -8,7 +8,7 @@ from typing import Annotated
 
 import typer
 
-from archive.app.console import command_settings, fail, out
+from archive.app.console import JsonOption, command_settings, fail, out, print_json
 
 db_commands = typer.Typer()
 db_app = typer.Typer(
@@ -41,7 +41,7 @@ def psql(
 
 
 @db_commands.command()
-def migrate() -> None:
+def migrate(as_json: JsonOption = False) -> None:
     """Bring the archive schema to the current version (runs by itself on first use)."""
     import migrations
     from archive.index.database import database_url, redact_url
@@ -49,31 +49,42 @@ def migrate() -> None:
     settings = command_settings()
     url = database_url(settings.database_url, settings.data_dir)
     migrations.upgrade(url)
+    if as_json:
+        print_json({"schema": migrations.HEAD, "url": redact_url(url)})
+        return
     out.print(f"schema is current in {redact_url(url)}", highlight=False)
 
 
 @db_app.command("url")
-def db_url() -> None:
+def db_url(as_json: JsonOption = False) -> None:
     """Print the connection URL of the archive database (starts the embedded server)."""
     from archive.index.database import database_url
 
     settings = command_settings()
-    sys.stdout.write(database_url(settings.database_url, settings.data_dir) + "\n")
+    url = database_url(settings.database_url, settings.data_dir)
+    if as_json:
+        print_json({"url": url, "embedded": not settings.database_url})
+        return
+    sys.stdout.write(url + "\n")
 
 
 @db_app.command("start")
-def db_start() -> None:
+def db_start(as_json: JsonOption = False) -> None:
     """Start the embedded PostgreSQL server (commands start it by themselves when needed)."""
     from archive.index.database import start_embedded
 
     settings = command_settings()
     if settings.database_url:
         fail("MAILARCHIVE_DATABASE_URL is set: that server is not ours to start")
-    out.print(f"embedded PostgreSQL running: {start_embedded(settings.data_dir)}", highlight=False)
+    url = start_embedded(settings.data_dir)
+    if as_json:
+        print_json({"running": True, "url": url})
+        return
+    out.print(f"embedded PostgreSQL running: {url}", highlight=False)
 
 
 @db_app.command("stop")
-def db_stop() -> None:
+def db_stop(as_json: JsonOption = False) -> None:
     """Stop the embedded PostgreSQL server."""
     from archive.index.database import stop_embedded
 
@@ -81,11 +92,14 @@ def db_stop() -> None:
     if settings.database_url:
         fail("MAILARCHIVE_DATABASE_URL is set: that server is not ours to stop")
     stopped = stop_embedded(settings.data_dir)
+    if as_json:
+        print_json({"stopped": stopped, "was_running": stopped})
+        return
     out.print("embedded PostgreSQL stopped" if stopped else "embedded PostgreSQL was not running")
 
 
 @db_app.command("status")
-def db_status() -> None:
+def db_status(as_json: JsonOption = False) -> None:
     """Where the archive database is, whether it answers, its schema version and size.
 
     Does not start the embedded server. Exits 1 if the database does not answer.
@@ -93,29 +107,45 @@ def db_status() -> None:
     from archive.index.database import embedded_pgdata, redact_url
 
     settings = command_settings()
+    report: dict[str, object] = {"embedded": not settings.database_url}
     if settings.database_url:
         where, url = "external", settings.database_url
     else:
         pgdata = embedded_pgdata(settings.data_dir)
         where = f"embedded, data in {pgdata}"
+        report["pgdata"] = str(pgdata)
         if not (pgdata / "postmaster.pid").exists():
-            out.print(f"database: {where}\nstate:    stopped (`mailarchive db start`)")
+            if as_json:
+                print_json({**report, "state": "stopped"})
+            else:
+                out.print(f"database: {where}\nstate:    stopped (`mailarchive db start`)")
             raise typer.Exit(1)
         from archive.index.database import start_embedded
 
         url = start_embedded(settings.data_dir)
-    out.print(f"database: {where}\nurl:      {redact_url(url)}", highlight=False)
+    report["url"] = redact_url(url)
     problem, facts = _probe(url)
+    if as_json:
+        state = {"state": "not answering", "problem": problem} if problem else facts
+        print_json({**report, **state})
+        raise typer.Exit(1 if problem else 0)
+    out.print(f"database: {where}\nurl:      {redact_url(url)}", highlight=False)
     if problem is not None:
         out.print(f"state:    not answering ({problem})", highlight=False)
         raise typer.Exit(1)
-    for label, value in facts:
-        out.print(f"{label + ':':<10}{value}", highlight=False)
-
-
-def _probe(url: str) -> tuple[str | None, list[tuple[str, str]]]:
-    import migrations
     from archive.app.report import human_bytes
+
+    schema = (
+        f"current ({facts['schema_head']})"
+        if facts["schema_current"]
+        else "behind: run `mailarchive migrate`"
+    )
+    out.print(f"state:    answering\nschema:   {schema}", highlight=False)
+    out.print(f"size:     {human_bytes(int(str(facts['bytes'])))}", highlight=False)
+
+
+def _probe(url: str) -> tuple[str | None, dict[str, object]]:
+    import migrations
     from archive.index.database import make_engine
 
     engine = make_engine(url, pool_size=1)
@@ -130,11 +160,15 @@ def _probe(url: str) -> tuple[str | None, list[tuple[str, str]]]:
                 size = conn.execute(text("SELECT pg_database_size(current_database())"))
                 db_bytes = int(size.scalar_one())
         except DBAPIError as exc:
-            return type(exc.orig).__name__, []
+            return type(exc.orig).__name__, {}
         except ArchiveError as exc:
-            return str(exc), []
+            return str(exc), {}
         current = migrations.is_current(engine)
     finally:
         engine.dispose()
-    schema = f"current ({migrations.HEAD})" if current else "behind: run `mailarchive migrate`"
-    return None, [("state", "answering"), ("schema", schema), ("size", human_bytes(db_bytes))]
+    return None, {
+        "state": "answering",
+        "schema_head": migrations.HEAD,
+        "schema_current": current,
+        "bytes": db_bytes,
+    }

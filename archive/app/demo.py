@@ -25,8 +25,8 @@ RunFlow = Callable[[Path, list[str] | None], tuple[bool, list[dict[str, Any]]]]
 EXAMPLE_QUERIES = (
     (
         "Messages per mailbox",
-        "SELECT mailbox, count(*), pg_size_pretty(sum(size)) FROM archive.messages "
-        "GROUP BY mailbox ORDER BY mailbox;",
+        "SELECT mailbox, count(*), pg_size_pretty(sum(size))\n"
+        "  FROM archive.messages GROUP BY mailbox ORDER BY mailbox;",
     ),
     (
         'Search (words, "phrases", OR, -word, from: subject: has:attachment after: …)',
@@ -134,20 +134,23 @@ def run_demo(
         engine.dispose()
 
     url = archive_url(settings)
-    console.print(
-        f"\nQuery the demo archive in SQL: [bold]{demo_env(settings)} uv run mailarchive psql[/]"
-        f"\n(or: psql '{url}'). [bold]mailarchive demo --reset[/] starts it afresh.\n",
-        highlight=False,
-        soft_wrap=True,
-    )
+    # Commands on lines of their own, never wrapped (they are copied); the words around
+    # them wrap at the terminal's width.
+    console.print("\nQuery the demo archive in SQL:", highlight=False)
+    console.print(f"  [bold]{demo_env(settings)} uv run mailarchive psql[/]", soft_wrap=True)
+    console.print(f"or: psql '{url}'", highlight=False, soft_wrap=True)
+    console.print("[bold]mailarchive demo --reset[/] starts it afresh.\n", highlight=False)
     for title, sql in EXAMPLE_QUERIES:
         console.print(f"-- {title}", style="dim", highlight=False)
         console.print(sql, highlight=False, soft_wrap=True)
         console.print()
     console.print(
-        "Fetch an original message byte for byte: "
-        f"[bold]{demo_env(settings)} uv run mailarchive cat <sha256>[/] "
-        "(sha256 from archive.messages, or the id `mailarchive search` shows)",
+        "Fetch an original message byte for byte (the id `mailarchive search` shows, or a "
+        "sha256 from archive.messages):",
+        highlight=False,
+    )
+    console.print(
+        f"  [bold]{demo_env(settings)} uv run mailarchive cat <sha256>[/]",
         highlight=False,
         soft_wrap=True,
     )

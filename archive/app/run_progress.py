@@ -48,7 +48,9 @@ class MailboxProgress:
             if task is None:
                 task = self.progress.add_task(name, total=None, size=size, state=state)
                 self._tasks[name] = task
-        self.progress.update(task, completed=done, total=result.new or None, size=size, state=state)
+        # Unknown until the listing is in; once the run ended, 0 new is 0/0, not 0/?.
+        total = result.new if result.new or state != "running" else None
+        self.progress.update(task, completed=done, total=total, size=size, state=state)
 
 
 @contextmanager

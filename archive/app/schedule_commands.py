@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 from rich.markup import escape
 
-from archive.app.console import fail, out
+from archive.app.console import JsonOption, fail, out, print_json
 from archive.app.prefect_env import prefect_api_url, prefect_defaults, require_prefect_api
 
 schedule_commands = typer.Typer()
@@ -26,7 +26,7 @@ NameArgument = Annotated[
 ]
 
 
-def _apply(name: str, paused: bool | None) -> None:
+def _apply(name: str, paused: bool | None, as_json: bool) -> None:
     prefect_defaults()
     require_prefect_api(prefect_api_url(), needed=True)
     from flows.deployments import schedule_state
@@ -38,25 +38,34 @@ def _apply(name: str, paused: bool | None) -> None:
             "`mailarchive serve --name NAME` registers it",
             1,
         )
+    if as_json:
+        print_json(
+            {
+                "deployment": state.deployment,
+                "paused": state.paused,
+                "schedules": list(state.schedules),
+            }
+        )
+        return
     schedules = ", ".join(state.schedules) or "no schedule (runs by hand only)"
     word = "paused" if state.paused else "on"
     out.print(f"{escape(state.deployment)}: {word}; {escape(schedules)}", highlight=False)
 
 
 @schedule_app.command()
-def show(name: NameArgument) -> None:
+def show(name: NameArgument, as_json: JsonOption = False) -> None:
     """Whether the schedule is on or paused, and its cron."""
-    _apply(name, None)
+    _apply(name, None, as_json)
 
 
 @schedule_app.command()
-def pause(name: NameArgument) -> None:
+def pause(name: NameArgument, as_json: JsonOption = False) -> None:
     """Stop scheduled runs until `schedule resume`; runs by hand still run. Stays paused
     when `serve` restarts."""
-    _apply(name, True)
+    _apply(name, True, as_json)
 
 
 @schedule_app.command()
-def resume(name: NameArgument) -> None:
+def resume(name: NameArgument, as_json: JsonOption = False) -> None:
     """Start scheduled runs again; a run missed while paused is not made up."""
-    _apply(name, False)
+    _apply(name, False, as_json)

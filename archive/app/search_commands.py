@@ -9,7 +9,7 @@ from typing import Annotated, Any
 import typer
 from typer.core import TyperCommand
 
-from archive.app.console import command_settings, fail, open_index, out
+from archive.app.console import command_settings, fail, open_libpq, out
 
 search_commands = typer.Typer()
 
@@ -89,17 +89,16 @@ def search(
     before:YYYY-MM-DD after:YYYY-MM-DD larger:5M smaller:200K. The id column is the start of
     the original's SHA-256: `mailarchive cat ID` prints it. Exits 2 on a malformed query.
     """
-    from archive.app.report import search_view
     from archive.errors import QueryError
-    from archive.index.search import search_page
+    from archive.index.search import search_page_libpq
 
-    engine = open_index(command_settings())
+    conn = open_libpq(command_settings())
     try:
-        page = search_page(engine, query, limit, offset, "relevance" if relevance else "newest")
+        page = search_page_libpq(conn, query, limit, offset, "relevance" if relevance else "newest")
     except QueryError as exc:
         fail(str(exc))
     finally:
-        engine.dispose()
+        conn.close()
     if as_json:
         payload = {
             "query": query,
@@ -111,4 +110,6 @@ def search(
         }
         sys.stdout.write(json.dumps(payload, ensure_ascii=False) + "\n")
     else:
+        from archive.app.report import search_view
+
         out.print(search_view(query, page, width=out.width, highlight=out.is_terminal))

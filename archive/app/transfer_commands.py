@@ -14,7 +14,15 @@ from typing import Annotated
 
 import typer
 
-from archive.app.console import command_settings, err, fail, open_index, out
+from archive.app.console import (
+    JsonOption,
+    command_settings,
+    err,
+    fail,
+    open_index,
+    out,
+    print_json,
+)
 from archive.errors import ArchiveError, QueryError
 
 transfer_commands = typer.Typer()
@@ -68,6 +76,7 @@ def export_command(
         bool, typer.Option(help="Leave damaged originals out (listed in the manifest).")
     ] = False,
     bagit: Annotated[bool, typer.Option(help="Make the export a BagIt bag (SHA-256).")] = False,
+    as_json: JsonOption = False,
 ) -> None:
     """Export the messages a search finds, originals byte for byte, with a manifest.
 
@@ -103,7 +112,23 @@ def export_command(
         fail(str(exc), 1)
     finally:
         engine.dispose()
-    out.print(result.summary(), highlight=False, soft_wrap=True)
+    if as_json:
+        print_json(
+            {
+                "out": result.out,
+                "format": result.format,
+                "query": result.query,
+                "matched": result.matched,
+                "exported": result.exported,
+                "bytes": result.bytes,
+                "skipped_damaged": list(result.skipped),
+                "manifest_sha256": result.manifest_sha256,
+                "bag": result.bag,
+                "seconds": round(result.seconds, 3),
+            }
+        )
+    else:
+        out.print(result.summary(), highlight=False, soft_wrap=True)
     for sha256 in result.skipped:
         err.print(f"skipped damaged original {sha256}", highlight=False)
 
@@ -115,6 +140,7 @@ def import_command(
     mailbox: Annotated[
         str, typer.Option(metavar="NAME", help="The mailbox the messages are filed under.")
     ],
+    as_json: JsonOption = False,
 ) -> None:
     """Import an mbox file (mboxo, mboxrd, Content-Length) or a Maildir into the archive.
 
@@ -137,5 +163,19 @@ def import_command(
         fail(str(exc), 1)
     finally:
         engine.dispose()
+    if as_json:
+        print_json(
+            {
+                "mailbox": result.mailbox,
+                "source": result.source,
+                "found": result.found,
+                "imported": result.imported,
+                "duplicates": result.duplicates,
+                "already": result.already,
+                "bytes": result.bytes,
+                "seconds": round(result.seconds, 3),
+            }
+        )
+        return
     out.print(result.summary(), highlight=False, soft_wrap=True)
     sys.stdout.flush()

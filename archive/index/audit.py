@@ -13,7 +13,6 @@ it describes.
 
 from __future__ import annotations
 
-import getpass
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -21,6 +20,8 @@ from datetime import datetime
 from typing import Any, Literal
 
 from sqlalchemy import Connection, text
+
+from archive.index.identity import OS_USER_SQL, os_user
 
 Action = Literal[
     "search",
@@ -34,15 +35,7 @@ Action = Literal[
 ]
 
 _RECORD = text("SELECT mailarchive.audit_record(:action, CAST(:details AS jsonb))")
-_OS_USER = text("SELECT set_config('mailarchive.os_user', :user, true)")
-
-
-def os_user() -> str:
-    """The operating-system user running this process ('' if it cannot be told)."""
-    try:
-        return getpass.getuser()
-    except (KeyError, OSError):
-        return ""
+_OS_USER = text(OS_USER_SQL)
 
 
 def identify(conn: Connection) -> None:

@@ -5,6 +5,9 @@ wheel, with its data directory under the archive's data dir. That server listens
 socket only and keeps running after the command exits, so `psql` and the next run find it;
 `mailarchive db stop` stops it.
 
+SQLAlchemy is imported when an engine is made, not with this module: `mailarchive search`
+reaches the database through libpq alone (`archive.index.direct`), to start faster.
+
 Database errors are mapped here, at the boundary: `make_engine` installs `map_errors`, which
 turns a lost connection and the SQLSTATEs a later attempt may clear into the transient
 `archive.errors.DatabaseUnavailable`, and cuts every other error's text to the first line of
@@ -19,13 +22,16 @@ import shutil
 import warnings
 from pathlib import Path
 from types import ModuleType
+from typing import TYPE_CHECKING
 
 import psycopg
-from sqlalchemy import Engine, create_engine, event, text
-from sqlalchemy.engine import ExceptionContext, make_url
-from sqlalchemy.exc import StatementError
 
 from archive.errors import ConfigError, DatabaseUnavailable
+
+if TYPE_CHECKING:
+    from sqlalchemy import Engine
+    from sqlalchemy.engine import ExceptionContext
+    from sqlalchemy.exc import StatementError
 
 log = logging.getLogger(__name__)
 
@@ -112,6 +118,9 @@ def ensure_database(url: str, name: str) -> str:
 
     Connects to the database `url` names to look; raises ConfigError if creating fails.
     """
+    from sqlalchemy import create_engine, text
+    from sqlalchemy.engine import make_url
+
     engine = create_engine(sqlalchemy_url(url), isolation_level="AUTOCOMMIT")
     map_errors(engine)
     try:
@@ -135,6 +144,8 @@ def ensure_database(url: str, name: str) -> str:
 
 def sqlalchemy_url(url: str) -> str:
     """The URL for SQLAlchemy: psycopg 3 for a plain `postgresql://` URL."""
+    from sqlalchemy.engine import make_url
+
     try:
         parsed = make_url(url)
     except Exception:
@@ -150,6 +161,8 @@ def sqlalchemy_url(url: str) -> str:
 
 def redact_url(url: str) -> str:
     """A URL fit for logs and messages: the password replaced by ***."""
+    from sqlalchemy.engine import make_url
+
     try:
         return make_url(url).render_as_string(hide_password=True)
     except Exception:
@@ -157,6 +170,8 @@ def redact_url(url: str) -> str:
 
 
 def make_engine(url: str, *, pool_size: int = 10) -> Engine:
+    from sqlalchemy import create_engine
+
     engine = create_engine(
         sqlalchemy_url(url),
         pool_size=pool_size,
@@ -176,6 +191,8 @@ def map_errors(engine: Engine) -> None:
     Every other database error stays SQLAlchemy's own exception: permanent, for
     `archive.errors.is_transient`, and still a `DBAPIError` for code that reads its SQLSTATE.
     """
+    from sqlalchemy import event
+
     event.listen(engine, "handle_error", _map_error)
 
 

@@ -9,6 +9,7 @@ the views are the stable SQL surface, the tables may change between versions.
                                       └──< defect
 
     hold ──< hold_message >── message          audit_log (append-only, hash-chained)
+    mailbox ──< mailbox_run (one row per run of the mailbox: status, counts, error summary)
 
 `message` holds one row per distinct raw message (unique SHA-256). `delivery` is the ledger:
 one row per (mailbox, UIDL octets, occurrence) archived, pointing at the message it
@@ -381,3 +382,31 @@ class HoldMessage(Base):
     message_id: Mapped[int | None] = mapped_column(
         ForeignKey("message.id", ondelete="SET NULL"), index=True
     )
+
+
+class MailboxRun(Base):
+    """One mailbox run (an attempt; a retry is a row of its own), written when it ends
+    (migration 0010). `error`: one line, the archive's own message or an exception type."""
+
+    __tablename__ = "mailbox_run"
+    __table_args__ = (
+        CheckConstraint(
+            "status IN ('ok', 'failed', 'skipped', 'deferred', 'partial')", name="status_known"
+        ),
+        Index("ix_mailbox_run_mailbox_id_finished_at", "mailbox_id", "finished_at"),
+    )
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    mailbox_id: Mapped[int] = mapped_column(ForeignKey("mailbox.id", ondelete="CASCADE"))
+    started_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    finished_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    status: Mapped[str] = mapped_column(String(16))
+    listed: Mapped[int] = mapped_column(Integer, server_default="0")
+    new: Mapped[int] = mapped_column(Integer, server_default="0")
+    archived: Mapped[int] = mapped_column(Integer, server_default="0")
+    duplicates: Mapped[int] = mapped_column(Integer, server_default="0")
+    deleted: Mapped[int] = mapped_column(Integer, server_default="0")
+    failed_messages: Mapped[int] = mapped_column(Integer, server_default="0")
+    bytes: Mapped[int] = mapped_column(BigInteger, server_default="0")
+    interrupted: Mapped[bool] = mapped_column(Boolean, server_default=text("false"))
+    error: Mapped[str | None] = mapped_column(Text)

@@ -7,6 +7,10 @@ which the function reports as SQLSTATE 22023, into `QueryError`.
 
 Since migration 0009 both functions record each call in the audit trail: the transaction is
 committed (a rolled-back search would leave no record) and names the OS user first.
+
+Two ways in, the same SQL: an SQLAlchemy `Engine` (export, tests), or a libpq connection
+(`search_page_libpq`), which `mailarchive search` uses so its start-up skips SQLAlchemy.
+This module imports neither driver's SQL layer until a search runs.
 """
 
 from __future__ import annotations
@@ -15,13 +19,14 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from datetime import datetime
-from typing import Any, Literal
-
-from sqlalchemy import Connection, Engine, text
-from sqlalchemy.exc import DBAPIError
+from typing import TYPE_CHECKING, Any, Literal
 
 from archive.errors import QueryError
-from archive.index.audit import identify
+from archive.index.identity import OS_USER_SQL, os_user
+
+if TYPE_CHECKING:
+    import psycopg
+    from sqlalchemy import Connection, Engine
 
 INVALID_PARAMETER_VALUE = "22023"
 DEFAULT_LIMIT = 50
@@ -29,11 +34,11 @@ DEFAULT_LIMIT = 50
 # message rows, text chunks); 'newest' returns every match.
 RANK_WINDOW = 1000
 Order = Literal["newest", "relevance"]
-_SEARCH = text(
+_SEARCH = (
     "SELECT id, mailbox, uidl, sent_at, from_address, subject, rank, snippet, thread_id, sha256 "
     "FROM archive.search(:query, :max_rows, :row_offset, :order_by)"
 )
-_COUNT = text("SELECT archive.search_count(:query)")
+_COUNT = "SELECT archive.search_count(:query)"
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,9 +91,13 @@ def search(
 
 def count(engine: Engine, query: str) -> int:
     """Run `archive.search_count`: how many rows `search` returns over all its pages."""
+    from sqlalchemy import text
+
+    from archive.index.audit import identify
+
     with _connection(engine, query) as conn:
         identify(conn)
-        return int(conn.execute(_COUNT, {"query": query}).scalar_one())
+        return int(conn.execute(text(_COUNT), {"query": query}).scalar_one())
 
 
 def search_page(
@@ -102,31 +111,85 @@ def search_page(
 
     READ COMMITTED, not one REPEATABLE READ snapshot: the search functions write audit rows,
     which chain only in READ COMMITTED (mail archived between the two may be counted)."""
+    from sqlalchemy import text
+
     with _connection(engine, query) as conn:
         hits = _hits(conn, query, limit, offset, order)
-        total = int(conn.execute(_COUNT, {"query": query}).scalar_one())
+        total = int(conn.execute(text(_COUNT), {"query": query}).scalar_one())
     return SearchPage(hits=hits, total=total, offset=offset, order=order)
 
 
+def search_page_libpq(
+    conn: psycopg.Connection[Any],
+    query: str,
+    limit: int = DEFAULT_LIMIT,
+    offset: int = 0,
+    order: Order = "newest",
+) -> SearchPage:
+    """`search_page` over a psycopg connection (no SQLAlchemy): the same calls, committed."""
+    import psycopg
+    from psycopg.rows import dict_row
+
+    from archive.index.direct import unavailable
+
+    _refuse_nul(query)
+    params = {"query": query, "max_rows": limit, "row_offset": offset, "order_by": order}
+    try:
+        with conn.cursor(row_factory=dict_row) as cursor:
+            cursor.execute(_libpq(OS_USER_SQL), {"user": os_user()})
+            cursor.execute(_libpq(_SEARCH), params)
+            hits = [SearchHit(**row) for row in cursor.fetchall()]
+            cursor.execute(_libpq(_COUNT), params)
+            counted = cursor.fetchone()
+        conn.commit()
+    except psycopg.Error as exc:
+        _query_error(exc)
+        unavailable(exc)
+        raise
+    assert counted is not None
+    return SearchPage(hits=hits, total=int(counted["search_count"]), offset=offset, order=order)
+
+
+def _libpq(sql: str) -> str:
+    """`:name` parameters as psycopg's `%(name)s` (the statements here hold no other colon)."""
+    import re
+
+    return re.sub(r"(?<!:):([a-z_]+)", r"%(\1)s", sql)
+
+
 def _hits(conn: Connection, query: str, limit: int, offset: int, order: Order) -> list[SearchHit]:
+    from sqlalchemy import text
+
+    from archive.index.audit import identify
+
     identify(conn)
     params = {"query": query, "max_rows": limit, "row_offset": offset, "order_by": order}
-    return [SearchHit(**row._asdict()) for row in conn.execute(_SEARCH, params)]
+    return [SearchHit(**row._asdict()) for row in conn.execute(text(_SEARCH), params)]
+
+
+def _refuse_nul(query: str) -> None:
+    if "\x00" in query:  # PostgreSQL text cannot hold NUL; the driver would refuse it
+        raise QueryError("search query contains a NUL character")
+
+
+def _query_error(exc: BaseException | None) -> None:
+    """Raise QueryError for a malformed query (SQLSTATE 22023), with the function's words."""
+    if getattr(exc, "sqlstate", None) == INVALID_PARAMETER_VALUE:
+        diag = getattr(exc, "diag", None)
+        message = getattr(diag, "message_primary", None) or str(exc)
+        hint = getattr(diag, "message_hint", None)
+        raise QueryError(f"{message} ({hint})" if hint else message) from None
 
 
 @contextmanager
 def _connection(engine: Engine, query: str) -> Iterator[Connection]:
-    if "\x00" in query:  # PostgreSQL text cannot hold NUL; the driver would refuse it
-        raise QueryError("search query contains a NUL character")
+    from sqlalchemy.exc import DBAPIError
+
+    _refuse_nul(query)
     try:
         with engine.connect() as conn:
             yield conn
             conn.commit()
     except DBAPIError as exc:
-        sqlstate = getattr(exc.orig, "sqlstate", None)
-        if sqlstate == INVALID_PARAMETER_VALUE:
-            diag = getattr(exc.orig, "diag", None)
-            message = getattr(diag, "message_primary", None) or str(exc.orig)
-            hint = getattr(diag, "message_hint", None)
-            raise QueryError(f"{message} ({hint})" if hint else message) from None
+        _query_error(exc.orig)
         raise

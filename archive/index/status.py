@@ -1,5 +1,6 @@
-"""What `mailarchive status` reports, read from the index: per mailbox, when it was last
-logged into and last archived to, its deliveries and what they weigh; the archive's size."""
+"""What `mailarchive status` reports, read from the index: per mailbox, its last run and last
+successful run (`mailarchive.mailbox_run`), when it was last logged into and last archived
+to, its deliveries and what they weigh; the archive's size."""
 
 from __future__ import annotations
 
@@ -11,13 +12,25 @@ from sqlalchemy import Connection, text
 
 _MAILBOXES = text(
     """
-SELECT b.name, b.host, b.last_login_at, max(d.archived_at) AS last_archived_at,
-       count(d.id) AS messages, count(d.deleted_at) AS deleted_on_server,
-       coalesce(sum(m.size), 0)::bigint AS bytes
+SELECT b.name, b.host, b.last_login_at, s.last_archived_at, s.messages, s.deleted_on_server,
+       s.bytes, last.finished_at AS last_run_at, last.status AS last_run_status,
+       last.archived AS last_run_archived, last.error AS last_run_error,
+       success.finished_at AS last_success_at
 FROM mailarchive.mailbox b
-LEFT JOIN mailarchive.delivery d ON d.mailbox_id = b.id
-LEFT JOIN mailarchive.message m ON m.id = d.message_id
-GROUP BY b.id
+CROSS JOIN LATERAL (
+    SELECT max(d.archived_at) AS last_archived_at, count(d.id) AS messages,
+           count(d.deleted_at) AS deleted_on_server, coalesce(sum(m.size), 0)::bigint AS bytes
+    FROM mailarchive.delivery d JOIN mailarchive.message m ON m.id = d.message_id
+    WHERE d.mailbox_id = b.id
+) s
+LEFT JOIN LATERAL (
+    SELECT finished_at, status, archived, error FROM mailarchive.mailbox_run r
+    WHERE r.mailbox_id = b.id ORDER BY finished_at DESC, id DESC LIMIT 1
+) last ON true
+LEFT JOIN LATERAL (
+    SELECT finished_at FROM mailarchive.mailbox_run r
+    WHERE r.mailbox_id = b.id AND r.status = 'ok' ORDER BY finished_at DESC, id DESC LIMIT 1
+) success ON true
 ORDER BY b.name
 """
 )
@@ -32,7 +45,9 @@ _PARTS = text(
 class MailboxStatus:
     """One mailbox as the index knows it. `last_login_at`: the last session that logged in
     (a run that failed before login leaves it unchanged); `bytes`: the originals delivered
-    to it, each counted once per delivery."""
+    to it, each counted once per delivery; `last_run_*`: the run that ended last (an
+    attempt: a retried run's last attempt), whatever its status; `last_success_at`: the
+    last run that ended `ok`."""
 
     name: str
     host: str
@@ -41,19 +56,37 @@ class MailboxStatus:
     messages: int
     deleted_on_server: int
     bytes: int
+    last_run_at: datetime | None = None
+    last_run_status: str | None = None
+    last_run_archived: int | None = None
+    last_run_error: str | None = None
+    last_success_at: datetime | None = None
 
     def as_json(self) -> dict[str, Any]:
         return {
             "name": self.name,
             "host": self.host,
-            "last_login_at": self.last_login_at.isoformat() if self.last_login_at else None,
-            "last_archived_at": (
-                self.last_archived_at.isoformat() if self.last_archived_at else None
+            "last_run": (
+                {
+                    "finished_at": self.last_run_at.isoformat(),
+                    "status": self.last_run_status,
+                    "archived": self.last_run_archived,
+                    "error": self.last_run_error,
+                }
+                if self.last_run_at
+                else None
             ),
+            "last_success_at": _iso(self.last_success_at),
+            "last_login_at": _iso(self.last_login_at),
+            "last_archived_at": _iso(self.last_archived_at),
             "messages": self.messages,
             "deleted_on_server": self.deleted_on_server,
             "bytes": self.bytes,
         }
+
+
+def _iso(moment: datetime | None) -> str | None:
+    return moment.isoformat() if moment else None
 
 
 @dataclass(frozen=True, slots=True)

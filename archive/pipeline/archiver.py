@@ -56,7 +56,8 @@ from archive.pipeline.evidence import Evidence, gather_evidence
 from archive.pipeline.ingest import parse_original, store_attachments
 from archive.pipeline.ledger import Known, Ledger, Place, SessionLedger
 from archive.pipeline.mailbox_run import MailboxRun, quit_keeping, reconcile, settle_repair
-from archive.pipeline.ports import Index, MailboxLedgerIndex
+from archive.pipeline.ports import Index, MailboxLedgerIndex, Runs
+from archive.pipeline.records import keep_record, summary_of
 from archive.pipeline.result import MailboxFailed, MailboxResult, Tally
 from archive.pipeline.sessions import SessionOutcome, cap_session, wants_another_session
 from archive.pipeline.texts import extract_texts
@@ -105,6 +106,8 @@ class Archiver:
     # Group commit: messages per transaction, and the longest a batch stays open.
     batch_messages: int = 100
     batch_seconds: float = 0.5
+    # Where each run's record goes as it ends (`mailarchive status`); None: nowhere.
+    runs: Runs | None = field(default=None, repr=False)
 
     def run(
         self,
@@ -113,7 +116,23 @@ class Archiver:
         secret_lookup: SecretLookup | None = None,
         progress: Callable[[MailboxResult], None] | None = None,
     ) -> MailboxResult:
-        """Archive one mailbox. Raises MailboxFailed (with the partial counts) on failure."""
+        """Archive one mailbox. Raises MailboxFailed (with the partial counts) on failure.
+        Either way the run's record is written (`runs`) before this returns."""
+        started_at = self.clock()
+        try:
+            result = self._outcome(box, secret_lookup, progress)
+        except MailboxFailed as failed:
+            keep_record(self.runs, box, started_at, failed.result, failed.summary)
+            raise
+        keep_record(self.runs, box, started_at, result, None)
+        return result
+
+    def _outcome(
+        self,
+        box: MailboxConfig,
+        secret_lookup: SecretLookup | None,
+        progress: Callable[[MailboxResult], None] | None,
+    ) -> MailboxResult:
         started = time.monotonic()
         tally = Tally()
         note: str | None = None
@@ -133,7 +152,7 @@ class Archiver:
                 transient=is_transient(exc),
             )
             log.error("mailbox %s failed: %s", box.name, result.error)
-            raise MailboxFailed(result) from exc
+            raise MailboxFailed(result, summary_of(box.name, exc)) from exc
         if tally.unrepaired:
             result = tally.result(
                 box.name,

@@ -12,6 +12,7 @@ from archive.config import Settings
 from archive.extract import Extractor
 from archive.index.database import database_url, make_engine
 from archive.index.ledger import IndexWriter
+from archive.index.runs import RunLog
 from archive.pipeline.archiver import Archiver
 from archive.pipeline.importer import Importer
 from archive.store import open_store
@@ -59,6 +60,7 @@ def make_archiver(settings: Settings, engine: Engine) -> Archiver:
         host_slot_wait_seconds=settings.host_slot_wait_seconds,
         parse_limits=settings.parse_limits(),
         extractor=make_extractor(settings),
+        runs=RunLog(engine),
     )
 
 

@@ -2,6 +2,7 @@
 
 `archive.index.ledger.IndexWriter` / `MailboxIndex` implement them over PostgreSQL;
 `archive.index.memory.MemoryIndex` implements them in memory, for pipeline unit tests.
+`Runs` is where a mailbox run's record goes when it ends (`archive.index.runs.RunLog`).
 Adapters return values and never change their arguments.
 """
 
@@ -14,9 +15,10 @@ from typing import Protocol
 
 from archive.extract import AttachmentTexts, Extraction
 from archive.index.ledger import LedgerEntry, LedgerKey, LoginState, Recorded
+from archive.index.runs import RunRecord
 from archive.mime import ParsedMessage
 
-__all__ = ["Index", "MailboxLedgerIndex"]
+__all__ = ["Index", "MailboxLedgerIndex", "Runs"]
 
 
 class MailboxLedgerIndex(Protocol):
@@ -85,3 +87,9 @@ class Index(Protocol):
     ) -> AbstractContextManager[MailboxLedgerIndex]: ...
 
     def dispose(self) -> None: ...
+
+
+class Runs(Protocol):
+    """Keeps the record of each mailbox run (`archive.index.runs.RunLog` over PostgreSQL)."""
+
+    def record(self, run: RunRecord) -> None: ...

@@ -118,12 +118,14 @@ def across_attempts(earlier: MailboxResult, later: MailboxResult) -> MailboxResu
 
 
 class MailboxFailed(ArchiveError):
-    """A mailbox run stopped early; carries the partial result and whether to retry."""
+    """A mailbox run stopped early; carries the partial result and whether to retry.
+    `summary`: what the run's record keeps of the error (default: the result's error)."""
 
-    def __init__(self, result: MailboxResult) -> None:
+    def __init__(self, result: MailboxResult, summary: str | None = None) -> None:
         super().__init__(result.error)
         self.result = result
         self.transient = result.transient
+        self.summary = summary if summary is not None else result.error
 
 
 @dataclass

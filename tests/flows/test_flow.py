@@ -375,6 +375,38 @@ def test_cron_check_agrees_with_prefect():
     assert {cron: v for cron, v in verdicts.items() if v[0] != v[1]} == {}
 
 
+def test_next_run_agrees_with_prefects_cron_schedule():
+    """`mailarchive status` computes the next run without Prefect; Prefect's server computes
+    the runs `serve` gets. Across DST changes (both ways, whole- and half-hour zones)."""
+    import itertools
+    from datetime import UTC, datetime, timedelta
+
+    from prefect.server.schemas.schedules import CronSchedule
+
+    from archive.config.cron import next_run
+
+    crons = [
+        "*/30 * * * *", "@daily", "0 2 * * sun", "30 2 * * *", "0 22-2 * * *", "0 0 29 2 *",
+        "0 6 1 * mon", "@hourly", "0 3 * * 7", "15 1 * * *", "*/7 1-3 * * *",
+        "0 9 */2 * mon-fri", "5 4 * jan,jul 1", "59 23 31 12 *", "@weekly",
+    ]  # fmt: skip
+    zones = ["UTC", "Europe/Berlin", "America/New_York", "Australia/Lord_Howe"]
+    starts = [
+        datetime(2026, 3, 28, 12, 0, tzinfo=UTC), datetime(2026, 10, 25, 0, 30, tzinfo=UTC),
+        datetime(2026, 10, 25, 1, 10, tzinfo=UTC), datetime(2026, 3, 29, 0, 59, tzinfo=UTC),
+        datetime(2026, 11, 1, 5, 30, tzinfo=UTC), datetime(2026, 3, 8, 6, 59, tzinfo=UTC),
+        datetime(2026, 4, 5, 15, 45, tzinfo=UTC),
+    ]  # fmt: skip
+    differ = {}
+    for cron, zone, start in itertools.product(crons, zones, starts):
+        schedule = CronSchedule(cron=cron, timezone=zone)
+        (prefect,) = schedule._get_dates_generator(n=1, start=start + timedelta(seconds=1))
+        ours = next_run(cron, zone, start)
+        if prefect.astimezone(UTC) != ours.astimezone(UTC):
+            differ[(cron, zone, start.isoformat())] = (str(prefect), str(ours))
+    assert differ == {}
+
+
 SLOW = pytest.mark.skipif(
     os.environ.get("MAILARCHIVE_SLOW_TESTS") != "1", reason="set MAILARCHIVE_SLOW_TESTS=1 to run"
 )

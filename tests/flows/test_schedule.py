@@ -79,3 +79,23 @@ def test_an_unknown_deployment_is_named(prefect_server):
     done = _cli("schedule", "pause", "nope")
     assert done.exit_code == 1
     assert "no deployment archive-mailboxes/nope" in done.output
+
+
+def test_schedule_commands_print_json(prefect_server, tmp_path: Path, monkeypatch):
+    import json
+
+    monkeypatch.setenv("SCHED_PW", "secret")
+    config = tmp_path / "hourly.toml"
+    config.write_text(
+        'schedule = "15 * * * *"\n\n[[mailbox]]\nname = "m"\nhost = "127.0.0.1"\nport = 110\n'
+        'tls = "none"\nusername = "m"\npassword_env = "SCHED_PW"\n'
+    )
+    _register(config, "hourly", None)
+    states = []
+    for verb in ("show", "pause", "resume"):
+        done = _cli("schedule", verb, "hourly", "--json")
+        assert done.exit_code == 0, done.output
+        states.append(json.loads(done.stdout))
+    assert [s["paused"] for s in states] == [False, True, False]
+    assert states[0]["deployment"] == "archive-mailboxes/hourly"
+    assert states[0]["schedules"] == ["15 * * * * UTC"]

@@ -102,3 +102,33 @@ def test_status_counts_each_mailbox_and_the_archive(seventeen):
     assert ann["last_login_at"] is not None and ann["last_archived_at"] is not None
     assert report["archive"]["originals"] == 17
     assert report["archive"]["original_bytes"] == ann["bytes"]
+
+
+def test_search_reaches_the_database_without_sqlalchemy_or_alembic(seventeen, fresh_engine):
+    """`search` goes through libpq alone (start-up time): neither SQLAlchemy (its ORM, the
+    engine), nor Alembic, nor Prefect or boto3 is imported, and the hits are there."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys\n"
+        "from archive.app.cli import main\n"
+        "sys.argv = ['mailarchive', 'search', '--json', 'number']\n"
+        "try:\n    main()\nexcept SystemExit:\n    pass\n"
+        "sys.stderr.write(' '.join(sorted({m.split('.')[0] for m in sys.modules})))\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    import json
+
+    assert json.loads(done.stdout)["total"] == 17
+    loaded = set(done.stderr.split())
+    assert "psycopg" in loaded  # the probe saw the database used
+    assert loaded & {"sqlalchemy", "alembic", "prefect", "boto3", "botocore", "bs4"} == set()
+    # The audit trail names the OS user of a libpq search, as of any other.
+    import getpass
+
+    with fresh_engine.connect() as conn:
+        users = conn.execute(
+            text("SELECT os_user FROM mailarchive.audit_log WHERE action = 'search'")
+        ).scalars()
+        assert list(users) == [getpass.getuser()]

@@ -73,19 +73,19 @@ def test_a_leading_dash_query_is_the_query(args: list[str], parsed: list[str]):
 def test_search_reads_a_dash_query_and_names_the_option_on_a_bad_limit(monkeypatch):
     seen: list[tuple[str, int]] = []
 
-    def fake_open_index(settings):
-        class Engine:
-            def dispose(self) -> None:
+    def fake_open_libpq(settings):
+        class Connection:
+            def close(self) -> None:
                 pass
 
-        return Engine()
+        return Connection()
 
-    def fake_search_page(engine, query, limit, offset, order):
+    def fake_search_page(conn, query, limit, offset, order):
         seen.append((query, limit))
         return SearchPage(hits=[], total=0, offset=offset, order=order)
 
-    monkeypatch.setattr("archive.app.search_commands.open_index", fake_open_index)
-    monkeypatch.setattr("archive.index.search.search_page", fake_search_page)
+    monkeypatch.setattr("archive.app.search_commands.open_libpq", fake_open_libpq)
+    monkeypatch.setattr("archive.index.search.search_page_libpq", fake_search_page)
     ok = CliRunner().invoke(app, ["search", "-invoice", "-n", "3", "--json"])
     assert ok.exit_code == 0, ok.output
     assert seen == [("-invoice", 3)]

@@ -177,3 +177,15 @@ def test_object_not_found_is_permanent_and_still_a_key_error():
 )
 def test_transient_reason(error: Exception, disconnect: bool, reason: str | None):
     assert transient_reason(error, disconnect) == reason
+
+
+def test_mailboxes_failed_gives_each_failed_mailbox_its_error():
+    from archive.errors import MailboxesFailed
+
+    results = [
+        {"name": "alice", "error": None},
+        {"name": "carol", "error": "mailbox 'carol' (h:110): login failed\nsecond line"},
+    ]
+    assert str(MailboxesFailed(results)) == (
+        "1 of 2 mailbox(es) failed: mailbox 'carol' (h:110): login failed"
+    )

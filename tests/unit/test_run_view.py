@@ -127,6 +127,41 @@ def test_the_bars_follow_each_mailbox_messages_and_bytes():
     assert (tasks["alice"].completed, tasks["alice"].total) == (4, 10)
     assert tasks["alice"].fields == {"size": "2.0 KiB", "state": "running"}
     assert (tasks["bob"].completed, tasks["bob"].fields["state"]) == (5, "ok")
+    show("carol", MailboxResult(name="carol", new=0, seconds=0.0))
+    show("dave", MailboxResult(name="dave", new=0, seconds=1.0))
+    tasks = {task.description: task for task in progress.tasks}
+    # Listing not in yet: unknown (0/?); a run that ended with nothing new: 0/0.
+    assert (tasks["carol"].total, tasks["dave"].total) == (None, 0)
+
+
+def test_a_run_on_the_terminal_shows_warnings_and_each_failure_once(monkeypatch):
+    import logging
+    import sys
+
+    from archive.app.console import quiet_terminal_logs
+
+    monkeypatch.delenv("PREFECT_LOGGING_LEVEL", raising=False)
+    shown, kept = io.StringIO(), io.StringIO()
+    terminal = logging.StreamHandler(sys.__stderr__)
+    terminal.setStream(shown)  # type: ignore[arg-type]
+    api = logging.StreamHandler(kept)  # stands for Prefect's API handler: not a terminal
+    logger = logging.getLogger("archive.test_quiet")
+    logger.setLevel(logging.INFO)
+    logger.propagate = False
+    logger.addHandler(terminal)
+    logger.addHandler(api)
+    try:
+        terminal.setStream(sys.__stderr__)  # what quiet_terminal_logs recognises
+        quiet_terminal_logs()
+        terminal.setStream(shown)  # type: ignore[arg-type]
+        logger.info("mailbox %s: %d archived", "sales", 3)
+        logger.error("mailbox %s failed: %s", "legal", "login failed")
+        logger.error("Finished in state Failed('MailboxFailed: legal')")
+        logger.warning("mailbox %s: QUIT not confirmed", "sales")
+    finally:
+        logger.handlers.clear()
+    assert shown.getvalue().splitlines() == ["mailbox sales: QUIT not confirmed"]
+    assert len(kept.getvalue().splitlines()) == 4
 
 
 def test_log_lines_go_above_the_bars_not_through_them():
