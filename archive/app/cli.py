@@ -22,12 +22,14 @@ from archive.app.console import (
     command_settings,
     err,
     fail,
+    debugging,
     no_tracebacks_on_terminal,
     out,
     plain_help,
     print_error,
     print_json,
     quiet_terminal_logs,
+    set_debug,
 )
 from archive.app.db_commands import db_commands
 from archive.app.mailbox_commands import mailbox_commands
@@ -84,8 +86,18 @@ def _options(
             "--version", callback=_version, is_eager=True, help="Print the version and exit."
         ),
     ] = False,
+    debug: Annotated[
+        bool,
+        typer.Option(
+            "--debug",
+            help="Show tracebacks for expected failures (a mailbox, the database) and every "
+            "log line of a run, for a bug report.",
+        ),
+    ] = False,
 ) -> None:
     """Options before any command."""
+    if debug:
+        set_debug()
 
 
 ConfigOption = Annotated[
@@ -113,8 +125,9 @@ def run_flow(
     from archive.app.run_progress import progress_display
     from flows.archive_flow import Prepared, run_archive
 
-    no_tracebacks_on_terminal()  # after Prefect has set up its logging
-    quiet_terminal_logs()
+    if not debugging():
+        no_tracebacks_on_terminal()  # after Prefect has set up its logging
+        quiet_terminal_logs()
     if prefect_api_url() is None:
         err.print(
             "PREFECT_API_URL is not set: starting a temporary Prefect server for this run",
@@ -329,6 +342,8 @@ def main() -> None:
     try:
         command()(prog_name="mailarchive")
     except ArchiveError as exc:
+        if debugging():
+            raise
         # An error of the tree says what went wrong in words; a traceback adds nothing.
         print_error(str(exc))
         raise SystemExit(1) from None

@@ -130,6 +130,21 @@ def plain_help(command: Any) -> Any:
     return command
 
 
+_debug = False
+
+
+def set_debug() -> None:
+    """`mailarchive --debug`: tracebacks for every error and every log line of a run."""
+    global _debug
+    _debug = True
+    logging.getLogger().setLevel(logging.INFO)
+
+
+def debugging() -> bool:
+    """Whether `--debug` was given."""
+    return _debug
+
+
 class _OneLineForArchiveErrors(logging.Formatter):
     """Formats as `inner` does, leaving out the traceback of an error of the tree."""
 

@@ -134,3 +134,16 @@ def test_cli_says_the_database_is_unavailable_in_words(tmp_path):
     assert done.returncode == 1
     assert "error: database unavailable (cannot connect)" in done.stderr
     assert "Traceback" not in done.stderr and "Pw-kept-secret" not in done.stderr
+
+
+def test_debug_shows_the_traceback_and_still_no_secret(tmp_path):
+    url = f"postgresql://archive:Pw-kept-secret@127.0.0.1:{_closed_port()}/archive"
+    done = subprocess.run(
+        [Path(sys.executable).parent / "mailarchive", "--debug", "search", "invoice"],
+        env={**os.environ, "MAILARCHIVE_DATABASE_URL": url, "MAILARCHIVE_DATA_DIR": str(tmp_path)},
+        capture_output=True,
+        text=True,
+    )
+    assert done.returncode == 1
+    assert "Traceback" in done.stderr and "DatabaseUnavailable" in done.stderr
+    assert "Pw-kept-secret" not in done.stderr
