@@ -39,41 +39,56 @@ class RunProgress:
         self.artifact_id = artifact_id
         self.done = dict.fromkeys(names, 0.0)
         self._lock = threading.Lock()
+        # Held while a value goes to the API: one thread sends, the others never wait for it.
+        self._sending = threading.Lock()
+        self._unfinished = False  # set by finish(): never shown as done
         self._sent = 0.0
         self._sent_at = time.monotonic()
 
-    def report(self, name: str, fraction: float, *, force: bool = False) -> None:
+    def report(self, name: str, fraction: float) -> None:
         with self._lock:
             self.done[name] = min(max(fraction, 0.0), 1.0)
-            self._send(self._percent(), force=force)
+        self._send(force=False)
 
     def finish(self, results: Sequence[dict[str, Any]]) -> None:
         """The last value: 100 only when every mailbox ran to its end (ok, skipped, deferred
         or stopped at a cap); a failed or interrupted run stays below it."""
-        unfinished = False
         with self._lock:
             for r in results:
                 if r["status"] == "failed" or r.get("interrupted"):
-                    unfinished = True
+                    self._unfinished = True
                     new = int(r["new"])
                     done = int(r["archived"]) + int(r["duplicates"])
                     self.done[r["name"]] = done / new if new else 0.0
                 else:
                     self.done[r["name"]] = 1.0
-            percent = self._percent()
-            if unfinished:
-                percent = min(percent, UNFINISHED_CEILING)
-            self._send(percent, force=True)
+        self._send(force=True)
 
     def _percent(self) -> float:
-        return round(100.0 * sum(self.done.values()) / max(1, len(self.done)), 1)
+        percent = round(100.0 * sum(self.done.values()) / max(1, len(self.done)), 1)
+        return min(percent, UNFINISHED_CEILING) if self._unfinished else percent
 
-    def _send(self, percent: float, *, force: bool) -> None:
-        now = time.monotonic()
-        due = force or now - self._sent_at >= PROGRESS_INTERVAL_SECONDS
-        if percent != self._sent and due:
-            update_progress_artifact(self.artifact_id, percent)
-            self._sent, self._sent_at = percent, now
+    def _send(self, *, force: bool) -> None:
+        """Send the latest value if it changed and is due. The API call is made outside
+        `_lock`, by one thread at a time: a task thread that finds another one sending goes
+        on at once (the sender sends the latest value again before it lets go), so no task
+        waits for the API: with the lock held over the call, every task thread reporting
+        during a slow API call waited for it (docs/benchmarks.md, Prefect overhead)."""
+        if not self._sending.acquire(blocking=force):
+            return
+        try:
+            while True:
+                with self._lock:
+                    now = time.monotonic()
+                    if not force and now - self._sent_at < PROGRESS_INTERVAL_SECONDS:
+                        return
+                    percent = self._percent()
+                    if percent == self._sent:
+                        return
+                update_progress_artifact(self.artifact_id, percent)
+                self._sent, self._sent_at = percent, now
+        finally:
+            self._sending.release()
 
 
 def publish(results: Sequence[dict[str, Any]], interrupted: str | None = None) -> None:

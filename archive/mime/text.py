@@ -7,8 +7,6 @@ big HTML body) and a number of charset guesses (charset_normalizer).
 
 from __future__ import annotations
 
-import re
-
 from archive.mime import charsets
 from archive.mime.cleanup import replace_nul, strip_invisible
 from archive.mime.defects import Defect, DefectKind
@@ -36,7 +34,12 @@ REPORTS = frozenset(
         "message/global-headers",
     }
 )
-_NEWLINES = re.compile(r"\r\n?")
+
+
+def _unix_newlines(text: str) -> str:
+    """CRLF and lone CR as LF, with one copy per pass: a regex substitution holds every
+    line as a piece of its own before joining them (~2x the text of a big part)."""
+    return text.replace("\r\n", "\n").replace("\r", "\n")
 
 
 class TextBudget:
@@ -84,7 +87,7 @@ class TextBudget:
                 Defect(DefectKind.TEXT_REPLACED, path, f"{nuls} NUL characters replaced")
             )
         if not html:
-            return strip_invisible(unflow_if_flowed(_NEWLINES.sub("\n", text), params or {}))
+            return strip_invisible(unflow_if_flowed(_unix_newlines(text), params or {}))
         if self.html_tags_left <= 0:
             if body:
                 self.defects.append(

@@ -33,6 +33,9 @@ from archive.mime.defects import Defect, DefectKind
 # The parser's line buffer is internal API, absent from typeshed.
 _BufferedSubFile: Any = feedparser.BufferedSubFile  # type: ignore[attr-defined]
 
+FEED_BLOCK = 1 << 16
+"""Bytes handed to the feed parser at a time."""
+
 POLICY = compat32  # raise_on_defect is False: defects are collected, never raised
 
 
@@ -197,7 +200,10 @@ def parse_tree(raw: bytes, *, max_depth: int, max_parts: int) -> Tree:
     """
     parser = _BoundedParser(max_depth, max_parts)
     try:
-        parser.feed(raw)
+        # Fed a block at a time: fed whole, the parser holds a str copy of the message and
+        # a list of all its lines at once, ~6x its size (tests/unit/test_parse_memory.py).
+        for start in range(0, len(raw), FEED_BLOCK):
+            parser.feed(raw[start : start + FEED_BLOCK])
         root = parser.close()
         if isinstance(root, Entity):  # always: the parser's factory is Entity
             return Tree(root, raw)
