@@ -2,26 +2,30 @@
 ledger row in another.
 
 Archiving spent more CPU building SQLAlchemy statements (~1.5 ms a message) than PostgreSQL
-spent running them, and about ten round trips a message (docs/benchmarks.md). Here the
+spent running them, and about six round trips a message (docs/benchmarks.md). Here the
 message row, its thread lookup, addresses, attachments, header fields, defects, text chunks
-and the delivery row are one `INSERT … RETURNING` with data-modifying CTEs: the child rows
-arrive as one array per column and are `unnest`ed, so the statement's text never changes and
-psycopg prepares it once per connection (its `prepare_threshold`). It runs through
-SQLAlchemy's `exec_driver_sql`, so errors are mapped as everywhere (`database.map_errors`).
+and the delivery row are one `INSERT … RETURNING` with data-modifying CTEs: each table's
+child rows arrive as one JSON text (`json.dumps`, in C) read by `json_to_recordset`, so the
+statement's text never changes and psycopg prepares it once per connection (its
+`prepare_threshold`). One array parameter per column was tried first: psycopg adapts lists
+element by element in Python, which cost a third of the client's remaining CPU. The
+statements run through SQLAlchemy's `exec_driver_sql`, so errors are mapped as everywhere
+(`database.map_errors`) and no statement is compiled.
 
 The models stay the schema's source of truth: every column list below is read from the
 `Table` objects (all columns but the serial `id`, the generated `search`, and the columns a
 server default fills, listed in `SERVER_FILLED`), and a row builder that misses or invents a
-column fails (tests/unit/test_index_writes.py). Values come from the same builders the
-reindex path uses (`archive.index.messages.message_values`, `child_rows`).
+column fails (`rows_json` at run time, tests/unit/test_index_writes.py). Values come from the
+same builders the reindex path uses (`archive.index.messages.message_values`, `child_rows`).
 
-The statement returns nothing when the content or the ledger key already has a row (another
-mailbox's run inserted the same content since `find_message` looked, or the key was
-recorded); the caller then takes the general path, which handles both.
+The statement returns nothing when the content already has a row (another mailbox's run
+inserted it since `find_message` looked), or no delivery when the ledger key has one; the
+caller then takes the general path, which handles both.
 """
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -81,17 +85,17 @@ def _sql_type(column: Column[object]) -> str:
 
 
 def _child_insert(table: Table, vectors: Mapping[str, str]) -> tuple[str, tuple[str, ...]]:
-    """A CTE body inserting `table`'s rows for message `m` from one array per column;
-    returns the SQL and the array-fed columns (parameters `<table>__<column>`)."""
+    """A CTE body inserting `table`'s rows for message `m` from a JSON array of objects
+    (parameter `<table>`); returns the SQL and the columns each object carries."""
     columns = written_columns(table)
     fed = tuple(name for name in columns if name not in _FROM_STATEMENT)
-    arrays = ", ".join(f"%({table.name}__{name})s::{_sql_type(table.c[name])}[]" for name in fed)
+    record = ", ".join(f"{name} {_sql_type(table.c[name])}" for name in fed)
     values = ", ".join(
         "m.id" if name == "message_id" else vectors.get(name, f"r.{name}") for name in columns
     )
     sql = (
         f"INSERT INTO {table.fullname} ({', '.join(columns)}) "
-        f"SELECT {values} FROM m, unnest({arrays}) AS r({', '.join(fed)})"
+        f"SELECT {values} FROM m, json_to_recordset(%({table.name})s::json) AS r({record})"
     )
     return sql, fed
 
@@ -202,9 +206,7 @@ def record_new(
     params.update(thread_params(parsed))
     rows = child_rows(parsed, texts)
     for table in _CHILDREN:
-        params.update(
-            column_arrays(table.name, _CHILD_SQL[table.name][1], getattr(rows, table.name))
-        )
+        params.update(rows_json(table.name, _CHILD_SQL[table.name][1], getattr(rows, table.name)))
     row = conn.exec_driver_sql(RECORD_NEW, params).one_or_none()
     if row is None:
         return None
@@ -235,11 +237,16 @@ def thread_params(parsed: ParsedMessage) -> dict[str, str | None]:
     }
 
 
-def column_arrays(
+def rows_json(
     table: str, columns: Sequence[str], rows: Sequence[Mapping[str, object]]
-) -> dict[str, list[object]]:
-    """One array per column; a row without a column raises KeyError (a model drifted)."""
-    return {f"{table}__{name}": [row[name] for row in rows] for name in columns}
+) -> dict[str, str]:
+    """The rows as one JSON text; rows without exactly `columns` raise KeyError (a model
+    drifted: json_to_recordset would read a missing key as NULL)."""
+    if rows and rows[0].keys() != set(columns):
+        missing = set(columns) ^ rows[0].keys()
+        raise KeyError(f"{table} rows do not match the model's columns: {sorted(missing)}")
+    # Raw UTF-8, as a text parameter would be (ensure_ascii would escape it all).
+    return {table: json.dumps(rows, ensure_ascii=False, separators=(",", ":"))}
 
 
 def _prefixed(delivery: Mapping[str, object]) -> dict[str, object]:

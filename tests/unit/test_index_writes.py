@@ -98,6 +98,12 @@ def test_row_builders_give_exactly_the_columns_the_statement_names():
     )
 
 
-def test_a_missing_value_fails_before_anything_is_sent():
+def test_a_row_that_misses_or_invents_a_column_fails_before_anything_is_sent():
+    # json_to_recordset would read a missing key as NULL and ignore an extra one.
     with pytest.raises(KeyError, match="role"):
-        writes.column_arrays("address", ("ordinal", "role"), [{"ordinal": 0}])
+        writes.rows_json("address", ("ordinal", "role"), [{"ordinal": 0}])
+    with pytest.raises(KeyError, match="colour"):
+        writes.rows_json("address", ("ordinal",), [{"ordinal": 0, "colour": "red"}])
+    assert writes.rows_json("address", ("ordinal", "name"), [{"ordinal": 0, "name": "Zoë"}]) == {
+        "address": '[{"ordinal":0,"name":"Zoë"}]'
+    }
