@@ -246,7 +246,7 @@ class MailboxIndex:
                 recorded = self._record_one_statement(key, sha256, size, parsed, texts)
             if recorded is None:
                 recorded = self._record_general(key, sha256, size, parsed, relabel, texts)
-        if self._batched:
+        if self._batched and recorded.entry.sha256 == sha256:  # not so if the key had a row
             self._batch_known[sha256] = recorded.message_id
         return recorded
 

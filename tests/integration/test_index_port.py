@@ -146,13 +146,18 @@ def test_content_indexed_meanwhile_is_linked_not_inserted_again(index: Index):
         assert box.ledger() == [late.entry]
 
 
-def test_new_content_under_a_recorded_key_leaves_the_row_as_stored(index: Index):
+@pytest.mark.parametrize("batched", [False, True])
+def test_new_content_under_a_recorded_key_leaves_the_row_as_stored(index: Index, batched: bool):
     with ExitStack() as stack:
         box = _open(index, stack, "box")
-        first = _record(box, ("u1", 0), 0)
-        other = box.record((b"u1", 0), SHA[1], len(RAW[1]), parse_message(RAW[1]))
-        assert other.created and other.entry == first.entry
-        assert box.find_message(SHA[1]) is not None and box.ledger() == [first.entry]
+        with box.batch() if batched else ExitStack():
+            first = _record(box, ("u1", 0), 0)
+            other = box.record((b"u1", 0), SHA[1], len(RAW[1]), parse_message(RAW[1]))
+            assert other.created and other.entry == first.entry
+            # Inside a batch too: the content's own row, not the row the key points at.
+            found = box.find_message(SHA[1])
+            assert found is not None and found != first.message_id
+        assert box.ledger() == [first.entry]
 
 
 def test_a_batch_knows_what_it_recorded_and_forgets_it_when_rolled_back(index: Index):
