@@ -6,7 +6,9 @@ chunks), its thread (archive.index.threads) and the ledger row that marks (mailb
 octets, occurrence) as archived all commit together, so whatever the ledger says is
 archived is also searchable. Inside `MailboxIndex.batch()` several messages share one
 transaction (group commit: one WAL flush for many messages); each message still commits
-together with its ledger row, and a failure rolls back the whole batch.
+together with its ledger row, and a failure rolls back the whole batch. A new message and
+its ledger row are one statement, a known one's ledger row another (archive.index.writes);
+a relabel and the rare races take a statement per table.
 """
 
 from __future__ import annotations
