@@ -6,7 +6,9 @@ chunks), its thread (archive.index.threads) and the ledger row that marks (mailb
 octets, occurrence) as archived all commit together, so whatever the ledger says is
 archived is also searchable. Inside `MailboxIndex.batch()` several messages share one
 transaction (group commit: one WAL flush for many messages); each message still commits
-together with its ledger row, and a failure rolls back the whole batch.
+together with its ledger row, and a failure rolls back the whole batch. A new message and
+its ledger row are one statement, a known one's ledger row another (archive.index.writes);
+a relabel and the rare races take a statement per table.
 """
 
 from __future__ import annotations
@@ -22,10 +24,10 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.orm import InstrumentedAttribute
 
 from archive.extract import AttachmentTexts, Extraction
-from archive.index import locks
+from archive.index import locks, writes
 from archive.index.messages import insert_children, message_values, thread_values
 from archive.index.models import Delivery, Mailbox, Message
-from archive.index.texts import cached_texts
+from archive.index.texts import cached_texts, save_texts
 from archive.mime import ParsedMessage
 from archive.pop3.uidl import uidl_text
 
@@ -148,6 +150,8 @@ class MailboxIndex:
         self.conn = conn
         self.mailbox_id = mailbox_id
         self._batched = False
+        # SHA-256 → message row of content recorded in the open batch (gone with it).
+        self._batch_known: dict[str, int] = {}
 
     @contextmanager
     def batch(self) -> Iterator[None]:
@@ -160,6 +164,7 @@ class MailboxIndex:
                 yield
             finally:
                 self._batched = False
+                self._batch_known.clear()
 
     def _transaction(self) -> AbstractContextManager[object]:
         return nullcontext() if self._batched else self.conn.begin()
@@ -208,9 +213,12 @@ class MailboxIndex:
             return [_entry(row) for row in rows]
 
     def find_message(self, sha256: str) -> int | None:
+        # Content recorded earlier in the open batch is known without a round trip.
+        known = self._batch_known.get(sha256)
+        if known is not None:
+            return known
         with self._transaction():
-            found = self.conn.execute(select(Message.id).where(Message.sha256 == sha256)).scalar()
-        return int(found) if found is not None else None
+            return writes.find_message(self.conn, sha256)
 
     def extracted_texts(self, sha256s: Collection[str]) -> dict[str, Extraction]:
         with self._transaction():
@@ -234,60 +242,128 @@ class MailboxIndex:
         is used only if it delivered the same content. `texts`: what extraction gave the
         attachments (None: not extracted). Returns the row as now stored.
         """
+        with self._transaction():
+            recorded = None
+            if relabel is None:
+                recorded = self._record_one_statement(key, sha256, size, parsed, texts)
+            if recorded is None:
+                recorded = self._record_general(key, sha256, size, parsed, relabel, texts)
+        if self._batched and recorded.entry.sha256 == sha256:  # not so if the key had a row
+            self._batch_known[sha256] = recorded.message_id
+        return recorded
+
+    def _record_one_statement(
+        self,
+        key: LedgerKey,
+        sha256: str,
+        size: int,
+        parsed: ParsedMessage | None,
+        texts: AttachmentTexts | None,
+    ) -> Recorded | None:
+        """The common cases in one statement (archive.index.writes); None when the content
+        was there after all (a concurrent run) or is missing: nothing was written."""
+        uidl, occurrence = key
+        delivery = {
+            "mailbox_id": self.mailbox_id,
+            "uidl": _display(uidl),
+            "uidl_octets": uidl,
+            "occurrence": occurrence,
+        }
+        if parsed is None:
+            row = writes.record_known(self.conn, delivery, sha256)
+            created = False
+        else:
+            if texts is not None:
+                save_texts(self.conn, texts.fresh)
+            new = writes.record_new(self.conn, delivery, sha256, size, parsed, texts)
+            if new is None:
+                return None
+            row, created = new.delivery, True
+        if row is None:
+            if not created:
+                return None
+            # The key had a row already (as the general path, the row as stored).
+            entry = self._entry(key)
+        else:
+            entry = LedgerEntry(
+                row.id,
+                uidl,
+                occurrence,
+                row.message_id,
+                sha256,
+                size,
+                row.archived_at,
+                row.delete_requested_at,
+                row.deleted_at,
+            )
+        return Recorded(entry.message_id, entry.id, created, False, entry)
+
+    def _entry(self, key: LedgerKey) -> LedgerEntry:
+        found = self.conn.execute(
+            select(*_ENTRY_COLUMNS)
+            .join(Message, Message.id == Delivery.message_id)
+            .where(
+                Delivery.mailbox_id == self.mailbox_id,
+                Delivery.uidl_octets == key[0],
+                Delivery.occurrence == key[1],
+            )
+        ).one()
+        return _entry(found)
+
+    def _record_general(
+        self,
+        key: LedgerKey,
+        sha256: str,
+        size: int,
+        parsed: ParsedMessage | None,
+        relabel: int | None,
+        texts: AttachmentTexts | None,
+    ) -> Recorded:
+        """Every case, a statement at a time: relabelling, and content or a key found recorded
+        by the one-statement path."""
         uidl, occurrence = key
         conn = self.conn
-        with self._transaction():
-            message_id: int | None = None
-            created = False
-            if parsed is not None:
-                message_id = conn.execute(
-                    insert(Message)
-                    .values(
-                        **message_values(sha256, size, parsed, texts),
-                        **thread_values(conn, parsed),
-                    )
-                    .on_conflict_do_nothing(index_elements=[Message.sha256])
-                    .returning(Message.id)
-                ).scalar()
-                created = message_id is not None
-            if message_id is None:
-                message_id = conn.execute(
-                    select(Message.id).where(Message.sha256 == sha256)
-                ).scalar_one()
-            if created and parsed is not None:
-                insert_children(conn, message_id, parsed, texts)
-            delivery_id = None if relabel is None else self._relabel(message_id, key, relabel)
-            relabelled = delivery_id is not None
-            if delivery_id is None:
-                delivery_id = conn.execute(
-                    insert(Delivery)
-                    .values(
-                        mailbox_id=self.mailbox_id,
-                        uidl=_display(uidl),
-                        uidl_octets=uidl,
-                        occurrence=occurrence,
-                        message_id=message_id,
-                    )
-                    .on_conflict_do_nothing(
-                        index_elements=[
-                            Delivery.mailbox_id,
-                            Delivery.uidl_octets,
-                            Delivery.occurrence,
-                        ]
-                    )
-                    .returning(Delivery.id)
-                ).scalar()
-            entry = conn.execute(
-                select(*_ENTRY_COLUMNS)
-                .join(Message, Message.id == Delivery.message_id)
-                .where(
-                    Delivery.mailbox_id == self.mailbox_id,
-                    Delivery.uidl_octets == uidl,
-                    Delivery.occurrence == occurrence,
+        message_id: int | None = None
+        created = False
+        if parsed is not None:
+            message_id = conn.execute(
+                insert(Message)
+                .values(
+                    **message_values(sha256, size, parsed, texts),
+                    **thread_values(conn, parsed),
                 )
-            ).one()
-        recorded = _entry(entry)
-        return Recorded(recorded.message_id, recorded.id, created, relabelled, recorded)
+                .on_conflict_do_nothing(index_elements=[Message.sha256])
+                .returning(Message.id)
+            ).scalar()
+            created = message_id is not None
+        if message_id is None:
+            message_id = conn.execute(
+                select(Message.id).where(Message.sha256 == sha256)
+            ).scalar_one()
+        if created and parsed is not None:
+            insert_children(conn, message_id, parsed, texts)
+        delivery_id = None if relabel is None else self._relabel(message_id, key, relabel)
+        relabelled = delivery_id is not None
+        if delivery_id is None:
+            conn.execute(
+                insert(Delivery)
+                .values(
+                    mailbox_id=self.mailbox_id,
+                    uidl=_display(uidl),
+                    uidl_octets=uidl,
+                    occurrence=occurrence,
+                    message_id=message_id,
+                )
+                .on_conflict_do_nothing(
+                    index_elements=[
+                        Delivery.mailbox_id,
+                        Delivery.uidl_octets,
+                        Delivery.occurrence,
+                    ]
+                )
+            )
+        entry = self._entry(key)
+        return Recorded(entry.message_id, entry.id, created, relabelled, entry)
 
     def _relabel(self, message_id: int, key: LedgerKey, delivery_id: int) -> int | None:
         found = self.conn.execute(

@@ -5,6 +5,7 @@ transaction that records a delivery, `archive.pipeline.reindex` for a re-parse).
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass
 
 from sqlalchemy import Connection, delete, select, text, update
 from sqlalchemy.dialects.postgresql import insert
@@ -24,16 +25,23 @@ from archive.index.texts import save_texts
 from archive.index.threads import thread_key
 from archive.mime import PARSER_VERSION, ParsedMessage
 
-# The vector of a chunk: the message's subject and file names (so "subject word + body
-# word" queries match in any chunk) and the chunk's text, computed by PostgreSQL from the
-# stored message row.
+
+def chunk_vector(subject: str, attachment_names: str, content: str) -> str:
+    """SQL of a chunk's vector, from SQL expressions of its message's subject and file names
+    (so "subject word + body word" queries match in any chunk) and of the chunk's text."""
+    return (
+        f"setweight({TEXT_VECTOR}(coalesce({subject}, '')), 'A') || "
+        f"setweight({TEXT_VECTOR}(coalesce({attachment_names}, '')), 'C') || "
+        f"setweight({TEXT_VECTOR}({content}), 'B')"
+    )
+
+
+# Computed by PostgreSQL from the stored message row.
 _INSERT_CHUNK = text(
     "INSERT INTO mailarchive.text_chunk "
     "(message_id, ordinal, part_path, start_char, content, search) "
     "SELECT m.id, :ordinal, :part_path, :start_char, :content, "
-    f"setweight({TEXT_VECTOR}(coalesce(m.subject, '')), 'A') || "
-    f"setweight({TEXT_VECTOR}(coalesce(m.attachment_names, '')), 'C') || "
-    f"setweight({TEXT_VECTOR}(:content), 'B') "
+    f"{chunk_vector('m.subject', 'm.attachment_names', ':content')} "
     "FROM mailarchive.message m WHERE m.id = :message_id"
 )
 
@@ -117,93 +125,97 @@ def replace_parse(
     insert_children(conn, message_id, parsed, texts)
 
 
+@dataclass(frozen=True, slots=True)
+class ChildRows:
+    """The child rows of one parsed message, each a mapping of column name to value without
+    `message_id` (the writer adds it): one list per table, in ordinal order."""
+
+    address: list[dict[str, object]]
+    attachment: list[dict[str, object]]
+    text_chunk: list[dict[str, object]]
+    header_field: list[dict[str, object]]
+    defect: list[dict[str, object]]
+
+
+def child_rows(parsed: ParsedMessage, texts: AttachmentTexts | None = None) -> ChildRows:
+    """What `insert_children` and the one-statement writer (`archive.index.writes`) insert;
+    `texts` gives each attachment its extraction status and the chunks their text."""
+    extracted = texts.by_path if texts is not None else {}
+    # The top-level fields (part_path NULL), then those of each enclosed message.
+    fields = [*parsed.headers, *parsed.enclosed_headers]
+    return ChildRows(
+        address=[
+            {
+                "ordinal": n,
+                "role": a.role,
+                "name": clean_required(a.name),
+                "address": clean_required(a.address),
+            }
+            for n, a in enumerate(parsed.addresses)
+        ],
+        attachment=[
+            {
+                "ordinal": n,
+                "part_path": a.path,
+                "filename": clean(a.filename),
+                "content_type": clean_required(a.content_type),
+                "disposition": clean(a.disposition),
+                "content_id": clean(a.content_id),
+                "size": a.size,
+                "sha256": a.sha256,
+                "text_status": _status(extracted, a.path),
+                "text_detail": _detail(extracted, a.path),
+            }
+            for n, a in enumerate(parsed.attachments)
+        ],
+        text_chunk=[
+            {
+                "ordinal": n,
+                "part_path": c.part_path,
+                "start_char": c.start_char,
+                "content": clean_required(c.content),
+            }
+            for n, c in enumerate(text_chunks(parsed, extracted))
+        ],
+        header_field=[
+            {
+                "ordinal": n,
+                "part_path": h.part_path,
+                "name": clean_required(h.name.lower()),
+                "value": clean_required(h.value),
+            }
+            for n, h in enumerate(fields)
+        ],
+        defect=[
+            {
+                "ordinal": n,
+                "kind": d.kind.value,
+                "part_path": d.part_path,
+                "detail": clean_required(d.detail),
+            }
+            for n, d in enumerate(parsed.defects)
+        ],
+    )
+
+
 def insert_children(
     conn: Connection, message_id: int, parsed: ParsedMessage, texts: AttachmentTexts | None = None
 ) -> None:
-    """The child rows of a new or re-parsed message; `texts` caches fresh extractions and
-    gives each attachment its status and the chunks their text."""
-    extracted = texts.by_path if texts is not None else {}
+    """The child rows of a re-parsed message (reindex), in the caller's transaction; `texts`
+    caches fresh extractions. New messages take `archive.index.writes` instead."""
     if texts is not None:
         save_texts(conn, texts.fresh)
-    if parsed.addresses:
-        conn.execute(
-            insert(Address),
-            [
-                {
-                    "message_id": message_id,
-                    "ordinal": n,
-                    "role": a.role,
-                    "name": clean_required(a.name),
-                    "address": clean_required(a.address),
-                }
-                for n, a in enumerate(parsed.addresses)
-            ],
-        )
-    if parsed.attachments:
-        conn.execute(
-            insert(Attachment),
-            [
-                {
-                    "message_id": message_id,
-                    "ordinal": n,
-                    "part_path": a.path,
-                    "filename": clean(a.filename),
-                    "content_type": clean_required(a.content_type),
-                    "disposition": clean(a.disposition),
-                    "content_id": clean(a.content_id),
-                    "size": a.size,
-                    "sha256": a.sha256,
-                    "text_status": _status(extracted, a.path),
-                    "text_detail": _detail(extracted, a.path),
-                }
-                for n, a in enumerate(parsed.attachments)
-            ],
-        )
-    chunks = text_chunks(parsed, extracted)
-    if chunks:
-        conn.execute(
-            _INSERT_CHUNK,
-            [
-                {
-                    "message_id": message_id,
-                    "ordinal": n,
-                    "part_path": c.part_path,
-                    "start_char": c.start_char,
-                    "content": clean_required(c.content),
-                }
-                for n, c in enumerate(chunks)
-            ],
-        )
-    # The top-level fields (part_path NULL), then those of each enclosed message.
-    fields = [*parsed.headers, *parsed.enclosed_headers]
-    if fields:
-        conn.execute(
-            insert(HeaderField),
-            [
-                {
-                    "message_id": message_id,
-                    "ordinal": n,
-                    "part_path": h.part_path,
-                    "name": clean_required(h.name.lower()),
-                    "value": clean_required(h.value),
-                }
-                for n, h in enumerate(fields)
-            ],
-        )
-    if parsed.defects:
-        conn.execute(
-            insert(Defect),
-            [
-                {
-                    "message_id": message_id,
-                    "ordinal": n,
-                    "kind": d.kind.value,
-                    "part_path": d.part_path,
-                    "detail": clean_required(d.detail),
-                }
-                for n, d in enumerate(parsed.defects)
-            ],
-        )
+    rows = child_rows(parsed, texts)
+    for table, values in (
+        (Address, rows.address),
+        (Attachment, rows.attachment),
+        (HeaderField, rows.header_field),
+        (Defect, rows.defect),
+    ):
+        if values:
+            conn.execute(insert(table), [{"message_id": message_id, **row} for row in values])
+    if rows.text_chunk:
+        conn.execute(_INSERT_CHUNK, [{"message_id": message_id, **row} for row in rows.text_chunk])
 
 
 def _status(extracted: Mapping[str, Extraction], path: str) -> str | None:

@@ -132,3 +132,45 @@ def test_one_run_per_mailbox(index: Index):
                 assert (held, also) == (True, False)
         with second.lock("box") as later:
             assert later
+
+
+def test_content_indexed_meanwhile_is_linked_not_inserted_again(index: Index):
+    # Another mailbox's run indexed the content between this run's find_message and record:
+    # record is handed a parse, and the content is still stored once.
+    with ExitStack() as stack:
+        box, other = _open(index, stack, "box"), _open(index, stack, "other")
+        first = _record(other, ("u1", 0), 0)
+        late = box.record((b"u9", 0), SHA[0], len(RAW[0]), parse_message(RAW[0]))
+        assert (late.created, late.message_id) == (False, first.message_id)
+        assert (late.entry.uidl, late.entry.sha256, late.entry.size) == (b"u9", SHA[0], len(RAW[0]))
+        assert box.ledger() == [late.entry]
+
+
+@pytest.mark.parametrize("batched", [False, True])
+def test_new_content_under_a_recorded_key_leaves_the_row_as_stored(index: Index, batched: bool):
+    with ExitStack() as stack:
+        box = _open(index, stack, "box")
+        with box.batch() if batched else ExitStack():
+            first = _record(box, ("u1", 0), 0)
+            other = box.record((b"u1", 0), SHA[1], len(RAW[1]), parse_message(RAW[1]))
+            assert other.created and other.entry == first.entry
+            # Inside a batch too: the content's own row, not the row the key points at.
+            found = box.find_message(SHA[1])
+            assert found is not None and found != first.message_id
+        assert box.ledger() == [first.entry]
+
+
+def test_a_batch_knows_what_it_recorded_and_forgets_it_when_rolled_back(index: Index):
+    with ExitStack() as stack:
+        box = _open(index, stack, "box")
+        with pytest.raises(RuntimeError), box.batch():
+            first = _record(box, ("u1", 0), 0)
+            assert box.find_message(SHA[0]) == first.message_id
+            copy = _record(box, ("u2", 0), 0)
+            assert (copy.created, copy.message_id) == (False, first.message_id)
+            raise RuntimeError("rolled back")
+        assert box.find_message(SHA[0]) is None and box.ledger() == []
+        with box.batch():
+            again = _record(box, ("u1", 0), 0)
+        assert again.created and box.find_message(SHA[0]) == again.message_id
+        assert box.ledger() == [again.entry]
