@@ -29,8 +29,10 @@ import ssl
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import Any
 
 from archive.app.demo_data import generate_mailboxes
 from archive.config import MailboxConfig, Settings
@@ -38,7 +40,7 @@ from archive.index.database import make_engine, start_embedded, stop_embedded
 from archive.index.ledger import IndexWriter
 from archive.pipeline.archiver import Archiver
 from archive.pop3.client import Endpoint, Pop3Client
-from archive.store import LocalStore
+from archive.store import LocalStore, durability
 from migrations import upgrade as migrate
 
 
@@ -77,26 +79,47 @@ def archive_all(archiver: Archiver, boxes: list[MailboxConfig], parallel: int) -
         return sum(r.archived + r.duplicates for r in pool.map(archiver.run, boxes))
 
 
-class _FsyncCounter:
-    def __init__(self) -> None:
-        self.real = os.fsync
+class _SyncCounter:
+    """Counts and times calls of one sync function (os.fsync, or the store's syncfs)."""
+
+    def __init__(self, real: Callable[[Any], None]) -> None:
+        self.real = real
         self.calls = 0
         self.seconds = 0.0
 
-    def __call__(self, fd: int) -> None:
+    def __call__(self, target: Any) -> None:
         self.calls += 1
         started = time.perf_counter()
         try:
-            self.real(fd)
+            self.real(target)
         finally:
             self.seconds += time.perf_counter() - started
 
 
-def _count_fsyncs() -> _FsyncCounter:
-    """Count this process's fsync calls (the object store's) from now on."""
-    counter = _FsyncCounter()
-    os.fsync = counter
-    return counter
+class _StoreSyncs:
+    """This process's fsync and syncfs calls (the object store's) from `start()` to `stop()`:
+    a batch barrier is one syncfs where the store uses it, else an fsync per file and
+    directory."""
+
+    def __init__(self) -> None:
+        self.fsync = _SyncCounter(os.fsync)
+        self.syncfs = _SyncCounter(durability.syncfs)
+
+    def start(self) -> None:
+        os.fsync = self.fsync
+        durability.syncfs = self.syncfs
+
+    def stop(self) -> None:
+        os.fsync = self.fsync.real
+        durability.syncfs = self.syncfs.real
+
+    @property
+    def calls(self) -> int:
+        return self.fsync.calls + self.syncfs.calls
+
+    @property
+    def seconds(self) -> float:
+        return self.fsync.seconds + self.syncfs.seconds
 
 
 def _postgres_cpu(data_dir: Path) -> float:
@@ -153,6 +176,11 @@ def main() -> None:
     parser.add_argument("--messages", type=int, default=250)
     parser.add_argument("--parallel", type=int, default=4)
     parser.add_argument("--profile", action="store_true")
+    parser.add_argument(
+        "--no-syncfs",
+        action="store_true",
+        help="make each batch durable by an fsync per file and directory, not one syncfs",
+    )
     args = parser.parse_args()
     if shutil.which("dovecot") is None:
         sys.exit("dovecot not found: apt-get install dovecot-pop3d")
@@ -180,7 +208,10 @@ def main() -> None:
         url = start_embedded(settings.data_dir)
         migrate(url)
         engine = make_engine(url, pool_size=args.parallel)
-        archiver = Archiver(IndexWriter(engine), LocalStore(work / "objects"))
+        archiver = Archiver(
+            IndexWriter(engine),
+            LocalStore(work / "objects", use_syncfs=False if args.no_syncfs else None),
+        )
         boxes = []
         for name, password in users.items():
             os.environ[f"BENCH_PW_{name.upper()}"] = password
@@ -199,9 +230,10 @@ def main() -> None:
             profiler.enable()
         commits_before = _commits(engine)
         cpu_before, pg_before = time.process_time(), _postgres_cpu(settings.data_dir)
-        fsyncs = _count_fsyncs()
+        fsyncs = _StoreSyncs()
+        fsyncs.start()
         results["archive"] = timed("archive", archive_all, archiver, boxes, args.parallel)
-        os.fsync = fsyncs.real
+        fsyncs.stop()
         count = max(1, results["archive"]["messages"])
         # CPU seconds per 1,000 messages: this process (fetch, parse, store, SQL client side)
         # and the PostgreSQL server's processes (statements, vectors, GIN, WAL).
@@ -209,6 +241,7 @@ def main() -> None:
             (time.process_time() - cpu_before) / count * 1000, 2
         )
         results["archive"]["fsyncs_per_message"] = round(fsyncs.calls / count, 2)
+        results["archive"]["syncfs_calls"] = fsyncs.syncfs.calls
         results["archive"]["fsync_ms_per_message"] = round(fsyncs.seconds / count * 1000, 2)
         results["archive"]["postgres_cpu_s_per_1000"] = round(
             (_postgres_cpu(settings.data_dir) - pg_before) / count * 1000, 2
@@ -239,7 +272,7 @@ def main() -> None:
     print(
         f"archive / raw limit: {results['ratios']['archive_vs_raw_limit']:.3f}, "
         f"{results['archive']['commits_per_message']} commits per message, "
-        f"{results['archive']['fsyncs_per_message']} store fsyncs "
+        f"{results['archive']['fsyncs_per_message']} store fsyncs/syncfs "
         f"({results['archive']['fsync_ms_per_message']} ms) per message, "
         f"CPU s per 1,000: {results['archive']['cpu_s_per_1000']} here, "
         f"{results['archive']['postgres_cpu_s_per_1000']} PostgreSQL, "

@@ -337,8 +337,16 @@ class Archiver:
         uidl = session.keys[message.number][0]
         try:
             placed = session.place(message.number, message.sha256)
-            # Stored (again) and read back in every case: a delete may follow.
-            put_verified(store, raw_key(message.sha256), message.file, message.sha256, message.size)
+            # Stored (again) in every case; read back whenever a delete may follow (else S3's
+            # check of the SHA-256 on arrival stands in for the read-back).
+            put_verified(
+                store,
+                raw_key(message.sha256),
+                message.file,
+                message.sha256,
+                message.size,
+                read_back=run.box.delete_policy != "keep",
+            )
             if isinstance(placed, Known):
                 # Read again because its UIDL is shared, or to prove it before DELE: the
                 # row's content, archived before.

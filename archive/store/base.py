@@ -115,12 +115,47 @@ def _stored_sha256(store: ObjectStore, key: str) -> str | None:
         return None
 
 
-def put_verified(store: ObjectStore, key: str, src: IO[bytes], sha256_hex: str, size: int) -> bool:
-    """Store `src` under `key` and prove, by reading it back, that the store holds `sha256_hex`.
+@runtime_checkable
+class CheckedPut(Protocol):
+    """A store that can have the bytes of a write checked against their SHA-256 on arrival
+    (S3Store: the x-amz-checksum-sha256 header)."""
 
-    Returns False if an intact copy was already there (nothing written), True after a write.
-    Raises IntegrityError if the bytes read back hash to anything else. Only after this
-    returned may the archiver delete the message from the server.
+    def put_checked(self, key: str, src: IO[bytes], size: int, sha256: str) -> bool:
+        """`put`, sending `sha256` (lower-case hex) along. True: the store confirmed that the
+        bytes it stored hash to `sha256` (it refuses others: StoreError). False: written but
+        not checked (say, a multipart upload); only a read-back can tell."""
+        ...
+
+
+def put_checked(store: ObjectStore, key: str, src: IO[bytes], size: int, sha256: str) -> bool:
+    """`store.put_checked` where the store has it, else `store.put` (then False)."""
+    if isinstance(store, CheckedPut):
+        return store.put_checked(key, src, size, sha256)
+    store.put(key, src, size)
+    return False
+
+
+def put_verified(
+    store: ObjectStore,
+    key: str,
+    src: IO[bytes],
+    sha256_hex: str,
+    size: int,
+    *,
+    read_back: bool = True,
+) -> bool:
+    """Store `src` (`size` bytes) under `key` and prove that the store holds `sha256_hex`.
+
+    Whatever is already under `key` is hashed first: an intact copy is kept (returns False,
+    nothing written); an empty, torn or rotten one is rewritten. After a write (returns
+    True) the proof is a read-back hashed here, or with `read_back=False` a store's own
+    check on arrival (`CheckedPut`: S3 computes the SHA-256 of what it received and
+    refuses other bytes); a store without one is read back all the same.
+
+    `read_back=False` is only for objects no DELE depends on (mail kept on its server,
+    attachments): the archiver deletes a message from a server only after a `put_verified`
+    of its original with `read_back=True` returned. Raises IntegrityError if the bytes read
+    back hash to anything else, StoreError if the store fails or refuses them.
     """
     _check_sha256(sha256_hex)
     # One read instead of exists() + open(): a missing object shows up as ObjectNotFound.
@@ -137,7 +172,8 @@ def put_verified(store: ObjectStore, key: str, src: IO[bytes], sha256_hex: str, 
         log.warning(
             "stored object %s hashes to %s, expected %s; rewriting it", key, existing, sha256_hex
         )
-    store.put(key, src, size)
+    if put_checked(store, key, src, size, sha256_hex) and not read_back:
+        return True
     stored = _stored_sha256(store, key)
     if stored is None:
         raise StoreError(f"{store.url}: {key} is missing right after it was written")

@@ -1,59 +1,70 @@
 """`GroupSync`: a store whose writes are made durable together, once per batch.
 
-A local write costs a file fsync, then a directory fsync for the rename and one per new
-fan-out directory: 2–4 flushes per object, paid again for every attachment. Wrapped in a
-`GroupSync`, a `LocalStore` still syncs each file's bytes before its rename (a named object
-never holds unsynced data), but the directory fsyncs wait for `sync()`, which the archiver
-calls once per batch just before the transaction that refers to the objects commits
-(`archive.pipeline.batch`), so before any DELE. Each directory is synced once per batch;
-after the first, most find their entries already on disk and cost little.
+A durable local write costs a file fsync before the rename, then a directory fsync for the
+rename and one per new fan-out directory: 2-4 flushes per object, paid again for every
+attachment. Wrapped in a `GroupSync`, a `LocalStore` writes and renames each object without
+any fsync (`LocalStore.put_unsynced`), and `sync()` makes all of them durable with one
+barrier (`LocalStore.make_durable`: one syncfs(2) of the file system, or an fsync of each
+file then each directory). The archiver calls `sync()` once per batch, just before the
+transaction that refers to the objects commits (`archive.pipeline.batch`), so before any
+DELE.
 
-`put_verified` still reads every object back before it returns, so the bytes are proven
-as before; only the point where their names are durable moves, from the write to the
-commit that first refers to them. An object found intact and left as it is
-(`put_verified` wrote nothing) has its directories synced too: a run killed between a
-write and its sync leaves such an object, named but perhaps not durable.
+`put_verified` still reads every object back before it returns (or, where no DELE depends
+on it, trusts a store that checks the bytes on arrival, which a local store does not), so
+the bytes are proven as before; only the point where they and their names are durable
+moves, from the write to the commit that first refers to them. If the machine crashes
+before the barrier, an object may be left named but empty or torn: no committed row refers
+to it, and the next `put_verified` of those bytes hashes it, finds it wrong and rewrites it.
+An object found intact and left as it is (`put_verified` wrote nothing) is made durable
+with the batch too: a run killed between a write and its barrier leaves such an object.
 
-Stores without deferred directory syncs (S3, memory) are written through at once.
+Stores without deferred syncs (S3, memory) are written through at once.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator
-from pathlib import Path
 from typing import IO, BinaryIO
 
-from archive.store.base import ObjectStore, StoredObject
-from archive.store.local import LocalStore
+from archive.store.base import ObjectStore, StoredObject, put_checked
+from archive.store.local import LocalStore, Unsynced
 
 __all__ = ["GroupSync"]
 
 
 class GroupSync:
-    """An `ObjectStore` over `store` that defers a `LocalStore`'s directory fsyncs to `sync()`."""
+    """An `ObjectStore` over `store` that defers a `LocalStore`'s fsyncs to `sync()`."""
 
     def __init__(self, store: ObjectStore) -> None:
         self.store = store
         self.url = store.url
         self._local = store if isinstance(store, LocalStore) else None
-        self._dirs: dict[Path, None] = {}
+        self._pending: list[Unsynced] = []
 
     def put(self, key: str, src: IO[bytes], size: int) -> None:
         if self._local is None:
             self.store.put(key, src, size)
             return
-        self._dirs.update(dict.fromkeys(self._local.put_deferring_dirs(key, src, size)))
+        self._pending.append(self._local.put_unsynced(key, src, size))
+
+    def put_checked(self, key: str, src: IO[bytes], size: int, sha256: str) -> bool:
+        """`CheckedPut.put_checked` of the store below; a local write is deferred (False)."""
+        if self._local is None:
+            return put_checked(self.store, key, src, size, sha256)
+        self.put(key, src, size)
+        return False
 
     def kept(self, key: str) -> None:
-        """`key` was found intact and not rewritten: sync its names with the batch too."""
+        """`key` was found intact and not rewritten: make it durable with the batch too."""
         if self._local is not None:
-            self._dirs.update(dict.fromkeys(self._local.dirs_of(key)))
+            self._pending.append(self._local.unsynced(key))
 
     def sync(self) -> None:
-        """Make every object written (or kept) since the last sync durable by name."""
-        dirs, self._dirs = list(self._dirs), {}
-        if self._local is not None and dirs:
-            self._local.sync_dirs(dirs)
+        """Make every object written (or kept) since the last sync durable, bytes and names.
+        Raises StoreError; the caller must then not commit anything that refers to them."""
+        pending, self._pending = self._pending, []
+        if self._local is not None and pending:
+            self._local.make_durable(pending)
 
     def exists(self, key: str) -> bool:
         return self.store.exists(key)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import io
 import os
 from collections.abc import Iterator
@@ -91,20 +92,46 @@ class S3Store:
         # here; put_verified reads the object back.
         try:
             # s3transfer closes the file object it is given; the caller still needs `src`.
-            extra = (
-                self.object_lock.upload_args(datetime.now(UTC))
-                if self.object_lock is not None and key.startswith("raw/")
-                else None
-            )
             self._client.upload_fileobj(
                 _NonClosing(src),
                 self.bucket,
                 self._full_key(key),
-                ExtraArgs=extra,
+                ExtraArgs=self._lock_args(key) or None,
                 Config=self._transfer,
             )
         except (ClientError, BotoCoreError, S3UploadFailedError, OSError) as exc:
             raise self._error("write", key, exc) from exc
+
+    def put_checked(self, key: str, src: IO[bytes], size: int, sha256: str) -> bool:
+        """`put` with the x-amz-checksum-sha256 header (base64 of the digest): S3 computes the
+        SHA-256 of the bytes it receives and refuses others (400 BadDigest, a StoreError), so
+        a stored object holds exactly those bytes. True when the answer confirms the checksum
+        (a server that ignores the header does not echo it); False for an object above the
+        multipart threshold (8 MiB), uploaded in parts by `put`, whose whole-object SHA-256
+        S3 cannot check: read it back to know."""
+        if size > self._transfer.multipart_threshold:
+            self.put(key, src, size)
+            return False
+        checksum = base64.b64encode(bytes.fromhex(sha256)).decode("ascii")
+        try:
+            response = self._client.put_object(
+                Bucket=self.bucket,
+                Key=self._full_key(key),
+                Body=_NonClosing(src),
+                # The algorithm too: Object Lock needs a checksum header named
+                # (x-amz-sdk-checksum-algorithm) or Content-MD5, and the value given is used.
+                ChecksumAlgorithm="SHA256",
+                ChecksumSHA256=checksum,
+                **self._lock_args(key),
+            )
+        except (ClientError, BotoCoreError, OSError) as exc:
+            raise self._error("write", key, exc) from exc
+        return bool(response.get("ChecksumSHA256") == checksum)
+
+    def _lock_args(self, key: str) -> dict[str, object]:
+        if self.object_lock is None or not key.startswith("raw/"):
+            return {}
+        return self.object_lock.upload_args(datetime.now(UTC))
 
     def exists(self, key: str) -> bool:
         try:

@@ -110,3 +110,20 @@ def test_local_scan_skips_puts_in_progress(tmp_path: Path):
     put_verified(local, KEY, io.BytesIO(ORIGINAL), SHA, len(ORIGINAL))
     (local.root / KEY).with_name(f".{SHA}.eml.abc.tmp").write_bytes(b"half")
     assert [item.key for item in local.scan("")] == [KEY]
+
+
+def test_without_read_back_a_store_that_checks_nothing_on_arrival_is_read_back_anyway():
+    """`read_back=False` trusts only a store's own check of the SHA-256 (S3); a store
+    without one is read back all the same, so damage is still caught."""
+    store = MemoryStore(corrupt_puts=True)
+    with pytest.raises(IntegrityError, match=SHA):
+        put_verified(store, KEY, io.BytesIO(ORIGINAL), SHA, len(ORIGINAL), read_back=False)
+
+
+def test_a_torn_copy_under_the_key_is_rewritten_not_trusted(tmp_path: Path):
+    """A crash before a batch's barrier can leave the name with part of the bytes."""
+    local = LocalStore(tmp_path / "objects")
+    (local.root / KEY).parent.mkdir(parents=True)
+    (local.root / KEY).write_bytes(ORIGINAL[:100])
+    assert put_verified(local, KEY, io.BytesIO(ORIGINAL), SHA, len(ORIGINAL), read_back=False)
+    assert read_verified(local, KEY, SHA) == ORIGINAL
