@@ -1,6 +1,6 @@
 """Base64 (RFC 2045 §6.8): the strict one-call path gives what the careful path gave.
 
-`decode_base64` first decodes the whole body strictly (`binascii`, white space between
+`decode_base64` first decodes the whole body strictly (pybase64, white space between
 lines removed) and hands anything else to `_lenient_base64`, the decoder it used alone
 before; on every input the strict path takes, both must give the same bytes and no
 defect, and damaged input must still get the careful path's bytes and defects.
