@@ -16,7 +16,7 @@ from archive.mime.params import ParamField
 from archive.mime.text import TextBudget
 
 _WORD = re.compile(r"\w+")
-# Alternatives read per message: each HTML document costs bs4 a few milliseconds however
+# Alternatives read per message: each HTML document costs a parser's set-up however
 # small (a message enclosing itself a thousand times has a thousand); real mail has a few.
 MAX_ALTERNATIVES = 50
 

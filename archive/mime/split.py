@@ -32,12 +32,16 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from email import errors
-from email.feedparser import NLCRE, NLCRE_bol, NLCRE_eol, headerRE  # type: ignore[attr-defined]
+from email.feedparser import NLCRE_bol, NLCRE_eol  # type: ignore[attr-defined]
 from typing import Protocol
 
 from archive.mime.entity import POLICY, Entity
 
 _LINE = re.compile(r"[^\r\n]*(?:\r\n|\r|\n)?")
+# RFC 5322 §2.2: field lines (a name and ":", an mbox "From " line, a continuation).
+_HEADER_BLOCK = re.compile(
+    r"(?:(?:From |[\041-\071\073-\176]*:|[\t ])[^\r\n]*(?:\r\n|\r|\n|\Z))*"
+)
 # A line start is after LF, or after a CR that no LF follows.
 _EMPTY_LINE = re.compile(r"(?:(?<=\n)|(?<=\r)(?!\n)|^)[\r\n]")
 _IDENTITY = ("7bit", "8bit", "binary")
@@ -214,19 +218,17 @@ class Splitter:
     def _entity(self) -> None:
         entity = self._new()
         limit = self._limit()
-        lines: list[str] = []
-        while self.pos < limit:
-            match = _LINE.match(self.text, self.pos)
-            line = match.group() if match else ""
-            if not headerRE.match(line):
-                # The empty line ends the header block; any other line begins the body.
-                if NLCRE.match(line):
-                    self.pos += len(line)
-                else:
-                    POLICY.handle_defect(entity, errors.MissingHeaderBodySeparatorDefect())
-                break
-            lines.append(line)
-            self.pos += len(line)
+        # The header lines (the feed parser's headerRE, line by line) in one match.
+        block = _HEADER_BLOCK.match(self.text, self.pos, limit)
+        lines = [line for line in _LINE.findall(block.group()) if line] if block else []
+        self.pos = block.end() if block else self.pos
+        if self.pos < limit:
+            # The empty line ends the header block; any other line begins the body.
+            if self.text[self.pos] in "\r\n":
+                match = _LINE.match(self.text, self.pos)
+                self.pos += len(match.group()) if match else 0
+            else:
+                POLICY.handle_defect(entity, errors.MissingHeaderBodySeparatorDefect())
         _parse_headers(entity, lines)
         entity.body_start = self.pos
         if entity.get_content_type() == "message/delivery-status":
