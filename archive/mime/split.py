@@ -39,9 +39,7 @@ from archive.mime.entity import POLICY, Entity
 
 _LINE = re.compile(r"[^\r\n]*(?:\r\n|\r|\n)?")
 # RFC 5322 §2.2: field lines (a name and ":", an mbox "From " line, a continuation).
-_HEADER_BLOCK = re.compile(
-    r"(?:(?:From |[\041-\071\073-\176]*:|[\t ])[^\r\n]*(?:\r\n|\r|\n|\Z))*"
-)
+_HEADER_BLOCK = re.compile(r"(?:(?:From |[\041-\071\073-\176]*:|[\t ])[^\r\n]*(?:\r\n|\r|\n|\Z))*")
 # A line start is after LF, or after a CR that no LF follows.
 _EMPTY_LINE = re.compile(r"(?:(?<=\n)|(?<=\r)(?!\n)|^)[\r\n]")
 _IDENTITY = ("7bit", "8bit", "binary")
