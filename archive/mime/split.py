@@ -40,6 +40,8 @@ from archive.mime.entity import POLICY, Entity
 _LINE = re.compile(r"[^\r\n]*(?:\r\n|\r|\n)?")
 # RFC 5322 §2.2: field lines (a name and ":", an mbox "From " line, a continuation).
 _HEADER_BLOCK = re.compile(r"(?:(?:From |[\041-\071\073-\176]*:|[\t ])[^\r\n]*(?:\r\n|\r|\n|\Z))*")
+# After "--" boundary: "--" for the close delimiter, transport padding, the line's end.
+_DELIMITER_TAIL = re.compile(r"(--)?[ \t]*(\r\n|\r|\n|\Z)")
 # A line start is after LF, or after a CR that no LF follows.
 _EMPTY_LINE = re.compile(r"(?:(?<=\n)|(?<=\r)(?!\n)|^)[\r\n]")
 _IDENTITY = ("7bit", "8bit", "binary")
@@ -70,20 +72,23 @@ class _Ends(Protocol):
 class _Delimiter:
     """The next delimiter line of one boundary, from a position on.
 
-    `str.find` for "--" boundary, then the line start before it and the optional "--",
-    transport padding and line break after it are checked (the feed parser's
-    `boundaryre`): no pattern to compile per boundary, which cost more than the search.
-    A search from an earlier position whose result is not behind `pos` holds for `pos`
-    too, so positions that only move forward cost one scan in all.
+    `str.find` for a line break followed by "--" boundary (so text that merely contains
+    the boundary costs nothing), then one generic pattern for the optional "--",
+    transport padding and line break after it (the feed parser's `boundaryre`): no
+    pattern to compile per boundary, which cost more than the search. Every search
+    resumes from the last one's result when that is not behind it, so positions that only
+    move forward cost one scan in all, however many parts.
     """
 
-    __slots__ = ("at", "found", "needle", "origin", "text")
+    __slots__ = ("at", "found", "hits", "needle", "origin", "text")
 
     def __init__(self, boundary: str, text: str) -> None:
         self.needle = "--" + boundary
         self.text = text
         self.origin = self.at = -1
         self.found: _Found | None = None
+        # Per line break before the needle: (searched from, index of the hit or -1).
+        self.hits = {"\n": (-1, -1), "\r": (-1, -1)}
 
     def next(self, pos: int) -> int:
         """Offset of the first delimiter line starting at or after `pos` (len(text): none)."""
@@ -93,26 +98,36 @@ class _Delimiter:
             self.at = self.found.start if self.found else len(self.text)
         return self.at
 
+    def _hit(self, brk: str, origin: int) -> int:
+        """Index of the first line break `brk` + needle at or after `origin` (-1: none)."""
+        searched, index = self.hits[brk]
+        if not (0 <= searched <= origin and (index < 0 or index >= origin)):
+            index = self.text.find(brk + self.needle, origin)
+            self.hits[brk] = (origin, index)
+        return index
+
     def _search(self, pos: int) -> _Found | None:
-        text, needle = self.text, self.needle
-        size = len(text)
-        start = text.find(needle, pos)
-        while start >= 0:
-            if start == 0 or text[start - 1] in "\r\n":
-                cursor = start + len(needle)
-                close = text.startswith("--", cursor)
-                if close:
-                    cursor += 2
-                while cursor < size and text[cursor] in " \t":
-                    cursor += 1
-                if cursor == size:
-                    return _Found(start, cursor, close, "")
-                if text.startswith("\r\n", cursor):
-                    return _Found(start, cursor + 2, close, "\r\n")
-                if text[cursor] in "\r\n":
-                    return _Found(start, cursor + 1, close, text[cursor])
-            start = text.find(needle, start + 1)
-        return None
+        if pos == 0 and self.text.startswith(self.needle):
+            found = self._line(0)
+            if found:
+                return found
+        origin = max(pos - 1, 0)  # a break at pos - 1 starts a line at pos
+        while True:
+            hits = [hit for hit in (self._hit("\n", origin), self._hit("\r", origin)) if hit >= 0]
+            if not hits:
+                return None
+            at = min(hits)
+            found = self._line(at + 1)
+            if found:
+                return found
+            origin = at + 1
+
+    def _line(self, start: int) -> _Found | None:
+        """The delimiter line at `start`, if the rest of the line makes it one."""
+        tail = _DELIMITER_TAIL.match(self.text, start + len(self.needle))
+        if tail is None:
+            return None
+        return _Found(start, tail.end(), tail.group(1) is not None, tail.group(2))
 
 
 class _EmptyLines:

@@ -229,3 +229,20 @@ def test_delimiter_soup_splits_as_the_feed_parser_did(lines: list[tuple[bytes, b
     body = b"".join(line + eol for line, eol in lines)
     _same(_mixed(body), max_depth=6, max_parts=60)
     _same(body, max_depth=6, max_parts=60)
+
+
+def test_boundary_text_inside_lines_costs_no_candidate_checks(monkeypatch: pytest.MonkeyPatch):
+    # A body that repeats "--b" mid-line (or pads a delimiter with endless blanks) must not
+    # be examined occurrence by occurrence in Python: only line starts are candidates.
+    from archive.mime import split
+
+    checked: list[int] = []
+    line = split._Delimiter._line
+    monkeypatch.setattr(
+        split._Delimiter, "_line", lambda self, start: checked.append(start) or line(self, start)
+    )
+    body = b"x--b" * 50_000
+    raw = _mixed(b"--b\r\n\r\n" + body + b"\r\n--b" + b" " * 100_000 + b"\r\n\r\nx\r\n--b--\r\n")
+    tree = _same(raw)
+    assert len(tree.root.get_payload()) == 2
+    assert len(checked) <= 4
