@@ -13,7 +13,8 @@ process and one socket pair, checked out by one thread at a time. A worker is a 
 interpreter (`python -m archive.extract`), never a fork: the archiver runs threads
 and holds sockets, and multiprocessing's spawn and forkserver would import the parent's
 `__main__` (the CLI, a flow) in every worker. Workers start lazily and are recycled after
-`max_tasks` to bound what a library may leak.
+`max_tasks` to bound what a library may leak. Bytes that no reader takes (images,
+executables, random data: `sniff.has_reader`) are answered here, without a worker.
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ from multiprocessing.connection import Connection
 
 from archive.errors import ExtractorUnavailable
 from archive.extract.model import OUT_OF_MEMORY, Extraction, ExtractLimits, Status
+from archive.extract.sniff import Kind, has_reader
 
 # A new worker imports the format libraries before it answers "ready".
 _START_SECONDS = 120.0
@@ -118,6 +120,11 @@ class Extractor:
     def extract(self, data: bytes, content_type: str, filename: str | None) -> Extraction:
         if self._closed.is_set():
             raise RuntimeError("Extractor is closed")
+        if len(data) <= self.limits.max_input_bytes and not has_reader(
+            data, content_type, filename
+        ):
+            # What the worker would answer (extract_document), without sending it the bytes.
+            return Extraction(Status.UNSUPPORTED, detail=f"no text reader for {Kind.UNKNOWN.value}")
         worker = self._idle.get()
         try:
             if worker is None:

@@ -34,12 +34,25 @@ class Kind(StrEnum):
 
 
 def detect(data: bytes, content_type: str, filename: str | None) -> Kind:
+    kind = _shallow(data, content_type, filename)
+    return _zip_kind(data) if kind is None else kind
+
+
+def has_reader(data: bytes, content_type: str, filename: str | None) -> bool:
+    """Whether a reader may find text in `data`: False for what `detect` calls UNKNOWN
+    (an image, an executable, random bytes), decided from the first bytes, the type and
+    the name without unpacking anything, so the caller need not start a worker for it."""
+    return _shallow(data, content_type, filename) is not Kind.UNKNOWN
+
+
+def _shallow(data: bytes, content_type: str, filename: str | None) -> Kind | None:
+    """`detect` without opening a ZIP container (None: a ZIP, to be looked into)."""
     head = data[:1024]
     name = (filename or "").lower()
     if b"%PDF-" in head:
         return Kind.PDF
     if head.startswith((b"PK\x03\x04", b"PK\x05\x06")):
-        return _zip_kind(data)
+        return None
     if head.lstrip().startswith(b"{\\rtf"):
         return Kind.RTF
     if head.startswith(_OLE):

@@ -16,7 +16,7 @@ from archive.mime.params import ParamField
 from archive.mime.text import TextBudget
 
 _WORD = re.compile(r"\w+")
-# Alternatives read per message: each HTML document costs bs4 a few milliseconds however
+# Alternatives read per message: each HTML document costs a parser's set-up however
 # small (a message enclosing itself a thousand times has a thousand); real mail has a few.
 MAX_ALTERNATIVES = 50
 
@@ -55,9 +55,15 @@ class Alternatives:
         """The alternatives with a word that the body text does not have."""
         if not self.found:
             return ()
-        known = set(_WORD.findall(self.text.body_text.casefold()))
+        body = self.text.body_text
+        flat_body = " ".join(body.split())
+        # Most alternatives say what the body says, word for word: no words to compare.
+        different = [a for a in self.found if " ".join(a.text.split()) != flat_body]
+        if not different:
+            return ()
+        known = set(_WORD.findall(body.casefold()))
         return tuple(
             alternative
-            for alternative in self.found
+            for alternative in different
             if not set(_WORD.findall(alternative.text.casefold())) <= known
         )

@@ -39,7 +39,7 @@ How a message is read (the rules the index and its searches rely on):
 
 Limits: the parser stops at `max_parts` parts and parses deeper levels than `max_depth`
 as opaque leaves (see `tree`); body text stops at `max_text_chars`. Two costs have their
-own per-message budgets: HTML tags (bs4 tree building dominates a big HTML body) and
+own per-message budgets: HTML tags (tree building dominates a big HTML body) and
 charset guesses (charset_normalizer); the defects list keeps each entry once and at most
 `defects.MAX_DEFECTS` of them.
 """

@@ -18,7 +18,6 @@ from archive.mime.words import unescape, unfold
 
 BODY_TYPES = frozenset({"text/plain", "text/html"})
 
-_EOL = re.compile(rb"(?:\r\n|\r|\n)\Z")
 # RFC 2046 §5.1.1: bchars, 1 to 70 of them, not ending in a space.
 _DELIMITER_LINE = re.compile(
     rb"^--([0-9A-Za-z'()+_,\-./:=? ]{0,69}[0-9A-Za-z'()+_,\-./:=?])[ \t]*\r?$", re.MULTILINE
@@ -31,11 +30,14 @@ def raw_body(entity: Entity, raw: bytes) -> bytes | None:
     """The entity's body as it is in `raw`, or None if its offsets are unknown."""
     if entity.body_start < 0 or entity.end < entity.body_start:
         return None
-    data = raw[entity.body_start : entity.end]
-    if entity.end < len(raw):
+    end = entity.end
+    if end < len(raw):
         # RFC 2046 §5.1.1: the line break before a boundary belongs to the boundary.
-        data = _EOL.sub(b"", data)
-    return data
+        if raw.endswith(b"\r\n", entity.body_start, end):
+            end -= 2
+        elif raw.endswith((b"\r", b"\n"), entity.body_start, end):
+            end -= 1
+    return raw[entity.body_start : end]
 
 
 def generated_body(entity: Entity) -> bytes:

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import pytest
 
-from archive.extract import Extraction, ExtractLimits, Status, extract_document
-from archive.extract.sniff import Kind, detect
+from archive.extract import Extraction, ExtractLimits, Extractor, Status, extract_document
+from archive.extract.sniff import Kind, detect, has_reader
 from tests.support import documents as d
 
 LIMITS = ExtractLimits()
@@ -153,3 +153,35 @@ def test_oversized_input_is_refused_before_reading():
     limits = ExtractLimits(max_input_bytes=100)
     result = extract_document(b"x" * 101, "text/plain", None, limits)
     assert result == Extraction(Status.FAILED, "", "101 bytes, over the limit of 100")
+
+
+def test_bytes_no_reader_takes_are_answered_without_a_worker():
+    # Images, executables and random bytes: the pool answers what a worker would, and
+    # starts none (a worker costs a process and the attachment's bytes over a socket).
+    pool = Extractor(ExtractLimits(), workers=1)
+    try:
+        for data, content_type, name in [
+            (b"\x89PNG\r\n\x1a\n" + bytes(2000), "image/png", "a.png"),
+            (bytes(range(256)) * 40, "application/zip", "archive1.zip"),
+            (b"MZ\x90\x00" + bytes(500), "application/octet-stream", None),
+        ]:
+            assert not has_reader(data, content_type, name)
+            answer = pool.extract(data, content_type, name)
+            assert answer == extract_document(data, content_type, name, ExtractLimits())
+            assert answer.status is Status.UNSUPPORTED
+        assert list(pool._idle.queue) == [None]  # no worker was started
+    finally:
+        pool.close()
+
+
+def test_has_reader_for_everything_a_reader_takes():
+    for data, content_type, name in [
+        (d.pdf("x"), "application/octet-stream", "scan.jpg"),
+        (d.docx_file("a"), "application/octet-stream", None),
+        (b"PK\x03\x04 damaged zip", "application/octet-stream", None),
+        (b"{\\rtf1 text}", "application/octet-stream", None),
+        (b"words", "text/csv", None),
+        (b"words", "application/octet-stream", "notes.txt"),
+        (b"<p>x</p>", "application/xhtml+xml", None),
+    ]:
+        assert has_reader(data, content_type, name), (content_type, name)
