@@ -20,9 +20,9 @@ from archive.app.compliance_commands import compliance_commands
 from archive.app.console import (
     JsonOption,
     command_settings,
+    debugging,
     err,
     fail,
-    debugging,
     no_tracebacks_on_terminal,
     out,
     plain_help,
