@@ -13,7 +13,8 @@ from sqlalchemy import create_engine, pool, text
 
 from archive.config import load_settings
 from archive.index.database import database_url, map_errors, sqlalchemy_url
-from archive.index.models import SCHEMA, Base
+from archive.index.models import Base
+from archive.index.schema import SCHEMA
 
 MIGRATION_LOCK_KEY = 0x6D61696C  # "mail"
 

@@ -15,7 +15,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from archive.extract import Extraction
-from archive.index.models import SEARCH_CHUNK_CHARS, SEARCH_CHUNK_OVERLAP
+from archive.index.schema import SEARCH_CHUNK_CHARS, SEARCH_CHUNK_OVERLAP
 from archive.mime import ParsedMessage
 
 

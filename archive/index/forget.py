@@ -14,7 +14,7 @@ from sqlalchemy import Connection, text
 from archive.errors import ArchiveError
 from archive.index import audit, holds
 from archive.index.locks import mailbox_lock
-from archive.index.models import SCHEMA
+from archive.index.schema import SCHEMA
 
 __all__ = ["ForgetPlan", "Forgotten", "MailboxBusy", "MailboxHeld", "forget_mailbox", "plan_forget"]
 

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from collections.abc import Collection, Iterable, Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager, nullcontext
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
@@ -25,14 +25,21 @@ from sqlalchemy.orm import InstrumentedAttribute
 
 from archive.extract import AttachmentTexts, Extraction
 from archive.index import locks, writes
+from archive.index.ledger_rows import LedgerEntry, LedgerKey, LoginState, Recorded
 from archive.index.messages import insert_children, message_values, thread_values
 from archive.index.models import Delivery, Mailbox, Message
 from archive.index.texts import cached_texts, save_texts
 from archive.mime import ParsedMessage
 from archive.pop3.uidl import uidl_text
 
-LedgerKey = tuple[bytes, int]
-"""(UIDL octets, occurrence): the n-th copy of a unique-id in a listing, counted from 0."""
+__all__ = [
+    "IndexWriter",
+    "LedgerEntry",
+    "LedgerKey",
+    "LoginState",
+    "MailboxIndex",
+    "Recorded",
+]
 
 # delivery.uidl is a display column of 255 characters; the octets are the key.
 _UIDL_TEXT_MAX = 255
@@ -41,55 +48,6 @@ _UIDL_TEXT_MAX = 255
 def _display(uidl: bytes) -> str:
     text = uidl_text(uidl)
     return text if len(text) <= _UIDL_TEXT_MAX else text[: _UIDL_TEXT_MAX - 1] + "…"
-
-
-@dataclass(frozen=True, slots=True)
-class LedgerEntry:
-    """One ledger row: copy `occurrence` of unique-id `uidl` (octets) delivered content
-    `sha256` of `size` octets (message row `message_id`); first archived at `archived_at`;
-    DELE acknowledged at `delete_requested_at`; deletion confirmed (QUIT +OK, or gone) at
-    `deleted_at`."""
-
-    id: int
-    uidl: bytes
-    occurrence: int
-    message_id: int
-    sha256: str
-    size: int
-    archived_at: datetime
-    delete_requested_at: datetime | None
-    deleted_at: datetime | None
-
-    @property
-    def key(self) -> LedgerKey:
-        return (self.uidl, self.occurrence)
-
-
-@dataclass(frozen=True, slots=True)
-class Recorded:
-    """What `MailboxIndex.record` did: `created` new content, or `relabelled` a copy;
-    `entry` is the ledger row as now stored."""
-
-    message_id: int
-    delivery_id: int
-    created: bool
-    relabelled: bool
-    entry: LedgerEntry
-
-
-@dataclass(frozen=True, slots=True)
-class LoginState:
-    last_login_at: datetime | None
-    login_delay_seconds: int | None
-    listing_limited: bool | None
-    now: datetime
-
-    def seconds_until_login(self) -> float:
-        """How long the server's LOGIN-DELAY still forbids a new login (0 when allowed)."""
-        if self.last_login_at is None or not self.login_delay_seconds:
-            return 0.0
-        elapsed = (self.now - self.last_login_at).total_seconds()
-        return max(0.0, self.login_delay_seconds - elapsed)
 
 
 _ENTRY_COLUMNS = (

@@ -13,7 +13,6 @@ from sqlalchemy.dialects.postgresql import insert
 from archive.extract import EXTRACTOR_VERSION, AttachmentTexts, Extraction
 from archive.index.chunks import text_chunks
 from archive.index.models import (
-    TEXT_VECTOR,
     Address,
     Attachment,
     Defect,
@@ -21,6 +20,7 @@ from archive.index.models import (
     Message,
     TextChunk,
 )
+from archive.index.schema import TEXT_VECTOR
 from archive.index.texts import save_texts
 from archive.index.threads import thread_key
 from archive.mime import PARSER_VERSION, ParsedMessage

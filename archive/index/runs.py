@@ -9,7 +9,7 @@ from datetime import datetime
 
 from sqlalchemy import Engine, text
 
-from archive.index.models import SCHEMA
+from archive.index.schema import SCHEMA
 
 __all__ = ["ERROR_SUMMARY_CHARS", "RunLog", "RunRecord", "error_summary"]
 

@@ -43,13 +43,13 @@ from archive.defaults import (
     TIMEOUT_SECONDS,
 )
 from archive.errors import (
-    ArchiveError,
     MessageError,
     is_transient,
 )
 from archive.extract import AttachmentTexts, Extractor
 from archive.index.ledger import Recorded
 from archive.mime import ParsedMessage, ParseLimits
+from archive.pipeline import outcome
 from archive.pipeline.batch import GroupCommit
 from archive.pipeline.deletion import allowed_by_policy, plan_deletions
 from archive.pipeline.evidence import Evidence, gather_evidence
@@ -57,7 +57,7 @@ from archive.pipeline.ingest import parse_original, store_attachments
 from archive.pipeline.ledger import Known, Ledger, Place, SessionLedger
 from archive.pipeline.mailbox_run import MailboxRun, quit_keeping, reconcile, settle_repair
 from archive.pipeline.ports import Index, MailboxLedgerIndex, Runs
-from archive.pipeline.records import keep_record, summary_of
+from archive.pipeline.records import keep_record
 from archive.pipeline.result import MailboxFailed, MailboxResult, Tally
 from archive.pipeline.sessions import SessionOutcome, cap_session, wants_another_session
 from archive.pipeline.texts import extract_texts
@@ -139,49 +139,8 @@ class Archiver:
         try:
             note = self._run(box, tally, secret_lookup, progress)
         except Exception as exc:
-            error = (
-                str(exc)
-                if isinstance(exc, ArchiveError)
-                else (f"mailbox {box.name!r}: unexpected {type(exc).__name__}: {exc}")
-            )
-            result = tally.result(
-                box.name,
-                seconds=time.monotonic() - started,
-                note=note,
-                error=error,
-                transient=is_transient(exc),
-            )
-            log.error("mailbox %s failed: %s", box.name, result.error)
-            raise MailboxFailed(result, summary_of(box.name, exc)) from exc
-        if tally.unrepaired:
-            result = tally.result(
-                box.name,
-                seconds=time.monotonic() - started,
-                note=note,
-                error=f"mailbox {box.name!r}: {len(tally.unrepaired)} stored originals could "
-                f"not be repaired from the server: {'; '.join(tally.unrepaired)}",
-            )
-            log.error("mailbox %s failed: %s", box.name, result.error)
-            raise MailboxFailed(result)
-        if tally.relabelled:
-            reset = (
-                f"UIDL reset: {tally.relabelled} archived messages are listed under new UIDLs; "
-                "ledger relabelled, nothing stored twice"
-            )
-            log.warning("mailbox %s: %s", box.name, reset)
-            note = f"{reset}; {note}" if note else reset
-        result = tally.result(box.name, seconds=time.monotonic() - started, note=note)
-        log.info(
-            "mailbox %s: %d listed, %d new, %d archived, %d duplicates, %d deleted%s",
-            box.name,
-            result.listed,
-            result.new,
-            result.archived,
-            result.duplicates,
-            result.deleted,
-            f" ({result.note})" if result.note else "",
-        )
-        return result
+            raise outcome.failed(box, tally, started, note, exc) from exc
+        return outcome.finished(box, tally, started, note)
 
     def endpoint(self, box: MailboxConfig) -> Endpoint:
         """Where `box` lives, with this archiver's timeout and response limit."""

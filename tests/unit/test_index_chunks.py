@@ -11,7 +11,7 @@ from dataclasses import replace
 import pytest
 
 from archive.index.chunks import Chunk, text_chunks
-from archive.index.models import SEARCH_CHUNK_CHARS, SEARCH_CHUNK_OVERLAP
+from archive.index.schema import SEARCH_CHUNK_CHARS, SEARCH_CHUNK_OVERLAP
 from archive.mime import Attachment, ParsedMessage, parse_message
 
 STEP, OVERLAP = SEARCH_CHUNK_CHARS, SEARCH_CHUNK_OVERLAP
