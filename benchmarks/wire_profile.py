@@ -29,32 +29,33 @@ from benchmarks.wire import _database_url, _say, load_corpus
 _FRAME = re.compile(r"^(?P<func>.*) \((?P<file>[^():]+)(?::\d+)?\)$")
 
 
-def categorize(stacks: dict[str, int]) -> tuple[Counter[str], dict[str, Counter[str]], int]:
-    """(samples per step, innermost frames per step, samples outside mailbox threads)."""
+def categorize(
+    stacks: dict[str, int],
+) -> tuple[Counter[str], dict[str, Counter[str]], Counter[str]]:
+    """(samples per step in mailbox threads, their innermost frames per step, samples of the
+    extraction worker processes by innermost frame: waiting for a task is `Connection._recv`).
+    """
     steps: Counter[str] = Counter()
     leaves: dict[str, Counter[str]] = {}
-    other = 0
+    workers: Counter[str] = Counter()
     for stack, count in stacks.items():
-        frames = [f.strip() for f in stack.split(";")]
-        parsed = [m for f in frames if (m := _FRAME.match(f))]
+        parsed = [m for f in stack.split(";") if (m := _FRAME.match(f.strip()))]
         files = [m["file"] for m in parsed]
-        in_worker = any("archive/pipeline/archiver.py" in f for f in files)
-        in_extractor = any("archive/extract/" in f for f in files) and not in_worker
-        if not (in_worker or in_extractor):
-            other += count
-            continue
-        step = "extract worker processes" if in_extractor else "pipeline (archive/pipeline)"
-        if in_worker:
-            for match in parsed:
-                package = re.search(r"archive/(pop3|mime|store|index|extract)/", match["file"])
-                if package:
-                    step = f"archive/{package[1]}"
-                    break
-        steps[step] += count
         leaf = parsed[-1] if parsed else None
         name = f"{leaf['func']} ({leaf['file'].rsplit('site-packages/', 1)[-1]})" if leaf else "?"
+        if not any("archive/pipeline/archiver.py" in f for f in files):
+            if "archive.extract" in stack or any("archive/extract/" in f for f in files):
+                workers[name] += count
+            continue  # the main thread waiting for the pool, the search watcher
+        step = "pipeline (archive/pipeline)"
+        for match in parsed:
+            package = re.search(r"archive/(pop3|mime|store|index|extract)/", match["file"])
+            if package:
+                step = f"archive/{package[1]}"
+                break
+        steps[step] += count
         leaves.setdefault(step, Counter())[name] += count
-    return steps, leaves, other
+    return steps, leaves, workers
 
 
 def read_raw(path: Path) -> dict[str, int]:
@@ -67,13 +68,17 @@ def read_raw(path: Path) -> dict[str, int]:
 
 
 def summary(stacks: dict[str, int], top: int = 6) -> str:
-    steps, leaves, other = categorize(stacks)
+    steps, leaves, workers = categorize(stacks)
     total = sum(steps.values())
-    out = [f"{total} samples in mailbox threads ({other} elsewhere: main, watcher, idle pool)"]
+    out = [f"{total} samples in the mailbox threads (wall time, waiting included):"]
     for step, count in steps.most_common():
         out.append(f"{count / total:6.1%}  {step}")
         for leaf, n in leaves[step].most_common(top):
             out.append(f"          {n / total:6.1%}  {leaf}")
+    busy = sum(n for leaf, n in workers.items() if not leaf.startswith("Connection._recv"))
+    out.append(f"extraction worker processes: {sum(workers.values())} samples, {busy} busy")
+    for leaf, n in workers.most_common(top):
+        out.append(f"          {leaf}: {n}")
     return "\n".join(out)
 
 
@@ -114,13 +119,19 @@ def main() -> None:
             (work / "spec.json").write_text(json.dumps(spec))
             raw = work / "stacks.txt"
             _say(f"profiling {args.mailboxes} x {args.messages} messages with {' '.join(spy)}")
-            subprocess.run(
+            done = subprocess.run(
                 [*spy, "record", "--idle", "--subprocesses", "--format", "raw",
                  "--rate", str(args.rate), "--output", str(raw), "--",
                  sys.executable, "-m", "benchmarks.wire", "--row", "archive",
                  "--spec", str(work / "spec.json")],
-                check=True, stdout=subprocess.DEVNULL,
+                check=True, stdout=subprocess.PIPE,
             )  # fmt: skip
+            result = json.loads(done.stdout.decode().strip().splitlines()[-1])
+            messages = sum(result["seen"].values())
+            _say(
+                f"{messages} messages in {result['seconds']:.1f} s (under py-spy) = "
+                f"{messages / result['seconds']:.1f} msg/s"
+            )
             if args.keep:
                 shutil.copyfile(raw, args.keep)
             print(summary(read_raw(raw)))
