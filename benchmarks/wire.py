@@ -256,7 +256,6 @@ def load_corpus(dovecot: Any, seed: int, mailboxes: int, messages: int) -> list[
 @dataclass
 class Row:
     name: str
-    what: str
     messages: int
     bytes: int
     seconds: float
@@ -648,7 +647,7 @@ def run_getmail(label: str, boxes: list[Mailbox], port: int, ca_file: Path, work
     check_counts(label, {b.name: b.messages for b in boxes}, seen)
     extra: dict[str, Any] = {"failed_attempts": failures, "failed_attempts_seconds": lost_seconds}
     total = sum(b.bytes for b in boxes)
-    return Row(label, "", sum(seen.values()), total, seconds, cpu, rss, None, extra)
+    return Row(label, sum(seen.values()), total, seconds, cpu, rss, None, extra)
 
 
 def run_notmuch(boxes: list[Mailbox], mail_root: Path, work: Path) -> Row:
@@ -671,7 +670,7 @@ def run_notmuch(boxes: list[Mailbox], mail_root: Path, work: Path) -> Row:
         )  # fmt: skip
         seen[box.name] = int(counted.stdout)
     check_counts("notmuch", {b.name: b.messages for b in boxes}, seen)
-    return Row("notmuch", "", sum(seen.values()), sum(b.bytes for b in boxes), seconds, cpu, rss)
+    return Row("notmuch", sum(seen.values()), sum(b.bytes for b in boxes), seconds, cpu, rss)
 
 
 # --- the run ------------------------------------------------------------------------------
@@ -734,7 +733,6 @@ def _row_from(name: str, result: dict[str, Any], boxes: list[Mailbox]) -> Row:
     }
     return Row(
         name,
-        "",
         sum(result["seen"].values()),
         sum(b.bytes for b in boxes),
         result["seconds"],
