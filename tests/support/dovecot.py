@@ -242,6 +242,14 @@ class Dovecot:
         self._own(staging)
         os.rename(staging, maildir / "new" / name)
 
+    def maildir(self, user: str) -> Path:
+        """The user's Maildir (made by `add_user`), for writing many messages at once."""
+        return self.home_root / user / "Maildir"
+
+    def own(self, path: Path) -> None:
+        """Give `path` to the user Dovecot's mail processes run as (as root; else a no-op)."""
+        self._own(path)
+
     def served_bytes(self, message: bytes) -> bytes:
         """The bytes an RFC 1939 client receives for `message` after dot-unstuffing, up to
         and including the CRLF before the terminating ".", when delivered via `deliver()`.
