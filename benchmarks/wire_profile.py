@@ -126,7 +126,9 @@ def main() -> None:
                  "--spec", str(work / "spec.json")],
                 check=True, stdout=subprocess.PIPE,
             )  # fmt: skip
-            result = json.loads(done.stdout.decode().strip().splitlines()[-1])
+            # The row prints its result as one JSON line; py-spy may print after it.
+            lines = done.stdout.decode().splitlines()
+            result = json.loads(next(line for line in reversed(lines) if line.startswith("{")))
             messages = sum(result["seen"].values())
             _say(
                 f"{messages} messages in {result['seconds']:.1f} s (under py-spy) = "
