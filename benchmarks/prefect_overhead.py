@@ -34,13 +34,13 @@ from pathlib import Path
 from typing import Any
 
 
-def _free_port() -> int:
+def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
 
 
-def _wait_healthy(api_url: str, timeout: float = 180.0) -> None:
+def wait_healthy(api_url: str, timeout: float = 180.0) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         try:
@@ -85,11 +85,11 @@ def main() -> None:
         migrate(url)
         from archive.app.prefect_server import plan_server
 
-        port = _free_port()
+        port = free_port()
         plan = plan_server(settings, "127.0.0.1", port, None)
         log = (work / "prefect-server.log").open("wb")
         server = subprocess.Popen(plan.argv, env=plan.env, stdout=log, stderr=log)
-        _wait_healthy(plan.api_url)
+        wait_healthy(plan.api_url)
         os.environ["PREFECT_API_URL"] = plan.api_url
         os.environ["OVERHEAD_PW"] = "pw"
 

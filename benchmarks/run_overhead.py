@@ -25,25 +25,18 @@ from __future__ import annotations
 import argparse
 import os
 import shutil
-import socket
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
-import urllib.request
 from pathlib import Path
 
 from archive.app.demo_data import generate_mailboxes
 from archive.pop3.fake.server import FakeMailbox, FakePop3Server
+from benchmarks.prefect_overhead import free_port, wait_healthy
 
 _PASSWORD_ENV = "BENCH_OVERHEAD_PASSWORD"
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def _timed(argv: list[str], env: dict[str, str]) -> float:
@@ -57,18 +50,6 @@ def _timed(argv: list[str], env: dict[str, str]) -> float:
 
 def _median(argv: list[str], env: dict[str, str], repeat: int) -> float:
     return statistics.median(_timed(argv, env) for _ in range(repeat))
-
-
-def _wait_for_api(url: str, seconds: float) -> None:
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        try:
-            with urllib.request.urlopen(f"{url}/health", timeout=2) as answer:
-                if answer.status == 200:
-                    return
-        except OSError:
-            time.sleep(0.5)
-    sys.exit(f"the Prefect server at {url} did not answer within {seconds:.0f} s")
 
 
 def main() -> None:
@@ -109,7 +90,7 @@ def main() -> None:
             pass_s = _median([sys.executable, "-c", "pass"], env, max(args.repeat, 5))
             _timed(run, env)  # archives the 20 messages; every later run finds nothing new
             without = _median(run, env, args.repeat)
-            port = _free_port()
+            port = free_port()
             api = f"http://127.0.0.1:{port}/api"
             server_process = subprocess.Popen(
                 [mailarchive, "server", "--port", str(port)],
@@ -117,7 +98,7 @@ def main() -> None:
                 stdout=subprocess.DEVNULL,
                 stderr=subprocess.DEVNULL,
             )
-            _wait_for_api(api, 120)
+            wait_healthy(api)
             with_server = _median(run, {**env, "PREFECT_API_URL": api}, args.repeat)
     finally:
         if server_process is not None:

@@ -20,12 +20,12 @@ from pathlib import Path
 
 import boto3
 import pytest
-from moto.server import ThreadedMotoServer
 from sqlalchemy import Engine
 
 from archive.index.database import make_engine
 from archive.pop3.fake.server import FakeMailbox, FakePop3Server, FakeServerOptions
 from tests.support.mail import make_message, scalar
+from tests.support.moto import moto_server
 from tests.support.stoppable_postgres import StoppablePostgres
 
 pytestmark = pytest.mark.prefect
@@ -245,11 +245,8 @@ AWS_KEY_ID = "AKIATESTKEYID4LEAKS"
 
 @pytest.fixture(scope="module")
 def moto() -> Iterator[str]:
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    host, port = server.get_host_and_port()
-    yield f"http://{host}:{port}"
-    server.stop()
+    with moto_server() as endpoint:
+        yield endpoint
 
 
 def _closed_port() -> int:

@@ -12,7 +12,6 @@ from pathlib import Path
 
 import boto3
 import pytest
-from moto.server import ThreadedMotoServer
 from sqlalchemy import Engine
 
 from archive.index.ledger import IndexWriter
@@ -20,6 +19,7 @@ from archive.pipeline.archiver import Archiver, MailboxFailed
 from archive.pop3.fake.server import FakeMailbox, FakePop3Server
 from archive.store import LocalStore, ObjectStore, S3Store, raw_key, read_verified
 from tests.support.mail import fake_box, make_message
+from tests.support.moto import moto_server
 from tests.support.s3_faults import S3FaultProxy
 
 BUCKET = "faults"
@@ -28,11 +28,8 @@ MAILS = [make_message(f"fault {n}", "body " * 4000) for n in range(4)]
 
 @pytest.fixture(scope="module")
 def moto() -> Iterator[str]:
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    host, port = server.get_host_and_port()
-    yield f"http://{host}:{port}"
-    server.stop()
+    with moto_server() as endpoint:
+        yield endpoint
 
 
 @pytest.fixture

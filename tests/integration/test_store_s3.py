@@ -9,7 +9,6 @@ from pathlib import Path
 
 import boto3
 import pytest
-from moto.server import ThreadedMotoServer
 
 from archive.errors import ConfigError, StoreError, is_transient
 from archive.store import (
@@ -21,6 +20,7 @@ from archive.store import (
     raw_key,
     sha256_of_stream,
 )
+from tests.support.moto import moto_server
 from tests.support.streams import (
     BUCKET,
     SECRET,
@@ -35,19 +35,15 @@ from tests.support.streams import (
 
 @pytest.fixture(scope="module")
 def moto_endpoint() -> Iterator[str]:
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    host, port = server.get_host_and_port()
-    endpoint = f"http://{host}:{port}"
-    boto3.session.Session().client(
-        "s3",
-        endpoint_url=endpoint,
-        region_name="us-east-1",
-        aws_access_key_id="testing",
-        aws_secret_access_key=SECRET,
-    ).create_bucket(Bucket=BUCKET)
-    yield endpoint
-    server.stop()
+    with moto_server() as endpoint:
+        boto3.session.Session().client(
+            "s3",
+            endpoint_url=endpoint,
+            region_name="us-east-1",
+            aws_access_key_id="testing",
+            aws_secret_access_key=SECRET,
+        ).create_bucket(Bucket=BUCKET)
+        yield endpoint
 
 
 @pytest.fixture

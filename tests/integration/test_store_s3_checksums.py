@@ -17,7 +17,6 @@ from pathlib import Path
 
 import boto3
 import pytest
-from moto.server import ThreadedMotoServer
 from sqlalchemy import Engine
 
 from archive.errors import IntegrityError, StoreError, is_transient
@@ -26,16 +25,14 @@ from archive.pipeline.archiver import Archiver
 from archive.pop3.fake.server import FakeMailbox, FakePop3Server
 from archive.store import S3Store, part_key, put_verified, raw_key
 from tests.support.mail import fake_box, make_message
+from tests.support.moto import moto_server
 from tests.support.s3_faults import S3FaultProxy
 
 
 @pytest.fixture(scope="module")
 def moto() -> Iterator[str]:
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    host, port = server.get_host_and_port()
-    yield f"http://{host}:{port}"
-    server.stop()
+    with moto_server() as endpoint:
+        yield endpoint
 
 
 @pytest.fixture
