@@ -93,7 +93,7 @@ def db_stop(as_json: JsonOption = False) -> None:
         fail("MAILARCHIVE_DATABASE_URL is set: that server is not ours to stop")
     stopped = stop_embedded(settings.data_dir)
     if as_json:
-        print_json({"stopped": stopped, "was_running": stopped})
+        print_json({"stopped": stopped})
         return
     out.print("embedded PostgreSQL stopped" if stopped else "embedded PostgreSQL was not running")
 

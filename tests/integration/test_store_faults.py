@@ -5,12 +5,10 @@ verified copy."""
 from __future__ import annotations
 
 import hashlib
-import os
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
-import boto3
 import pytest
 from sqlalchemy import Engine
 
@@ -19,7 +17,7 @@ from archive.pipeline.archiver import Archiver, MailboxFailed
 from archive.pop3.fake.server import FakeMailbox, FakePop3Server
 from archive.store import LocalStore, ObjectStore, S3Store, raw_key, read_verified
 from tests.support.mail import fake_box, make_message
-from tests.support.moto import moto_server
+from tests.support.moto import bucket_behind_fault_proxy, moto_server
 from tests.support.s3_faults import S3FaultProxy
 
 BUCKET = "faults"
@@ -34,16 +32,7 @@ def moto() -> Iterator[str]:
 
 @pytest.fixture
 def proxy(moto: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[S3FaultProxy]:
-    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
-    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing-secret")
-    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
-    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "none"))
-    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "none"))
-    bucket = f"{BUCKET}-{os.urandom(4).hex()}"
-    boto3.session.Session().client("s3", endpoint_url=moto).create_bucket(Bucket=bucket)
-    with S3FaultProxy(moto) as running:
-        monkeypatch.setenv("AWS_ENDPOINT_URL", running.url)
-        running.bucket = bucket  # type: ignore[attr-defined]
+    with bucket_behind_fault_proxy(moto, BUCKET, monkeypatch, tmp_path) as running:
         yield running
 
 

@@ -11,11 +11,9 @@ from __future__ import annotations
 import base64
 import hashlib
 import io
-import os
 from collections.abc import Iterator
 from pathlib import Path
 
-import boto3
 import pytest
 from sqlalchemy import Engine
 
@@ -25,7 +23,7 @@ from archive.pipeline.archiver import Archiver
 from archive.pop3.fake.server import FakeMailbox, FakePop3Server
 from archive.store import S3Store, part_key, put_verified, raw_key
 from tests.support.mail import fake_box, make_message
-from tests.support.moto import moto_server
+from tests.support.moto import bucket_behind_fault_proxy, moto_server
 from tests.support.s3_faults import S3FaultProxy
 
 
@@ -37,18 +35,7 @@ def moto() -> Iterator[str]:
 
 @pytest.fixture
 def proxy(moto: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[S3FaultProxy]:
-    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
-    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing-secret")
-    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
-    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "none"))
-    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "none"))
-    for name in ["AWS_ENDPOINT_URL_S3", "AWS_PROFILE", "AWS_SESSION_TOKEN", "AWS_REGION"]:
-        monkeypatch.delenv(name, raising=False)
-    bucket = f"checksums-{os.urandom(4).hex()}"
-    boto3.session.Session().client("s3", endpoint_url=moto).create_bucket(Bucket=bucket)
-    with S3FaultProxy(moto) as running:
-        monkeypatch.setenv("AWS_ENDPOINT_URL", running.url)
-        running.bucket = bucket  # type: ignore[attr-defined]
+    with bucket_behind_fault_proxy(moto, "checksums", monkeypatch, tmp_path) as running:
         yield running
 
 
