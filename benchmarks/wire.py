@@ -785,7 +785,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             }
             one_way = args.rtt_ms / 2000
             with DelayProxy(dovecot.host, dovecot.pop3s_port, one_way) as proxy:
-                for suffix, port in (("", dovecot.pop3s_port), (f"@{args.rtt_ms}ms", proxy.port)):
+                targets = [("", dovecot.pop3s_port), (f"@{args.rtt_ms}ms", proxy.port)]
+                for suffix, port in targets[: 2 if args.rtt_ms else 1]:
                     name = f"raw{suffix}"
                     result = run_python_row("raw", {**spec, "label": name, "port": port}, work)
                     served = {b.name: b.served_bytes for b in boxes}
@@ -807,10 +808,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                     _check_dovecot(dovecot, boxes, name)
                     shutil.rmtree(work / database, ignore_errors=True)
                 if args.peers:
-                    for suffix, port in (
-                        ("", dovecot.pop3s_port),
-                        (f"@{args.rtt_ms}ms", proxy.port),
-                    ):
+                    for suffix, port in targets[: 2 if args.rtt_ms else 1]:
                         name = f"getmail6{suffix}"
                         rows[name] = _say_row(
                             run_getmail(name, boxes, port, dovecot.tls.ca_file, work)
@@ -964,7 +962,9 @@ def main() -> None:
     parser.add_argument("--mailboxes", type=int, default=40)
     parser.add_argument("--messages", type=int, default=250)
     parser.add_argument("--parallel", type=int, default=4)
-    parser.add_argument("--rtt-ms", type=int, default=20)
+    parser.add_argument(
+        "--rtt-ms", type=int, default=20, help="round trip of the delay-proxy rows (0: none)"
+    )
     parser.add_argument("--seed", type=int, default=12)
     parser.add_argument("--peers", action=argparse.BooleanOptionalAction, default=True)
     parser.add_argument("--write-docs", action="store_true")
