@@ -6,11 +6,11 @@ spent running them, and about six round trips a message (docs/benchmarks.md). He
 message row, its thread lookup, addresses, attachments, header fields, defects, text chunks
 and the delivery row are one `INSERT … RETURNING` with data-modifying CTEs: each table's
 child rows arrive as one JSON text (`json.dumps`, in C) read by `json_to_recordset`, so the
-statement's text never changes and psycopg prepares it once per connection (its
-`prepare_threshold`). One array parameter per column was tried first: psycopg adapts lists
-element by element in Python, which cost a third of the client's remaining CPU. The
-statements run through SQLAlchemy's `exec_driver_sql`, so errors are mapped as everywhere
-(`database.map_errors`) and no statement is compiled.
+statement's text never changes and psycopg prepares it once per connection. One array
+parameter per column was tried first: psycopg adapts lists element by element in Python,
+which cost a third of the client's remaining CPU. The statements run on the driver's cursor
+(`archive.index.prepared`: no statement compiled, no SQLAlchemy result built), in the
+caller's transaction, with errors mapped as everywhere (`database.map_errors`).
 
 The models stay the schema's source of truth: every column list below is read from the
 `Table` objects (all columns but the serial `id`, the generated `search`, and the columns a
@@ -35,6 +35,7 @@ from sqlalchemy import Column, Connection, Table
 from sqlalchemy.dialects import postgresql
 
 from archive.extract import AttachmentTexts
+from archive.index import prepared
 from archive.index.messages import child_rows, chunk_vector, clean, message_values
 from archive.index.models import (
     Address,
@@ -180,8 +181,9 @@ class DeliveryRow:
 
 
 def find_message(conn: Connection, sha256: str) -> int | None:
-    found = conn.exec_driver_sql(FIND_MESSAGE, {"sha256": sha256}).scalar()
-    return int(found) if found is not None else None
+    """The id of the message row of content `sha256`, or None."""
+    found = prepared.fetch_one(conn, FIND_MESSAGE, {"sha256": sha256})
+    return int(found[0]) if found is not None else None
 
 
 @dataclass(frozen=True, slots=True)
@@ -207,7 +209,7 @@ def record_new(
     rows = child_rows(parsed, texts)
     for table in _CHILDREN:
         params.update(rows_json(table.name, _CHILD_SQL[table.name][1], getattr(rows, table.name)))
-    row = conn.exec_driver_sql(RECORD_NEW, params).one_or_none()
+    row = prepared.fetch_one(conn, RECORD_NEW, params)
     if row is None:
         return None
     found = None if row[1] is None else DeliveryRow(*row[1:])
@@ -219,9 +221,7 @@ def record_known(
 ) -> DeliveryRow | None:
     """The delivery of content `sha256`, already indexed; None when the key had a row or the
     content has none."""
-    row = conn.exec_driver_sql(
-        RECORD_KNOWN, {**_prefixed(delivery), "sha256": sha256}
-    ).one_or_none()
+    row = prepared.fetch_one(conn, RECORD_KNOWN, {**_prefixed(delivery), "sha256": sha256})
     return None if row is None else DeliveryRow(*row)
 
 
