@@ -13,9 +13,9 @@ The bytes are proven as before: `put_verified` reads an object back before it re
 where no DELE depends on it, trusts the store's check on arrival (`put_checked`: a local
 write hashes the bytes as it copies them and names the object only if they hash to the
 expected SHA-256). Only the point where bytes and names are durable moves, from the write
-to the commit that first refers to them. If the machine crashes
-before the barrier, an object may be left named but empty or torn: no committed row refers
-to it, and the next `put_verified` of those bytes hashes it, finds it wrong and rewrites it.
+to the commit that first refers to them. If the machine crashes before the barrier, an
+object may be left named but empty or torn: no committed row refers to it, and the next
+`put_verified` of those bytes hashes it, finds it wrong and rewrites it.
 An object found intact and left as it is (`put_verified` wrote nothing) is made durable
 with the batch too: a run killed between a write and its barrier leaves such an object.
 
