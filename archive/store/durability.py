@@ -49,7 +49,7 @@ def syncfs_available() -> bool:
     return _libc_syncfs() is not None
 
 
-def syncfs(directory: Path) -> None:
+def syncfs(directory: str | Path) -> None:
     """Make everything written to the file system holding `directory` durable.
 
     Raises OSError (the errno of the failed writeback, EIO say) on failure, and
@@ -66,7 +66,7 @@ def syncfs(directory: Path) -> None:
         os.close(fd)
 
 
-def fsync_path(path: Path, *, directory: bool = False) -> None:
+def fsync_path(path: str | Path, *, directory: bool = False) -> None:
     """fsync one file, or one directory (its entries: a new name or rename in it).
 
     Windows cannot open a directory to sync it; there a directory is skipped. Raises OSError."""

@@ -9,12 +9,13 @@ file then each directory). The archiver calls `sync()` once per batch, just befo
 transaction that refers to the objects commits (`archive.pipeline.batch`), so before any
 DELE.
 
-`put_verified` still reads every object back before it returns (or, where no DELE depends
-on it, trusts a store that checks the bytes on arrival, which a local store does not), so
-the bytes are proven as before; only the point where they and their names are durable
-moves, from the write to the commit that first refers to them. If the machine crashes
-before the barrier, an object may be left named but empty or torn: no committed row refers
-to it, and the next `put_verified` of those bytes hashes it, finds it wrong and rewrites it.
+The bytes are proven as before: `put_verified` reads an object back before it returns, or,
+where no DELE depends on it, trusts the store's check on arrival (`put_checked`: a local
+write hashes the bytes as it copies them and names the object only if they hash to the
+expected SHA-256). Only the point where bytes and names are durable moves, from the write
+to the commit that first refers to them. If the machine crashes before the barrier, an
+object may be left named but empty or torn: no committed row refers to it, and the next
+`put_verified` of those bytes hashes it, finds it wrong and rewrites it.
 An object found intact and left as it is (`put_verified` wrote nothing) is made durable
 with the batch too: a run killed between a write and its barrier leaves such an object.
 
@@ -48,11 +49,13 @@ class GroupSync:
         self._pending.append(self._local.put_unsynced(key, src, size))
 
     def put_checked(self, key: str, src: IO[bytes], size: int, sha256: str) -> bool:
-        """`CheckedPut.put_checked` of the store below; a local write is deferred (False)."""
+        """`CheckedPut.put_checked` of the store below. A local write is checked on arrival
+        (True; IntegrityError and nothing named if the bytes do not hash to `sha256`) and
+        made durable by the next `sync()`."""
         if self._local is None:
             return put_checked(self.store, key, src, size, sha256)
-        self.put(key, src, size)
-        return False
+        self._pending.append(self._local.put_unsynced(key, src, size, sha256))
+        return True
 
     def kept(self, key: str) -> None:
         """`key` was found intact and not rewritten: make it durable with the batch too."""

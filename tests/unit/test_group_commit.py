@@ -106,12 +106,12 @@ class _Syncs:
         self.filesystems: list[Path] = []
         real_fsync, real_syncfs = durability.fsync_path, durability.syncfs
 
-        def fsync_path(path: Path, *, directory: bool = False) -> None:
-            (self.dirs if directory else self.files).append(path)
+        def fsync_path(path: str | Path, *, directory: bool = False) -> None:
+            (self.dirs if directory else self.files).append(Path(path))
             real_fsync(path, directory=directory)
 
-        def syncfs(directory: Path) -> None:
-            self.filesystems.append(directory)
+        def syncfs(directory: str | Path) -> None:
+            self.filesystems.append(Path(directory))
             real_syncfs(directory)
 
         monkeypatch.setattr(durability, "fsync_path", fsync_path)

@@ -1,15 +1,19 @@
 from __future__ import annotations
 
 import io
+import itertools
 import os
+import shutil
 import stat
 import threading
 import tracemalloc
 from pathlib import Path
+from typing import BinaryIO
 
 import pytest
 
 import archive.store
+import archive.store.local
 from archive.errors import ConfigError, IntegrityError, StoreError, is_transient
 from archive.store import (
     LocalStore,
@@ -23,6 +27,7 @@ from archive.store import (
     raw_key,
     sha256_of_stream,
 )
+from archive.store.group import GroupSync
 from tests.support.streams import (
     FailingStream,
     GeneratedStream,
@@ -204,6 +209,7 @@ def test_put_verified_rejects_a_source_that_does_not_match_its_hash(
         put_verified(empty_local_store, key, io.BytesIO(b"something else"), claimed, 14)
     message = str(caught.value)
     assert key in message and claimed in message and sha(b"something else") in message
+    assert files_under(empty_local_store.root) == []  # refused on arrival: nothing named
 
 
 def test_local_large_stream_is_copied_in_chunks(empty_local_store: LocalStore):
@@ -245,6 +251,147 @@ def test_local_concurrent_puts_of_one_key(empty_local_store: LocalStore):
     assert errors == []
     assert empty_local_store.get(key) == data
     assert files_under(empty_local_store.root) == [key]
+
+
+# LocalStore: the check on arrival
+
+
+class _RottingStore(LocalStore):
+    """A LocalStore over a disk that returns other bytes than it was given (bit rot after the
+    write), and that counts the opens of each key."""
+
+    def __init__(self, root: Path) -> None:
+        super().__init__(root)
+        self.opens: list[str] = []
+
+    def open(self, key: str) -> BinaryIO:
+        self.opens.append(key)
+        stream = super().open(key)
+        with stream:
+            data = stream.read()
+        return io.BytesIO(data[:-1] + bytes([data[-1] ^ 1]) if data else data)
+
+
+@pytest.mark.parametrize("grouped", [False, True], ids=["local", "group_sync"])
+def test_local_put_checked_refuses_bytes_that_do_not_hash_to_the_sha256(
+    empty_local_store: LocalStore, grouped: bool
+):
+    store: LocalStore | GroupSync = GroupSync(empty_local_store) if grouped else empty_local_store
+    data = b"Subject: as received\r\n\r\nbody\r\n"
+    claimed = sha(data.replace(b"body", b"BODY"))
+    key = raw_key(claimed)
+
+    with pytest.raises(IntegrityError) as refused:
+        store.put_checked(key, io.BytesIO(data), len(data), claimed)
+
+    message = str(refused.value)
+    assert key in message and claimed in message and sha(data) in message
+    assert not is_transient(refused.value)
+    # Nothing named, and no temp file left behind.
+    assert files_under(empty_local_store.root) == []
+    assert store.put_checked(raw_key(sha(data)), io.BytesIO(data), len(data), sha(data)) is True
+    assert empty_local_store.get(raw_key(sha(data))) == data
+
+
+def test_a_refused_checked_put_keeps_the_previous_object(empty_local_store: LocalStore):
+    data = b"the good copy"
+    key = raw_key(sha(data))
+    empty_local_store.put(key, io.BytesIO(data), len(data))
+
+    with pytest.raises(IntegrityError):
+        empty_local_store.put_checked(key, io.BytesIO(b"other bytes!!"), len(data), sha(data))
+
+    assert empty_local_store.get(key) == data
+    assert files_under(empty_local_store.root) == [key]
+
+
+@pytest.mark.parametrize("grouped", [False, True], ids=["local", "group_sync"])
+def test_put_verified_without_read_back_refuses_a_mismatch_and_names_nothing(
+    empty_local_store: LocalStore, grouped: bool
+):
+    store: ObjectStore = GroupSync(empty_local_store) if grouped else empty_local_store
+    claimed = sha(b"what the parser said")
+    key = part_key(claimed)
+    with pytest.raises(IntegrityError, match=sha(b"something else")):
+        put_verified(store, key, io.BytesIO(b"something else"), claimed, 14, read_back=False)
+    assert files_under(empty_local_store.root) == []
+
+
+@pytest.mark.parametrize("grouped", [False, True], ids=["local", "group_sync"])
+def test_without_read_back_a_local_put_is_trusted_with_it_the_object_is_read_again(
+    tmp_path: Path, grouped: bool
+):
+    """The check on arrival stands in for the read-back only where read_back=False: with
+    read_back=True (a DELE depends on it) the object is read back from the store, and a
+    disk that returns other bytes than it was given is caught."""
+    local = _RottingStore(tmp_path / "objects")
+    store: ObjectStore = GroupSync(local) if grouped else local
+    kept = b"Subject: kept on the server\r\n\r\nno DELE follows\r\n"
+    key = raw_key(sha(kept))
+
+    assert put_verified(store, key, io.BytesIO(kept), sha(kept), len(kept), read_back=False)
+    assert local.opens == [key]  # the look for an existing copy; no read-back
+    assert (local.root / key).read_bytes() == kept
+
+    deleted = b"Subject: a DELE follows\r\n\r\nread back first\r\n"
+    key = raw_key(sha(deleted))
+    local.opens.clear()
+    with pytest.raises(IntegrityError) as caught:
+        put_verified(store, key, io.BytesIO(deleted), sha(deleted), len(deleted))
+    assert local.opens == [key, key]  # looked for, then read back
+    assert "reads back" in str(caught.value) and sha(deleted) in str(caught.value)
+
+
+def test_a_stale_temp_file_of_a_dead_process_is_left_alone(
+    empty_local_store: LocalStore, monkeypatch: pytest.MonkeyPatch
+):
+    """Temp names are the pid and a counter: a file left under the next name by a killed
+    process that had this pid must be skipped (O_EXCL), not written into and renamed."""
+    store = empty_local_store
+    data = b"Subject: new\r\n\r\nbody\r\n"
+    key = raw_key(sha(data))
+    path = store.root / key
+    path.parent.mkdir(parents=True)
+    stale = [path.parent / f".{path.name}.{os.getpid()}.{n}.tmp" for n in range(2)]
+    for leftover in stale:
+        leftover.write_bytes(b"left by a killed run")
+    monkeypatch.setattr(archive.store.local, "_NAMES", itertools.count())
+
+    assert put_verified(store, key, io.BytesIO(data), sha(data), len(data)) is True
+
+    assert path.read_bytes() == data
+    assert [leftover.read_bytes() for leftover in stale] == [b"left by a killed run"] * 2
+    assert [found.key for found in store.scan("raw/")] == [key]  # temp files are hidden
+
+
+def test_objects_are_0644_whatever_the_umask(empty_local_store: LocalStore):
+    data = b"read by other tools"
+    key = raw_key(sha(data))
+    previous = os.umask(0o077)
+    try:
+        empty_local_store.put_checked(key, io.BytesIO(data), len(data), sha(data))
+    finally:
+        os.umask(previous)
+    assert stat.S_IMODE((empty_local_store.root / key).stat().st_mode) == 0o644
+
+
+def test_fan_out_directories_removed_behind_the_stores_back_are_made_again(tmp_path: Path):
+    local = LocalStore(tmp_path / "objects", use_syncfs=False)
+    first = b"first"
+    local.put(raw_key(sha(first)), io.BytesIO(first), len(first))
+    shutil.rmtree(local.root / "raw")
+
+    second = b"second"
+    key = raw_key(sha(second))
+    written = local.put_unsynced(key, io.BytesIO(second), len(second), sha(second))
+
+    assert local.get(key) == second
+    # What it knew to be durable is gone: every directory made again waits for the barrier.
+    fan_out = local.root / key
+    expected = [str(fan_out.parent), str(fan_out.parent.parent), str(local.root / "raw")]
+    assert list(written.new_dirs[:3]) == expected
+    local.make_durable([written])
+    assert local.put_unsynced(key, io.BytesIO(second), len(second)).new_dirs == ()
 
 
 # open_store
