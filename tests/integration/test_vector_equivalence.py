@@ -23,6 +23,7 @@ from alembic import command
 from alembic.script import ScriptDirectory
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from sqlalchemy.engine import make_url
 
 from archive.index.schema import SEARCH_CHUNK_CHARS
 from archive.mime import parse_message
@@ -230,3 +231,27 @@ def test_downgrade_restores_unaccent_and_the_whole_token_parse(fresh_db_url: str
     command.upgrade(config, "head")
     with psycopg.connect(fresh_db_url, autocommit=True) as conn:
         assert _mapping(conn, "archive.mail", "asciiword") == ["simple"]
+
+
+def test_a_role_that_cannot_read_the_rules_file_keeps_unaccent(databases: DatabaseFactory):
+    # A database owner without superuser (unaccent and pg_trgm are trusted extensions, so
+    # such an owner can migrate): the rules file is out of its reach, so the migration
+    # cannot tell and keeps 0011's mapping, and still reaches 0012.
+    role = f"{databases.prefix}_owner"
+    name = f"{databases.prefix}_owned"
+    with psycopg.connect(databases.admin, autocommit=True) as admin:
+        admin.execute(f'CREATE ROLE "{role}" LOGIN')
+        admin.execute(f'CREATE DATABASE "{name}" OWNER "{role}"')
+        try:
+            url = make_url(databases.admin).set(username=role, password=None, database=name)
+            owned = url.render_as_string(hide_password=False)
+            command.upgrade(alembic_config(owned), "head")
+            with psycopg.connect(owned, autocommit=True) as conn:
+                assert _mapping(conn, "archive.mail", "asciiword") == ["unaccent", "simple"]
+                assert conn.execute(
+                    "SELECT version_num FROM mailarchive.alembic_version"
+                ).fetchone() == ("0012",)
+        finally:
+            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+            admin.execute(f'DROP OWNED BY "{role}"')
+            admin.execute(f'DROP ROLE IF EXISTS "{role}"')
