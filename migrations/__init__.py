@@ -13,7 +13,7 @@ if TYPE_CHECKING:
 
 SCRIPT_LOCATION = Path(__file__).resolve().parent
 
-HEAD = "0011"
+HEAD = "0012"
 """The newest revision in versions/ (a unit test keeps it equal to Alembic's head): lets a
 command see that the schema is current without importing Alembic (~1 s of start-up)."""
 
