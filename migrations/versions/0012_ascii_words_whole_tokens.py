@@ -18,9 +18,11 @@ indexes stay valid and nothing is recomputed:
   letter or symbol outside ASCII); this migration checks it on the server: every ASCII
   character must pass `ts_lexize` unchanged and the rules file the dictionary was built
   from must have no line that starts with an ASCII character. A server with other rules, or
-  whose rules file the migration may not read (`pg_read_file` needs superuser or
-  `pg_read_server_files`), keeps the old mapping. The same for `archive.mail_whole` (0006),
-  which maps `asciihword` the same way.
+  whose rules file the migration may not read (the `pg_config` view and `pg_read_file` of
+  a path outside the data directory need superuser by default), keeps the old mapping. The
+  same for `archive.mail_whole` (0006), which maps `asciihword` the same way. Rules changed
+  on the server later would call for `downgrade` to 0011, as they would call for every
+  stored vector to be recomputed anyway.
 - `mailarchive.text_vector` (0006) parses a text a second time as a whole (configuration
   `archive.mail_whole`) for addresses, host names, URLs, paths, file names, versions,
   decimals and hyphenated words. Every one of those tokens holds a separator of
