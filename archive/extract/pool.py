@@ -117,12 +117,17 @@ class Extractor:
             self._idle.put(None)  # a slot; the process starts when first needed
         self._closed = threading.Event()
 
+    def readerless(self, data: bytes, content_type: str, filename: str | None) -> bool:
+        """Whether `extract` answers these bytes `unsupported` without a worker: within the
+        input limit, and no reader takes them (`sniff.has_reader`)."""
+        return len(data) <= self.limits.max_input_bytes and not has_reader(
+            data, content_type, filename
+        )
+
     def extract(self, data: bytes, content_type: str, filename: str | None) -> Extraction:
         if self._closed.is_set():
             raise RuntimeError("Extractor is closed")
-        if len(data) <= self.limits.max_input_bytes and not has_reader(
-            data, content_type, filename
-        ):
+        if self.readerless(data, content_type, filename):
             # What the worker would answer (extract_document), without sending it the bytes.
             return Extraction(Status.UNSUPPORTED, detail=f"no text reader for {Kind.UNKNOWN.value}")
         worker = self._idle.get()

@@ -16,7 +16,6 @@ from __future__ import annotations
 from collections.abc import Callable, Collection, Mapping
 
 from archive.extract import AttachmentTexts, Extraction, Extractor, Status
-from archive.extract.sniff import has_reader
 from archive.mime import Attachment, ParsedMessage
 
 Lookup = Callable[[Collection[str]], Mapping[str, Extraction]]
@@ -24,11 +23,8 @@ Lookup = Callable[[Collection[str]], Mapping[str, Extraction]]
 
 
 def readerless(attachment: Attachment, extractor: Extractor) -> bool:
-    """Whether `extractor` answers `attachment` without a worker: no reader takes its bytes
-    (as `Extractor.extract` decides it, so the answer is the same)."""
-    return len(attachment.data) <= extractor.limits.max_input_bytes and not has_reader(
-        attachment.data, attachment.content_type, attachment.filename
-    )
+    """Whether `extractor` answers `attachment` without a worker (`Extractor.readerless`)."""
+    return extractor.readerless(attachment.data, attachment.content_type, attachment.filename)
 
 
 def extract_texts(parsed: ParsedMessage, extractor: Extractor, lookup: Lookup) -> AttachmentTexts:
