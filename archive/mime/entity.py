@@ -38,6 +38,7 @@ class Entity(Message):
         self.flat = False
         self._fields: dict[str, params.ParamField | None] = {}
         self._hints: tuple[str, ...] = ()
+        self._type: tuple[str, Defect | None] | None = None
 
     def use_header_charsets(self, hints: tuple[str, ...]) -> None:
         """Read raw 8-bit parameter text (file names) trying these charsets first.
@@ -47,6 +48,7 @@ class Entity(Message):
         """
         self._hints = hints
         self._fields.clear()
+        self._type = None
 
     def raw_header(self, name: str) -> str | None:
         """The first value of header `name` exactly as parsed (surrogate-escaped, folded)."""
@@ -73,10 +75,21 @@ class Entity(Message):
             self._fields[wanted] = params.parse(self.raw_header(wanted), self._hints)
         return self._fields[wanted]
 
+    def declared_type(self) -> tuple[str, Defect | None]:
+        """`params.content_type` of this entity's Content-Type (`flat` aside), computed once
+        per field parse and default type (the splitter and the walker ask repeatedly)."""
+        if self._type is None:
+            self._type = params.content_type(self.field("content-type"), self.get_default_type())
+        return self._type
+
+    def set_default_type(self, ctype: str) -> None:
+        super().set_default_type(ctype)
+        self._type = None
+
     def get_content_type(self) -> str:
         if self.flat:
             return "application/octet-stream"
-        return params.content_type(self.field("content-type"), self.get_default_type())[0]
+        return self._type[0] if self._type is not None else self.declared_type()[0]
 
     def get_boundary(self, failobj: Any = None) -> Any:
         content_type = self.field("content-type")

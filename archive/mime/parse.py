@@ -48,7 +48,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from archive.mime import envelope, extras, params, parts
+from archive.mime import envelope, extras, parts
 from archive.mime.alternatives import Alternatives
 from archive.mime.defects import Defect, DefectKind, from_stdlib, summarised
 from archive.mime.model import Attachment, Envelope, HeaderField, ParsedMessage, ParseLimits
@@ -111,9 +111,7 @@ class _Walker:
             field = entity.field(header)
             if field is not None:
                 self.defects.extend(p.at(path).within(header) for p in field.problems)
-        content_type, problem = params.content_type(
-            entity.field("content-type"), entity.get_default_type()
-        )
+        content_type, problem = entity.declared_type()
         if problem:
             self.defects.append(problem.at(path))
         if content_type.startswith("multipart/"):
