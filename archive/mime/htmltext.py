@@ -149,35 +149,42 @@ def _lxml_lines(html: str) -> list[str]:
         # Nested past libxml2's depth limit (2048), the rest of the document is lost.
         raise ValueError(f"lxml stopped: {parser.error_log.last_error}")
     lines: list[str] = []
-    line: list[str] = []
+    line: list[str] = []  # the strings of the current line, as written (white space kept)
 
     def end_line() -> None:
-        lines.append(" ".join("".join(line).split()))
-        line.clear()
+        if line:  # an empty line would be dropped by html_to_text anyway
+            lines.append(" ".join("".join(line).split()))
+            line.clear()
 
-    stack: list[tuple[Any, bool]] = [(root, False)]
-    while stack:
-        element, closing = stack.pop()
+    # lxml's own walk (start and end events, in C) instead of a stack of Python tuples;
+    # after_block: the element just ended was a block with no text after it, so the next
+    # sibling starts a line (what getprevious() would show, without asking).
+    previous = root.getprevious()
+    after_block = previous is not None and not previous.tail and previous.tag in _BLOCK
+    walk = etree.iterwalk(root, events=("start", "end"))
+    for event, element in walk:
         tag = element.tag
-        if closing:
-            if element.tail:
+        if event == "end":
+            tail = element.tail
+            if tail:
                 if tag in _BLOCK:  # text after a block starts a line
                     end_line()
-                line.append(element.tail)
+                line.append(tail)
+            after_block = not tail and tag in _BLOCK
             continue
-        previous = element.getprevious()
-        if previous is not None and not previous.tail and previous.tag in _BLOCK:
+        if after_block:
             end_line()
-        stack.append((element, True))
+            after_block = False
         if not isinstance(tag, str) or tag in _LXML_SKIP:
+            walk.skip_subtree()  # its end event still comes, with its tail
             continue
         if tag in _BLOCK or tag == "br":
             end_line()
         elif tag in _SEPARATING:
             line.append(" ")
-        if element.text:
-            line.append(element.text)
-        stack.extend((child, False) for child in reversed(element))
+        text = element.text
+        if text:
+            line.append(text)
     end_line()
     return lines
 
