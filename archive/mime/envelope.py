@@ -20,6 +20,7 @@ _MSG_ID = re.compile(r"<([^<>]*)>")
 # kept without RFC 2047 decoding, which is most of the cost per field.
 MAX_DECODED_FIELDS = 10_000
 _NEEDED = frozenset({"subject", "date", "message-id", "in-reply-to", "references"})
+_IDS = frozenset({"message-id", "in-reply-to", "references"})  # read raw, not decoded
 _MAX_DATE_CHARS = 200
 
 
@@ -103,7 +104,8 @@ def read_envelope(
         text = text.strip()
         headers.append(HeaderField(name, text))
         first.setdefault(key, text)
-        raw_first.setdefault(key, unescape(value)[0])
+        if key in _IDS and key not in raw_first:
+            raw_first[key] = unescape(value)[0]
         if key in address_values:
             address_values[key].append(unescape(value, hints)[0])
 

@@ -54,7 +54,8 @@ def _unquote(text: str) -> str:
     text = text.strip()
     if text.startswith('"'):
         end = len(text) - 1 if text.endswith('"') and len(text) > 1 else len(text)
-        return _QUOTED_PAIR.sub(r"\1", text[1:end])
+        inner = text[1:end]
+        return _QUOTED_PAIR.sub(r"\1", inner) if "\\" in inner else inner
     return text
 
 

@@ -233,7 +233,7 @@ class Splitter:
         limit = self._limit()
         # The header lines (the feed parser's headerRE, line by line) in one match.
         block = _HEADER_BLOCK.match(self.text, self.pos, limit)
-        lines = [line for line in _LINE.findall(block.group()) if line] if block else []
+        lines = _lines(block.group()) if block else []
         self.pos = block.end() if block else self.pos
         if self.pos < limit:
             # The empty line ends the header block; any other line begins the body.
@@ -344,20 +344,34 @@ class Splitter:
             last._payload = _strip_eol(last._payload)
 
 
+def _lines(text: str) -> list[str]:
+    """`text` cut after each CRLF, CR or LF (`_LINE`), in C: splitlines, unless it also cut
+    at one of the other breaks it knows (VT, FF, FS, GS, RS), which the line count shows."""
+    lines = text.splitlines(keepends=True)
+    breaks = text.count("\n") + text.count("\r") - text.count("\r\n")
+    if breaks + (text[-1:] not in ("\r", "\n", "")) == len(lines):
+        return lines
+    return [line for line in _LINE.findall(text) if line]
+
+
 def _parse_headers(entity: Entity, lines: list[str]) -> None:
     """The header lines of one entity into its fields (RFC 5322 §2.2, §3.6), as the feed
-    parser reads them under compat32: raw values, continuation lines kept."""
-    name, source = "", []
+    parser reads them under compat32: raw values, continuation lines kept.
+
+    A field's value is what compat32's `header_source_parse` makes of its lines, written
+    out here: the first line after the ":" without leading blanks, the continuation
+    lines as they are, the last line break dropped."""
+    name, value, more = "", "", []
     for number, line in enumerate(lines):
         if line[0] in " \t":
             if not name:
                 POLICY.handle_defect(entity, errors.FirstHeaderLineIsContinuationDefect(line))
                 continue
-            source.append(line)
+            more.append(line)
             continue
         if name:
-            entity.set_raw(*POLICY.header_source_parse(source))
-            name, source = "", []
+            entity.set_raw(name, (value.lstrip(" \t") + "".join(more)).rstrip("\r\n"))
+            name, value, more = "", "", []
         if line.startswith("From "):
             if number == 0:
                 eol = NLCRE_eol.search(line)
@@ -371,6 +385,6 @@ def _parse_headers(entity: Entity, lines: list[str]) -> None:
         if colon == 0:
             entity.defects.append(errors.InvalidHeaderDefect("Missing header name."))
             continue
-        name, source = line[:colon], [line]
+        name, value, more = line[:colon], line[colon + 1 :], []
     if name:
-        entity.set_raw(*POLICY.header_source_parse(source))
+        entity.set_raw(name, (value.lstrip(" \t") + "".join(more)).rstrip("\r\n"))

@@ -22,7 +22,6 @@ from archive.mime.transfer import decode_base64
 # white space; white space is allowed here all the same, since mailers put spaces in Q
 # text and fold inside B text, and every client decodes that. No "?" keeps it linear.
 _ENCODED_WORD = re.compile(r"=\?([^?\s*]*)(?:\*[^?\s]*)?\?([bBqQ])\?([^?]*)\?=")
-_FOLD = re.compile(r"\r\n|\r|\n")
 # ISO-2022-JP (RFC 1468) written raw in a header, as old Japanese mailers did: 7-bit, so
 # it would otherwise be kept with its escape sequences.
 _JIS_RUN = re.compile(r"\x1b\$[@B][^\x1b]*(?:\x1b\([BJ])?")
@@ -30,7 +29,7 @@ _JIS_RUN = re.compile(r"\x1b\$[@B][^\x1b]*(?:\x1b\([BJ])?")
 
 def unfold(value: str) -> str:
     """RFC 5322 §2.2.3: unfolding removes the CRLF of a fold and keeps the white space."""
-    return _FOLD.sub("", value)
+    return value.replace("\r", "").replace("\n", "")  # CRLF, CR and LF all go
 
 
 def _raw(value: str) -> bytes:
