@@ -77,7 +77,9 @@ class _Delimiter:
     transport padding and line break after it (the feed parser's `boundaryre`): no
     pattern to compile per boundary, which cost more than the search. Every search
     resumes from the last one's result when that is not behind it, so positions that only
-    move forward cost one scan in all, however many parts.
+    move forward cost one scan in all, however many parts. A lone CR before the needle is
+    looked for only up to the LF one found (CRLF text has none: it was a second scan of
+    the rest of the message, to its end, for every multipart).
     """
 
     __slots__ = ("at", "found", "hits", "needle", "origin", "text")
@@ -87,8 +89,8 @@ class _Delimiter:
         self.text = text
         self.origin = self.at = -1
         self.found: _Found | None = None
-        # Per line break before the needle: (searched from, index of the hit or -1).
-        self.hits = {"\n": (-1, -1), "\r": (-1, -1)}
+        # Per line break before the needle: (searched from, up to, index of the hit or -1).
+        self.hits = {"\n": (-1, -1, -1), "\r": (-1, -1, -1)}
 
     def next(self, pos: int) -> int:
         """Offset of the first delimiter line starting at or after `pos` (len(text): none)."""
@@ -98,12 +100,13 @@ class _Delimiter:
             self.at = self.found.start if self.found else len(self.text)
         return self.at
 
-    def _hit(self, brk: str, origin: int) -> int:
-        """Index of the first line break `brk` + needle at or after `origin` (-1: none)."""
-        searched, index = self.hits[brk]
-        if not (0 <= searched <= origin and (index < 0 or index >= origin)):
-            index = self.text.find(brk + self.needle, origin)
-            self.hits[brk] = (origin, index)
+    def _hit(self, brk: str, origin: int, end: int) -> int:
+        """Index of the first line break `brk` + needle at or after `origin`; -1: none that
+        ends by `end`."""
+        searched, until, index = self.hits[brk]
+        if not (0 <= searched <= origin and (index >= origin or (index < 0 and end <= until))):
+            index = self.text.find(brk + self.needle, origin, end)
+            self.hits[brk] = (origin, end, index)
         return index
 
     def _search(self, pos: int) -> _Found | None:
@@ -113,7 +116,11 @@ class _Delimiter:
                 return found
         origin = max(pos - 1, 0)  # a break at pos - 1 starts a line at pos
         while True:
-            hits = [hit for hit in (self._hit("\n", origin), self._hit("\r", origin)) if hit >= 0]
+            lf = self._hit("\n", origin, len(self.text))
+            # The needle holds no LF (params drops line breaks), so a CR hit before the LF
+            # one ends before it: the search for it can stop there.
+            cr = self._hit("\r", origin, lf if lf >= 0 else len(self.text))
+            hits = [hit for hit in (lf, cr) if hit >= 0]
             if not hits:
                 return None
             at = min(hits)
