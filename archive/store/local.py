@@ -41,7 +41,10 @@ from archive.store.base import CHUNK, StoredObject, check_key
 # than tempfile.mkstemp (random names, Python-level retries, then an fchmod): ~40 µs less
 # per object on the benchmark machine (docs/benchmarks.md).
 _CREATE = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0)
-_MODE = 0o644  # archived mail is read by other tools
+# Owner only: the store holds other people's mail (docs/SECURITY.md). Objects and folders
+# made before this rule keep their modes.
+_MODE = 0o600
+_DIR_MODE = 0o700
 _NAMES = itertools.count()
 _TRIES = 100
 
@@ -262,7 +265,8 @@ class LocalStore:
 
 
 def _create(directory: str, name: str) -> tuple[int, str]:
-    """A new temp file for `name` in `directory`, mode 0644 less the umask: (fd, path).
+    """A new temp file for `name` in `directory`, mode 0600 less the umask (the caller
+    restores bits a umask took off; a umask never adds any): (fd, path).
     Raises FileNotFoundError if `directory` is missing."""
     pid = os.getpid()
     for _ in range(_TRIES):
@@ -290,9 +294,11 @@ def _copy(src: IO[bytes], fd: int, *, hashed: bool) -> tuple[int, str | None]:
 
 
 def _make_dirs(directory: str) -> list[str]:
-    """mkdir -p; returns the directories it made, deepest first."""
+    """mkdir -p, each new folder 0700 (owner only; a umask can only take bits off, and a
+    umask that takes the owner's off would break the store anyway); returns the
+    directories it made, deepest first."""
     try:
-        os.mkdir(directory)
+        os.mkdir(directory, _DIR_MODE)
     except FileExistsError:  # a concurrent put made it first
         return []
     except FileNotFoundError:
@@ -301,7 +307,8 @@ def _make_dirs(directory: str) -> list[str]:
             raise
         made = _make_dirs(parent)
         try:
-            os.mkdir(directory)  # a second FileNotFoundError (a dangling link, say) is raised
+            # A second FileNotFoundError (a dangling link, say) is raised.
+            os.mkdir(directory, _DIR_MODE)
         except FileExistsError:
             return made
         return [directory, *made]

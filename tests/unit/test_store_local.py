@@ -117,7 +117,7 @@ def test_local_roundtrip(empty_local_store: LocalStore):
         assert stream.read() == data
     path = store.root / key
     assert path.read_bytes() == data
-    assert stat.S_IMODE(path.stat().st_mode) == 0o644
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
     # Nothing else in the folder: the temp file was renamed, not copied.
     assert files_under(store.root) == [key]
     assert store.url == store.root.as_uri()
@@ -364,15 +364,44 @@ def test_a_stale_temp_file_of_a_dead_process_is_left_alone(
     assert [found.key for found in store.scan("raw/")] == [key]  # temp files are hidden
 
 
-def test_objects_are_0644_whatever_the_umask(empty_local_store: LocalStore):
-    data = b"read by other tools"
+@pytest.mark.parametrize("umask", [0o000, 0o022, 0o077])
+@pytest.mark.parametrize("synced", [True, False], ids=["put_checked", "put_unsynced"])
+def test_objects_are_0600_and_new_folders_0700_whatever_the_umask(
+    tmp_path: Path, umask: int, synced: bool
+):
+    # The store folder itself does not exist yet: the put makes it and its fan-out folders.
+    store = LocalStore(tmp_path / "objects", use_syncfs=False)
+    data = b"other people's mail"
     key = raw_key(sha(data))
-    previous = os.umask(0o077)
+    previous = os.umask(umask)
     try:
-        empty_local_store.put_checked(key, io.BytesIO(data), len(data), sha(data))
+        if synced:
+            store.put_checked(key, io.BytesIO(data), len(data), sha(data))
+        else:
+            store.make_durable([store.put_unsynced(key, io.BytesIO(data), len(data))])
     finally:
         os.umask(previous)
-    assert stat.S_IMODE((empty_local_store.root / key).stat().st_mode) == 0o644
+    path = store.root / key
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    made = [store.root / parent for parent in Path(key).parents]
+    assert len(made) == 4  # objects/ itself, raw/, raw/ab/, raw/ab/cd/
+    assert [oct(stat.S_IMODE(folder.stat().st_mode)) for folder in made] == [oct(0o700)] * 4
+
+
+def test_an_object_written_under_a_umask_that_takes_the_owners_bits_off_is_still_0600(
+    empty_local_store: LocalStore,
+):
+    data = b"written under umask 0o277"
+    key = raw_key(sha(data))
+    # Its folders first, under the usual umask (0o277 would make them 0500).
+    empty_local_store.put(key, io.BytesIO(data), len(data))
+    (empty_local_store.root / key).unlink()
+    previous = os.umask(0o277)
+    try:
+        empty_local_store.put(key, io.BytesIO(data), len(data))
+    finally:
+        os.umask(previous)
+    assert stat.S_IMODE((empty_local_store.root / key).stat().st_mode) == 0o600
 
 
 def test_fan_out_directories_removed_behind_the_stores_back_are_made_again(tmp_path: Path):
