@@ -19,6 +19,7 @@ from collections.abc import Iterator, Sequence
 from typing import NoReturn
 
 from archive.errors import (
+    ConfigError,
     Pop3AuthError,
     Pop3ConnectionError,
     Pop3ProtocolError,
@@ -52,6 +53,13 @@ _SASL_MECHANISMS = {
     "oauthbearer": "OAUTHBEARER",
 }
 
+# getaddrinfo(3) codes that say the host name does not exist (EAI_NONAME) or has no address
+# (EAI_NODATA, glibc only): asking again gets the same answer, so the mailbox fails without
+# retries. EAI_AGAIN ("Temporary failure in name resolution") and the rest stay transient.
+_NO_SUCH_HOST = frozenset(
+    code for code in (socket.EAI_NONAME, getattr(socket, "EAI_NODATA", None)) if code is not None
+)
+
 
 class Pop3Client:
     """One POP3 session. Use `Pop3Client.connect(endpoint)` and close it with `quit()`/`close()`."""
@@ -64,11 +72,19 @@ class Pop3Client:
 
     @classmethod
     def connect(cls, endpoint: Endpoint) -> Pop3Client:
+        """Connect, TLS as the endpoint says, read the greeting and CAPA.
+
+        A host name that does not exist raises ConfigError (permanent); any other failure
+        to connect Pop3ConnectionError (transient); both `<where>: cannot connect: <reason>`.
+        """
         where = endpoint.describe()
         try:
             sock = socket.create_connection((endpoint.host, endpoint.port), endpoint.timeout)
         except OSError as exc:
-            raise Pop3ConnectionError(f"{where}: cannot connect: {os_reason(exc)}") from None
+            message = f"{where}: cannot connect: {os_reason(exc)}"
+            if isinstance(exc, socket.gaierror) and exc.errno in _NO_SUCH_HOST:
+                raise ConfigError(message) from None
+            raise Pop3ConnectionError(message) from None
         sock.settimeout(endpoint.timeout)
         try:
             if endpoint.tls == "implicit":
