@@ -20,6 +20,8 @@ from archive.pop3.fake.server import FakeMailbox, FakePop3Server
 if TYPE_CHECKING:
     from sqlalchemy import Engine
 
+    from archive.index.holds import HoldInfo
+
 RunFlow = Callable[[Path, list[str] | None], tuple[bool, list[dict[str, Any]]]]
 
 EXAMPLE_QUERIES = (
@@ -129,11 +131,12 @@ def run_demo(
         raise SystemExit(1)
     _, engine = open_database(settings, pool_size=1)
     try:
-        place_example_hold(engine)
+        hold, placed_now = place_example_hold(engine)
     finally:
         engine.dispose()
 
     url = archive_url(settings)
+    print_example_hold(console, hold, placed_now, demo_env(settings))
     # Commands on lines of their own, never wrapped (they are copied); the words around
     # them wrap at the terminal's width.
     console.print("\nQuery the demo archive in SQL:", highlight=False)
@@ -157,22 +160,53 @@ def run_demo(
 
 
 EXAMPLE_HOLD = "demo-budget"
+EXAMPLE_HOLD_QUERY = "subject:budget"
 
 
-def place_example_hold(engine: Engine) -> None:
+def place_example_hold(engine: Engine) -> tuple[HoldInfo, bool]:
     """An example legal hold on the demo's budget thread (placed once), so `archive.holds`,
     `archive.held_messages` and the audit trail (the hold's search is recorded) have rows to
-    show; `mailarchive hold release demo-budget --reason …` lifts it."""
+    show; `mailarchive hold release demo-budget --reason …` lifts it. Returns the hold (the
+    latest of that name, active or released) and whether this call placed it."""
     from archive.index import holds
 
     with engine.connect() as conn, conn.begin():
-        if any(h.name == EXAMPLE_HOLD for h in holds.list_holds(conn)):
-            return
-        holds.create(
+        earlier = [h for h in holds.list_holds(conn) if h.name == EXAMPLE_HOLD]
+        if earlier:
+            return earlier[-1], False
+        placed = holds.create(
             conn,
             EXAMPLE_HOLD,
             "an example legal hold placed by the demo",
-            query="subject:budget",
+            query=EXAMPLE_HOLD_QUERY,
+        )
+        return placed, True
+
+
+def print_example_hold(console: Console, hold: HoldInfo, placed_now: bool, env: str) -> None:
+    """Say that the demo's example hold is there (or was released), and the commands that
+    list and release it, prefixed with `env` (the demo's `MAILARCHIVE_DATA_DIR=…`)."""
+    if placed_now:
+        said = (
+            f"\nThe demo placed an example legal hold [bold]{hold.name}[/] on the "
+            f"{hold.messages} messages matching {hold.query}: retention and gc never remove "
+            "held messages."
+        )
+    elif hold.active:
+        said = (
+            f"\nThe example legal hold [bold]{hold.name}[/] (placed by an earlier demo run) "
+            f"still holds {hold.messages} messages."
+        )
+    else:
+        said = f"\nThe example legal hold [bold]{hold.name}[/] was released; it stays listed."
+    console.print(said, highlight=False)
+    console.print("List holds:", highlight=False)
+    console.print(f"  [bold]{env} uv run mailarchive hold list[/]", soft_wrap=True)
+    if hold.active:
+        console.print("Release this one (the reason is recorded):", highlight=False)
+        console.print(
+            f"  [bold]{env} uv run mailarchive hold release {hold.name} --reason 'demo'[/]",
+            soft_wrap=True,
         )
 
 

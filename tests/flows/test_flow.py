@@ -271,6 +271,8 @@ def test_demo_archives_then_finds_nothing_new(archive_env: Path, fresh_engine: E
     ]
     assert "messages archived" in first.getvalue() and "archive.messages" in first.getvalue()
     assert "Nothing new" in second.getvalue()
+    assert "The demo placed an example legal hold demo-budget" in first.getvalue()
+    assert "demo-budget (placed by an earlier demo run) still holds" in second.getvalue()
 
 
 PASSWORD = "Zq-known-pop3-password-7731"
