@@ -119,7 +119,10 @@ def search_list(query: str, page: SearchPage, *, highlight: bool = False) -> Gro
 def search_view(
     query: str, page: SearchPage, *, width: int, highlight: bool = False
 ) -> RenderableType:
-    """A table on a wide terminal, a block per hit below `WIDE` columns."""
+    """A table on a wide terminal, a block per hit below `WIDE` columns; one line, "no
+    messages match 'word'", when nothing matches."""
+    if page.total == 0:
+        return Text(f"no messages match {query[:60]!r}")
     if width >= WIDE:
         return search_table(query, page, highlight=highlight)
     return search_list(query, page, highlight=highlight)

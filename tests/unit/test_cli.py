@@ -158,6 +158,23 @@ def test_a_hit_shows_its_short_id_and_no_markup(layout):
     assert "**" not in text and "report" in text
 
 
+def test_a_search_without_matches_says_so_in_one_line_and_exits_0(monkeypatch):
+    monkeypatch.setattr("archive.app.search_commands.open_libpq", lambda settings: _Closing())
+    monkeypatch.setattr(
+        "archive.index.search.search_page_libpq",
+        lambda conn, query, limit, offset, order: SearchPage([], 0, offset, order),
+    )
+    for columns in ("80", "120"):  # the block layout and the table
+        result = CliRunner().invoke(app, ["search", "word"], env={"COLUMNS": columns})
+        assert result.exit_code == 0, result.output
+        assert result.output == "no messages match 'word'\n"
+
+
+class _Closing:
+    def close(self) -> None:
+        pass
+
+
 def test_demo_keeps_to_its_own_data_dir(tmp_path: Path):
     from archive.app.demo import DEMO_MARKER, demo_settings, reset_demo
     from archive.config import Settings
