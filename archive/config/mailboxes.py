@@ -13,7 +13,7 @@ import os
 import re
 import tomllib
 import zoneinfo
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Literal
 
@@ -195,7 +195,9 @@ class MailboxFile(BaseModel):
         by_name = {box.name: box for box in self.mailbox}
         unknown = [name for name in names if name not in by_name]
         if unknown:
-            raise ConfigError(f"unknown mailbox name(s): {', '.join(unknown)}")
+            where = f"{self._source[0]}: " if self._source is not None else ""
+            named = ", ".join(name + _did_you_mean(name, by_name) for name in unknown)
+            raise ConfigError(f"{where}unknown mailbox name(s): {named}")
         return tuple(by_name[name] for name in names)
 
 
@@ -297,7 +299,12 @@ def _suggestion(loc: tuple[int | str, ...]) -> str:
             "password_secret or password_command"
         )
     known = MailboxConfig.model_fields if nested else MailboxFile.model_fields
-    close = difflib.get_close_matches(key, list(known), n=1, cutoff=0.6)
+    return _did_you_mean(key, known)
+
+
+def _did_you_mean(word: str, known: Iterable[str]) -> str:
+    """' (did you mean 'sales'?)' if one of `known` is close to `word`, else ''."""
+    close = difflib.get_close_matches(word, list(known), n=1, cutoff=0.6)
     return f" (did you mean {close[0]!r}?)" if close else ""
 
 

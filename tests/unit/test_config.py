@@ -43,8 +43,11 @@ def test_good_file(tmp_path: Path):
     assert (sales.effective_port, sales.tls, sales.delete_after_archive) == (995, "implicit", False)
     assert (legal.effective_port, legal.tls, legal.delete_after_archive) == (110, "starttls", True)
     assert boxes.select(["legal"]) == (legal,)
-    with pytest.raises(ConfigError, match="nosuch"):
-        boxes.select(["nosuch"])
+    with pytest.raises(ConfigError) as caught:
+        boxes.select(["slaes", "nosuch"])
+    assert str(caught.value) == (
+        f"{path}: unknown mailbox name(s): slaes (did you mean 'sales'?), nosuch"
+    )
 
 
 @pytest.mark.parametrize(
