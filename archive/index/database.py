@@ -221,13 +221,20 @@ def sqlalchemy_url(url: str) -> str:
 
 
 def redact_url(url: str) -> str:
-    """A URL fit for logs and messages: the password replaced by ***."""
+    """A URL fit for logs and messages: a password replaced by *** (none shown where there
+    is none), the query (`host=/path/of/socket`) as written, not percent-encoded."""
+    from urllib.parse import unquote
+
     from sqlalchemy.engine import make_url
 
     try:
-        return make_url(url).render_as_string(hide_password=True)
+        parsed = make_url(url)
+        if not parsed.password:
+            parsed = parsed._replace(password=None)  # URL.set() leaves a None as it was
+        head, mark, query = parsed.render_as_string(hide_password=True).partition("?")
     except Exception:
         return "<invalid database URL>"
+    return head + mark + unquote(query)
 
 
 def make_engine(url: str, *, pool_size: int = 10) -> Engine:
