@@ -130,7 +130,8 @@ def run_flow(
         quiet_terminal_logs()
     if prefect_api_url() is None:
         err.print(
-            "PREFECT_API_URL is not set: starting a temporary Prefect server for this run",
+            "PREFECT_API_URL is not set: starting a temporary Prefect server for this run"
+            " (20-40 s; `mailarchive server` keeps one running)",
             highlight=False,
         )
     with progress_display(err) as display:
