@@ -134,7 +134,7 @@ def run_flow(
             " (20-40 s; `mailarchive server` keeps one running)",
             highlight=False,
         )
-    with progress_display(err) as display:
+    with progress_display(err, settings.retries if settings is not None else None) as display:
         prepared = Prepared(settings, archive_file, stop, display) if settings is not None else None
         return run_archive(config, mailboxes, prepared)
 

@@ -31,17 +31,31 @@ __all__ = ["MailboxProgress", "progress_display"]
 
 
 class MailboxProgress:
-    """One rich task per mailbox: messages done of those new, the bytes retrieved, status."""
+    """One rich task per mailbox: messages done of those new, the bytes retrieved, status.
 
-    def __init__(self, progress: Progress) -> None:
+    `retries`: the run's retries per mailbox, if known; an attempt that failed with a
+    transient error and has retries left then shows as retrying, its clock running, instead
+    of as failed while the retry waits.
+    """
+
+    def __init__(self, progress: Progress, retries: int | None = None) -> None:
         self.progress = progress
+        self.retries = retries
         self._tasks: dict[str, TaskID] = {}
         self._lock = threading.Lock()
 
     def __call__(self, name: str, result: MailboxResult) -> None:
         # While a session runs, `failed_messages` counts every copy not yet stored.
         done = result.archived + result.duplicates
-        state = result.status if result.status != "ok" or result.seconds else "running"
+        state: str = result.status if result.status != "ok" or result.seconds else "running"
+        retrying = (
+            result.status == "failed"
+            and result.transient
+            and self.retries is not None
+            and result.attempts <= self.retries
+        )
+        if retrying:
+            state = f"attempt {result.attempts} failed, retrying"
         size = human_bytes(result.bytes)
         with self._lock:
             task = self._tasks.get(name)
@@ -49,13 +63,16 @@ class MailboxProgress:
                 task = self.progress.add_task(name, total=None, size=size, state=state)
                 self._tasks[name] = task
         # Unknown until the listing is in; once the run ended, 0 new is 0/0, not 0/?.
-        total = result.new if result.new or state != "running" else None
+        total = result.new if result.new or not (state == "running" or retrying) else None
         self.progress.update(task, completed=done, total=total, size=size, state=state)
 
 
 @contextmanager
-def progress_display(console: Console) -> Iterator[MailboxProgress | None]:
-    """A live display on `console` if it is a terminal, else None (cron: no bars)."""
+def progress_display(
+    console: Console, retries: int | None = None
+) -> Iterator[MailboxProgress | None]:
+    """A live display on `console` if it is a terminal, else None (cron: no bars);
+    `retries` as for `MailboxProgress`."""
     if not console.is_terminal:
         yield None
         return
@@ -69,7 +86,7 @@ def progress_display(console: Console) -> Iterator[MailboxProgress | None]:
         console=console,
     )
     with progress, _logs_above(progress):
-        yield MailboxProgress(progress)
+        yield MailboxProgress(progress, retries)
 
 
 @contextmanager

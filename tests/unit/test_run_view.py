@@ -3,6 +3,7 @@ mailbox with a hint, one summary line on a pipe, and bars per mailbox on a termi
 
 from __future__ import annotations
 
+import dataclasses
 import io
 
 import pytest
@@ -132,6 +133,23 @@ def test_the_bars_follow_each_mailbox_messages_and_bytes():
     tasks = {task.description: task for task in progress.tasks}
     # Listing not in yet: unknown (0/?); a run that ended with nothing new: 0/0.
     assert (tasks["carol"].total, tasks["dave"].total) == (None, 0)
+
+
+def test_a_transient_failure_with_retries_left_shows_as_retrying_with_its_clock_running():
+    progress = Progress(console=Console(file=io.StringIO(), force_terminal=True))
+    show = MailboxProgress(progress, retries=2)
+    failed = MailboxResult(name="alice", status="failed", seconds=1.0, transient=True)
+    show("alice", failed)
+    (task,) = progress.tasks
+    assert task.fields["state"] == "attempt 1 failed, retrying"
+    assert task.total is None and not task.finished  # the clock goes on while it waits
+    show("alice", dataclasses.replace(failed, attempts=3))  # the last one: no retry left
+    assert task.fields["state"] == "failed" and task.finished
+    show("bob", MailboxResult(name="bob", status="failed", seconds=1.0))  # permanent
+    assert progress.tasks[1].fields["state"] == "failed"
+    unknown = MailboxProgress(progress)  # retries not told: as before
+    unknown("carol", MailboxResult(name="carol", status="failed", seconds=1.0, transient=True))
+    assert progress.tasks[2].fields["state"] == "failed"
 
 
 def test_a_run_on_the_terminal_shows_warnings_and_each_failure_once(monkeypatch):
