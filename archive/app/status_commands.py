@@ -96,9 +96,22 @@ def _next_run(config: Path | None) -> tuple[str | None, datetime | None]:
         fail(str(exc))
     if archive_file.schedule is None:
         return None, None
-    return archive_file.schedule, next_run(
-        archive_file.schedule, archive_file.timezone, datetime.now(UTC)
-    )
+    from zoneinfo import ZoneInfo
+
+    moment = next_run(archive_file.schedule, archive_file.timezone, datetime.now(UTC))
+    # In the zone the schedule's wall-clock times are written in (default UTC).
+    return archive_file.schedule, moment.astimezone(ZoneInfo(archive_file.timezone or "UTC"))
+
+
+def _schedule_time(moment: datetime | None) -> str:
+    """A next run in its schedule's zone, and in this machine's when that differs."""
+    if moment is None:
+        return "—"
+    shown = moment.strftime("%Y-%m-%d %H:%M %Z")
+    local = moment.astimezone()
+    if local.utcoffset() != moment.utcoffset():
+        shown += f" ({local.strftime('%Y-%m-%d %H:%M %Z')} here)"
+    return shown
 
 
 def _when(moment: datetime | None, empty: str = "never") -> str:
@@ -147,7 +160,7 @@ def _print(
         out.print(f"next run: none, {escape(str(config))} has no `schedule`", highlight=False)
     else:
         out.print(
-            f"next run: {next_at.astimezone().strftime('%Y-%m-%d %H:%M %Z') if next_at else '—'} "
+            f"next run: {_schedule_time(next_at)} "
             f"({escape(schedule)}, from {escape(str(config))}; "
             "if `serve` runs it and `schedule show` says it is on)",
             highlight=False,

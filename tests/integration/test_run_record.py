@@ -126,6 +126,12 @@ def test_status_shows_last_run_last_success_and_the_next_scheduled_run(
     assert "ann failed:" in table.stdout and "next run: not known" in table.stdout
     assert max(len(line) for line in table.stdout.splitlines()) <= 80
 
+    # On a terminal the next run is told in the schedule's zone, where its 03:00 is.
+    with_file = CliRunner().invoke(app, ["status", "--config", str(config)])
+    assert with_file.exit_code == 0, with_file.output
+    berlin = upcoming.astimezone(__import__("zoneinfo").ZoneInfo("Europe/Berlin"))
+    assert f"next run: {berlin:%Y-%m-%d} 03:00 CE" in with_file.stdout, with_file.stdout
+
 
 def test_forgetting_a_mailbox_removes_its_runs(
     archiver: Archiver, fresh_engine: Engine, monkeypatch: pytest.MonkeyPatch
