@@ -11,7 +11,8 @@
     │   └── ExtractorUnavailable    no attachment-text worker process could be started
     ├── PermanentError            retrying will not help; a person must act
     │   ├── ConfigError             bad mailbox file or settings, missing secret, a POP3
-    │                               host name that does not exist
+    │                               host name that does not exist, an embedded PostgreSQL
+    │                               that pg_ctl cannot start or stop (its reason)
     │   ├── Pop3AuthError           credentials refused ([AUTH] or plain -ERR at login)
     │   ├── Pop3TLSError            certificate not verified, STLS not offered
     │   ├── Pop3ProtocolError       the server broke the protocol (garbage, oversized line)

@@ -52,7 +52,8 @@ def migrate(as_json: JsonOption = False) -> None:
     if as_json:
         print_json({"schema": migrations.HEAD, "url": redact_url(url)})
         return
-    out.print(f"schema is current in {redact_url(url)}", highlight=False)
+    # soft_wrap: a URL is never folded onto a line of its own (it must paste whole).
+    out.print(f"schema is current in {redact_url(url)}", highlight=False, soft_wrap=True)
 
 
 @db_app.command("url")
@@ -80,7 +81,7 @@ def db_start(as_json: JsonOption = False) -> None:
     if as_json:
         print_json({"running": True, "url": url})
         return
-    out.print(f"embedded PostgreSQL running: {url}", highlight=False)
+    out.print(f"embedded PostgreSQL running: {url}", highlight=False, soft_wrap=True)
 
 
 @db_app.command("stop")
@@ -129,7 +130,7 @@ def db_status(as_json: JsonOption = False) -> None:
         state = {"state": "not answering", "problem": problem} if problem else facts
         print_json({**report, **state})
         raise typer.Exit(1 if problem else 0)
-    out.print(f"database: {where}\nurl:      {redact_url(url)}", highlight=False)
+    out.print(f"database: {where}\nurl:      {redact_url(url)}", highlight=False, soft_wrap=True)
     if problem is not None:
         out.print(f"state:    not answering ({problem})", highlight=False)
         raise typer.Exit(1)

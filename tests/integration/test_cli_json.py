@@ -56,6 +56,10 @@ def test_db_start_status_stop_of_the_embedded_server(tmp_path: Path):
     started = _json("db", "start", "--json")
     assert started["running"] is True and started["url"].startswith("postgresql://")
     try:
+        # Without --json, on a narrow terminal: the URL stays on its label's line, whole.
+        again = CliRunner().invoke(app, ["db", "start"], env={"COLUMNS": "40"})
+        assert again.exit_code == 0, again.output
+        assert again.stdout == f"embedded PostgreSQL running: {started['url']}\n"
         running = _json("db", "status", "--json")
         assert running["state"] == "answering" and running["schema_current"] is False
     finally:
