@@ -316,6 +316,20 @@ def tree_cpu(pid: int) -> float:
     return total
 
 
+def cpu_ticks() -> tuple[int, int]:
+    """(busy, all) clock ticks of the whole machine so far, every core (/proc/stat)."""
+    fields = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    idle = fields[3] + fields[4]  # idle, iowait
+    return sum(fields) - idle, sum(fields)
+
+
+def busy_since(before: tuple[int, int]) -> float:
+    """The share of the machine's CPU time (all cores) that was busy since `before`:
+    1.0 means a CPU-bound row, or another load beside it."""
+    busy, total = cpu_ticks()
+    return round((busy - before[0]) / max(total - before[1], 1), 3)
+
+
 def postmaster_pid(pgdata: Path) -> int:
     return int((pgdata / "postmaster.pid").read_text().split()[0])
 
@@ -377,9 +391,11 @@ def _row_raw(spec: dict[str, Any]) -> dict[str, Any]:
         return box["name"], count, size
 
     started, cpu, children = time.perf_counter(), time.process_time(), _children_cpu()
+    ticks = cpu_ticks()
     with ThreadPoolExecutor(spec["parallel"]) as pool:
         done = list(pool.map(one, spec["boxes"]))
     return {
+        "machine_busy": busy_since(ticks),
         "seconds": time.perf_counter() - started,
         "cpu_seconds": time.process_time() - cpu + _children_cpu() - children,
         "peak_rss_mib": _peak_rss_mib(),
@@ -452,11 +468,13 @@ def _row_archive(spec: dict[str, Any]) -> dict[str, Any]:
     pg_pid = postmaster_pid(Path(spec["pgdata"]))
     started, cpu, children = time.perf_counter(), time.process_time(), _children_cpu()
     pg_before = tree_cpu(pg_pid)
+    ticks = cpu_ticks()
     with ThreadPoolExecutor(parallel) as pool:
         results = list(pool.map(archiver.run, boxes))
     if archiver.extractor is not None:
         archiver.extractor.close()  # its workers are waited for: their CPU counts here
     seconds = time.perf_counter() - started
+    machine_busy = busy_since(ticks)
     cpu_seconds = time.process_time() - cpu + _children_cpu() - children
     pg_cpu = tree_cpu(pg_pid) - pg_before
     watcher.join(spec["watch_timeout"])
@@ -474,6 +492,7 @@ def _row_archive(spec: dict[str, Any]) -> dict[str, Any]:
         "seen": {r.name: r.archived + r.duplicates for r in results},
         "bytes": {r.name: r.bytes for r in results},
         "duplicates": sum(r.duplicates for r in results),
+        "machine_busy": machine_busy,
         **found,
     }
 
@@ -905,6 +924,13 @@ def report(result: dict[str, Any]) -> str:
         "",
     ]
     out += [f"- {pair}: **{value:.3g}**" for pair, value in result["ratios"].items()]
+    busy = [
+        f"{name} {row['extra']['machine_busy']:.0%}"
+        for name, row in result["rows"].items()
+        if "machine_busy" in row["extra"]
+    ]
+    if busy:
+        out.append(f"- the machine's {m['cores']} cores busy during the row: {', '.join(busy)}")
     for name, row in result["rows"].items():
         if "last_retr_to_searchable_s" in row["extra"]:
             extra = row["extra"]

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import time
 from pathlib import Path
 
 import pytest
@@ -10,7 +12,9 @@ from benchmarks.corpus import generate
 from benchmarks.wire import (
     BEGIN,
     END,
+    busy_since,
     check_counts,
+    cpu_ticks,
     maildir_messages,
     served_size,
     write_docs,
@@ -87,3 +91,13 @@ def test_write_docs_appends_a_section_then_replaces_only_its_block(tmp_path: Pat
     assert f"{BEGIN}\nsecond table\n{END}" in text
     assert text.count(BEGIN) == 1
     assert text.endswith("notes written after the block\n")
+
+
+def test_busy_since_counts_the_cpu_this_process_burns() -> None:
+    before, started, cpu = cpu_ticks(), time.perf_counter(), time.process_time()
+    while time.process_time() - cpu < 0.3:
+        pass
+    elapsed = time.perf_counter() - started
+    share = busy_since(before)
+    # Other programs may add to it, nothing takes from it (clock ticks: 10 ms granularity).
+    assert 0.3 / (elapsed * (os.cpu_count() or 1)) * 0.8 <= share <= 1.0
