@@ -134,6 +134,12 @@ def run_flow(
             " (20-40 s; `mailarchive server` keeps one running)",
             highlight=False,
         )
+        from flows.temporary_server import end_temporary_servers, temporary_server_apart
+
+        # Ctrl-C stops the run, which still reports to the server: it must not stop the server.
+        temporary_server_apart()
+        if stop is not None:
+            stop.at_once.append(end_temporary_servers)
     with progress_display(err, settings.retries if settings is not None else None) as display:
         prepared = Prepared(settings, archive_file, stop, display) if settings is not None else None
         return run_archive(config, mailboxes, prepared)

@@ -120,7 +120,16 @@ def hold_create(
     if as_json:
         sys.stdout.write(json.dumps(info.as_json()) + "\n")
     else:
-        out.print(f"hold {escape(info.name)} placed: {info.messages} messages", highlight=False)
+        out.print(_placed(info.name, info.messages, query), highlight=False, soft_wrap=True)
+
+
+def _placed(name: str, messages: int, query: str | None) -> str:
+    """'hold k placed: 1 message', and why a query hold over nothing holds nothing."""
+    line = f"hold {escape(name)} placed: {messages} message{'' if messages == 1 else 's'}"
+    if query is not None and messages == 0:
+        # A query hold is the list of its matches now (docs/compliance.md): it never grows.
+        line += "; the query matches nothing now and mail archived later is not added"
+    return line
 
 
 @hold_app.command("release")

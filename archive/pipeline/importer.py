@@ -73,6 +73,8 @@ class ImportResult:
 
 def read_source(kind: SourceKind, path: Path) -> Iterator[bytes]:
     """The originals of an mbox file or a Maildir folder."""
+    if not path.exists():
+        raise TransferError(f"import: {path} does not exist")
     if kind == "mbox":
         if not path.is_file():
             raise TransferError(f"import: {path} is not an mbox file")

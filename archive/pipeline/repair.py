@@ -107,11 +107,14 @@ def repair(
                 del damaged[sha]
             else:
                 report.unrepaired.setdefault(sha, outcome)
+    # A mailbox that could not be asked (no password, server down) may still hold it.
+    unasked = ", ".join(sorted(report.mailboxes))
     for sha, finding in damaged.items():
         if sha not in report.unrepaired:
-            report.unrepaired[sha] = (
-                f"{finding.check.state} ({finding.reference.label}): no configured mailbox "
-                "still holds it on its server"
+            report.unrepaired[sha] = f"{finding.check.state} ({finding.reference.label}): " + (
+                f"not on the servers asked; not asked: {unasked} (see its error)"
+                if unasked
+                else "no configured mailbox still holds it on its server"
             )
     return report
 

@@ -18,7 +18,7 @@ from __future__ import annotations
 import os
 import signal
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from types import FrameType
 
@@ -33,6 +33,8 @@ class Stop(threading.Event):
     def __init__(self) -> None:
         super().__init__()
         self.signum: int | None = None
+        # Called before a second signal ends the process at once: no atexit handler runs then.
+        self.at_once: list[Callable[[], None]] = []
 
     def by_signal(self, signum: int) -> None:
         if self.signum is None:
@@ -63,6 +65,8 @@ def stopping_on_signals(stop: Stop) -> Iterator[bool]:
     def handler(signum: int, frame: FrameType | None) -> None:
         if stop.is_set() and stop.signum == signum:
             # The second one: leave at once, as the default action would.
+            for hook in stop.at_once:
+                hook()
             signal.signal(signum, signal.SIG_DFL)
             os.kill(os.getpid(), signum)
             return

@@ -132,3 +132,14 @@ def test_search_reaches_the_database_without_sqlalchemy_or_alembic(seventeen, fr
             text("SELECT os_user FROM mailarchive.audit_log WHERE action = 'search'")
         ).scalars()
         assert list(users) == [getpass.getuser()]
+
+
+def test_a_hold_says_what_it_holds_and_that_an_empty_query_hold_stays_empty(seventeen):
+    one = _cli("hold", "create", "one", "--reason", "r", "--message", next(iter(seventeen)))
+    assert one.exit_code == 0 and one.stdout.strip() == "hold one placed: 1 message"
+    none = _cli("hold", "create", "none", "--reason", "r", "--query", "nosuchword")
+    assert none.exit_code == 0, none.output
+    assert none.stdout.strip() == (
+        "hold none placed: 0 messages; the query matches nothing now and mail archived "
+        "later is not added"
+    )

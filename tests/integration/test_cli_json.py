@@ -62,6 +62,8 @@ def test_db_start_status_stop_of_the_embedded_server(tmp_path: Path):
         assert again.stdout == f"embedded PostgreSQL running: {started['url']}\n"
         running = _json("db", "status", "--json")
         assert running["state"] == "answering" and running["schema_current"] is False
+        # The bundled pg_dump, of the server's version, for backups (docs/operations.md).
+        assert (Path(running["tools"]) / "pg_dump").exists()
     finally:
         assert _json("db", "stop", "--json") == {"stopped": True}
     assert _json("db", "stop", "--json") == {"stopped": False}

@@ -3,6 +3,8 @@ fails alone and the next one is read by a fresh worker."""
 
 from __future__ import annotations
 
+import os
+
 import pytest
 
 from archive.extract import ExtractLimits, Extractor, Status
@@ -59,5 +61,17 @@ def test_memory_limit_turns_a_huge_allocation_into_failed():
         assert result.status is Status.FAILED
         assert "memory" in (result.detail or "")
         assert pool.extract(b"still here", "text/plain", None).text == "still here"
+    finally:
+        pool.close()
+
+
+def test_a_worker_is_out_of_reach_of_the_terminals_ctrl_c():
+    # Ctrl-C signals the terminal's foreground process group, this process's.
+    pool = Extractor(ExtractLimits(), workers=1)
+    try:
+        pool.extract(b"warm", "text/plain", None)
+        worker = pool._idle.queue[-1]
+        assert worker is not None
+        assert os.getpgid(worker.process.pid) != os.getpgid(0)
     finally:
         pool.close()

@@ -96,7 +96,11 @@ def test_the_command_asks_first_and_names_what_stays(
     monkeypatch.setenv("MAILARCHIVE_STORE_URL", local_store.root.as_uri())
     refused = CliRunner().invoke(app, ["mailbox", "forget", "ann"], input="n\n")
     assert refused.exit_code == 1, refused.output
-    assert "2 messages only it has (removed), 1 also in other mailboxes (kept)" in refused.output
+    # Before the answer, what it would do, not "(removed)" as if done already.
+    assert (
+        "forgetting it removes 3 ledger rows and the 2 messages only it has; "
+        "1 also in other mailboxes stay" in refused.output
+    )
     assert "nothing was forgotten" in refused.output
     done = CliRunner().invoke(app, ["mailbox", "forget", "ann", "--yes"])
     assert done.exit_code == 0, done.output

@@ -133,3 +133,27 @@ def test_repair_refuses_a_server_message_that_hashes_differently(
     assert "1 repaired, 0 not repaired" in fixed.stdout
     assert read_verified(store, raw_key(_sha(original)), _sha(original)) == original
     assert clean.exit_code == 0 and "0 damaged or missing objects" in clean.stdout
+
+
+def test_a_mailbox_that_could_not_be_asked_is_named_as_not_asked(
+    fresh_db_url: str, fresh_engine: Engine, tmp_path: Path, monkeypatch
+):
+    # Its password was not set: the server may well hold the message, so "no configured
+    # mailbox still holds it" would send the user looking for the wrong cause.
+    store_url = (tmp_path / "objects").as_uri()
+    store = open_store(store_url)
+    archiver = Archiver(writer=IndexWriter(fresh_engine), store=store, default_timeout=10)
+    mail = make_message("repair without a password")
+    with FakePop3Server({"ann": FakeMailbox("secret", [mail])}) as server:
+        archiver.run(fake_box(monkeypatch, server, "ann"))
+        _damage(store, mail, "mismatch")
+        monkeypatch.delenv("TEST_PW_ANN")
+        config = _mailbox_file(tmp_path, server, "ann")
+        result = _repair(monkeypatch, fresh_db_url, store_url, "--config", str(config), "--json")
+    assert result.exit_code == 1, result.output
+    report = json.loads(result.stdout)
+    assert "TEST_PW_ANN is not set" in report["mailboxes"]["ann"]
+    assert report["unrepaired"][_sha(mail)] == (
+        f"mismatch (ann UIDL {_sha(mail)[:16]}): not on the servers asked; not asked: ann "
+        "(see its error)"
+    )

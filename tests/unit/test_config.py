@@ -431,3 +431,18 @@ def test_the_schema_head_constant_is_alembics_head():
 
     script = ScriptDirectory.from_config(migrations.alembic_config("postgresql://u@h/db"))
     assert script.get_heads() == [migrations.HEAD]
+
+
+def test_a_duplicate_name_in_an_otherwise_valid_file_is_reported_once(tmp_path: Path):
+    path, lines = _problems(tmp_path, GOOD.replace('name = "legal"', 'name = "sales"'))
+    assert lines == [f"{path}: line 8: [[mailbox]] #2: duplicate mailbox name 'sales'"]
+
+
+def test_schedule_written_below_a_mailbox_says_to_move_it_to_the_top(tmp_path: Path):
+    # TOML puts every key after a [[mailbox]] header into that mailbox: appending the
+    # README's schedule lines to the end of the file lands them in the last one.
+    path, lines = _problems(tmp_path, GOOD + 'schedule = "*/15 * * * *"\n')
+    assert lines == [
+        f"{path}: line 16: [[mailbox]] #2 (name 'legal'): schedule: unknown key: it belongs "
+        "to the whole file; move it above the first [[mailbox]] header"
+    ]

@@ -28,6 +28,16 @@ BAD_PASSWORD = "mailbox 'dave' (mail.example.org:995): login failed (PASS): -ERR
     ("error", "expected"),
     [
         (SELF_SIGNED, "`ca_file`"),
+        (
+            "mailbox 'f' (mail.example.org:995): TLS certificate not trusted: Hostname "
+            "mismatch, certificate is not valid for 'mail.example.org'.",
+            "set `host` to a name it lists",
+        ),
+        (
+            "mailbox 'g' (192.0.2.1:995): TLS certificate not trusted: IP address mismatch, "
+            "certificate is not valid for '192.0.2.1'.",
+            "set `host` to a name it lists",
+        ),
         (WRONG_VERSION, "plaintext port"),
         (GREETING_TIMEOUT, 'tls = "implicit"'),
         (BAD_PASSWORD, "password source"),

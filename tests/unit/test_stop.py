@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import os
 import signal
+import subprocess
+import sys
 import threading
 
 import pytest
@@ -34,3 +36,27 @@ def test_outside_the_main_thread_nothing_is_installed():
     thread.start()
     thread.join()
     assert seen == [False] and signal.getsignal(signal.SIGTERM) is before
+
+
+SECOND_SIGNAL = """
+import os, signal, sys
+from archive.pipeline.stop import Stop, stopping_on_signals
+stop = Stop()
+stop.at_once.append(lambda: open(sys.argv[1], "w").write("ran"))
+with stopping_on_signals(stop):
+    os.kill(os.getpid(), signal.SIGINT)
+    stop.wait(5)
+    os.kill(os.getpid(), signal.SIGINT)
+    signal.pause()
+"""
+
+
+def test_a_second_signal_runs_the_at_once_hooks_then_ends_the_process(tmp_path):
+    # No atexit handler runs when the second signal ends the process: what must not be left
+    # behind (the temporary Prefect server in its own process group) is ended by a hook.
+    marker = tmp_path / "hook"
+    done = subprocess.run(
+        [sys.executable, "-c", SECOND_SIGNAL, str(marker)], timeout=30, capture_output=True
+    )
+    assert done.returncode == -signal.SIGINT, done.stderr
+    assert marker.read_text() == "ran"

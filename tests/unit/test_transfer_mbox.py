@@ -9,6 +9,8 @@ import re
 from datetime import UTC, datetime
 from pathlib import Path
 
+import pytest
+
 from archive.transfer import from_line, mbox_entry, read_maildir, read_mbox
 
 WHEN = datetime(2026, 3, 3, 9, 0, 5, tzinfo=UTC)
@@ -105,3 +107,13 @@ def test_maildir_reads_new_then_cur_and_never_tmp(tmp_path: Path):
         (tmp_path / sub).mkdir(exist_ok=True)
         (tmp_path / sub / name).write_bytes(raw)
     assert [raw for _, raw in read_maildir(tmp_path)] == [b"one", b"two"]
+
+
+@pytest.mark.parametrize("kind", ["mbox", "maildir"])
+def test_a_source_that_does_not_exist_is_named_as_missing(tmp_path, kind):
+    from archive.errors import TransferError
+    from archive.pipeline.importer import read_source
+
+    missing = tmp_path / "old.mbox"
+    with pytest.raises(TransferError, match=f"^import: {re.escape(str(missing))} does not exist$"):
+        next(read_source(kind, missing))

@@ -1,0 +1,51 @@
+"""Prefect's temporary server, kept out of reach of the terminal's Ctrl-C.
+
+Without PREFECT_API_URL, Prefect starts a temporary API server as a child process
+(`prefect.server.api.server.SubprocessASGIServer`) in the process group of `mailarchive run`.
+Ctrl-C on a terminal sends SIGINT to that whole group: the server died at once, while the run,
+which takes SIGINT as "stop after the message in hand", still had its states, artifacts and
+logs to report; Prefect's client retried them against the dead server for minutes, printing
+tracebacks, before the result and exit code 130 came out. Started in a process group of its
+own, the server outlives the stop until the run has reported; Prefect stops it at exit
+(atexit), and `end_temporary_servers` ends it when the process ends at once instead (a second
+signal, which runs no atexit handler).
+"""
+
+from __future__ import annotations
+
+import subprocess
+from typing import Any
+
+__all__ = ["end_temporary_servers", "temporary_server_apart"]
+
+_started: list[subprocess.Popen[Any]] = []
+
+
+class _SubprocessApart:
+    """The `subprocess` module as Prefect's server module sees it: its Popen starts the
+    process in a process group of its own (SIGINT from the terminal does not reach it)."""
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(subprocess, name)
+
+    @staticmethod
+    def Popen(*args: Any, **kwargs: Any) -> subprocess.Popen[Any]:
+        kwargs.setdefault("process_group", 0)
+        process: subprocess.Popen[Any] = subprocess.Popen(*args, **kwargs)
+        _started.append(process)
+        return process
+
+
+def temporary_server_apart() -> None:
+    """From now on, the temporary server Prefect starts runs in a process group of its own."""
+    from prefect.server.api import server
+
+    # Only the name in that module: every other caller of subprocess keeps the real one.
+    vars(server)["subprocess"] = _SubprocessApart()
+
+
+def end_temporary_servers() -> None:
+    """Kill the temporary servers still running: the process is about to end at once."""
+    for process in _started:
+        if process.poll() is None:
+            process.kill()
