@@ -8,12 +8,17 @@ logs to report; Prefect's client retried them against the dead server for minute
 tracebacks, before the result and exit code 130 came out. Started in a process group of its
 own, the server outlives the stop until the run has reported; Prefect stops it at exit
 (atexit), and `end_temporary_servers` ends it when the process ends at once instead (a second
-signal, which runs no atexit handler).
+signal, or a hangup: the terminal closed, whose SIGHUP no longer reaches the server's group;
+neither runs atexit handlers).
 """
 
 from __future__ import annotations
 
+import os
+import signal
 import subprocess
+import threading
+from types import FrameType
 from typing import Any
 
 __all__ = ["end_temporary_servers", "temporary_server_apart"]
@@ -37,11 +42,23 @@ class _SubprocessApart:
 
 
 def temporary_server_apart() -> None:
-    """From now on, the temporary server Prefect starts runs in a process group of its own."""
+    """From now on, the temporary server Prefect starts runs in a process group of its own,
+    and a hangup of this process (where SIGHUP has its default action) ends it first."""
     from prefect.server.api import server
 
     # Only the name in that module: every other caller of subprocess keeps the real one.
     vars(server)["subprocess"] = _SubprocessApart()
+    if (
+        threading.current_thread() is threading.main_thread()
+        and signal.getsignal(signal.SIGHUP) is signal.SIG_DFL  # not under nohup
+    ):
+        signal.signal(signal.SIGHUP, _hung_up)
+
+
+def _hung_up(signum: int, frame: FrameType | None) -> None:
+    end_temporary_servers()
+    signal.signal(signum, signal.SIG_DFL)
+    os.kill(os.getpid(), signum)  # then end as the default action would
 
 
 def end_temporary_servers() -> None:
