@@ -45,7 +45,7 @@ class MailboxProgress:
         self._lock = threading.Lock()
 
     def __call__(self, name: str, result: MailboxResult) -> None:
-        # While a session runs, `failed_messages` counts every copy not yet stored.
+        # While a session runs, `not_reached` counts every copy not yet stored.
         done = result.archived + result.duplicates
         state: str = result.status if result.status != "ok" or result.seconds else "running"
         retrying = (

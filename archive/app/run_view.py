@@ -94,12 +94,15 @@ def failure_lines(results: Sequence[dict[str, Any]]) -> list[Text]:
     return lines
 
 
-def _columns(width: int) -> list[tuple[str, str]]:
+def _columns(width: int, results: Sequence[dict[str, Any]] = ()) -> list[tuple[str, str]]:
+    """The table's columns: `left` (copies not reached) when wide, or when a run left some."""
     columns = [
         ("name", "mailbox"), ("status", "status"), ("new", "new"), ("archived", "archived"),
         ("duplicates", "dup"), ("deleted", "deleted"), ("failed_messages", "failed"),
         ("bytes", "size"), ("seconds", "time"),
     ]  # fmt: skip
+    if width >= WIDE or any(r.get("not_reached") for r in results):
+        columns.insert(7, ("not_reached", "left"))
     if width >= WIDE:
         columns[2:2] = [("listed", "listed")]
         columns[-1:-1] = [("repaired", "repaired"), ("unrepaired", "unrepaired")]
@@ -127,13 +130,21 @@ def _needed(results: Sequence[dict[str, Any]], columns: list[tuple[str, str]]) -
     return sum(widths) + 3 * (len(widths) - 1) + 2
 
 
+def _fitting(results: Sequence[dict[str, Any]], width: int) -> list[tuple[str, str]] | None:
+    """The widest set of columns whose table fits `width` with no cell folded, or None."""
+    for columns in (_columns(width, results), _columns(0, results)):
+        if _needed(results, columns) <= width:
+            return columns
+    return None
+
+
 def run_table(
     results: Sequence[dict[str, Any]], *, width: int, title: str = "Archive run"
 ) -> Table:
     """The counts per mailbox, no free text (errors and notes are lines below it)."""
     from archive.pipeline.result import run_totals
 
-    columns = _columns(width)
+    columns = _fitting(results, width) or _columns(0, results)
     table = Table(
         title=title,
         caption=run_totals(results).line(),
@@ -162,7 +173,7 @@ def run_list(results: Sequence[dict[str, Any]], *, title: str = "Archive run") -
         head = Text(str(r.get("name")), style="bold")
         head.append(f"  {r.get('status')}", style=STATUS_STYLES.get(str(r.get("status")), ""))
         counts = ", ".join(
-            f"{_cell(column, r.get(column))} {header}" for column, header in _columns(0)[2:-2]
+            f"{_cell(column, r.get(column))} {header}" for column, header in _columns(0, results)[2:-2]
         )
         size = _cell("bytes", r.get("bytes"))
         seconds = _cell("seconds", r.get("seconds"))
@@ -182,7 +193,7 @@ def run_view(
     if interrupted:
         title = f"{title} (interrupted by {interrupted})"
     lines = failure_lines(results)
-    if _needed(results, _columns(width)) > width:
+    if _fitting(results, width) is None:
         return Group(run_list(results, title=title), *lines)
     return Group(run_table(results, width=width, title=title), *lines)
 

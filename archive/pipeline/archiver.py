@@ -314,6 +314,7 @@ class Archiver:
             with group.recording():
                 recorded = self._record(run.index, placed, message, store)
         except Exception as exc:
+            tally.failed += 1
             raise MessageError(
                 f"mailbox {run.box.name!r}: UIDL {uidl_text(uidl)} (sha256 {message.sha256}): "
                 f"{exc}",

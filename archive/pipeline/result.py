@@ -35,19 +35,22 @@ STATUSES: tuple[Status, ...] = ("ok", "failed", "skipped", "deferred", "partial"
 
 RESULT_COLUMNS = (
     "name", "status", "listed", "new", "archived", "duplicates", "deleted", "failed_messages",
-    "repaired", "unrepaired", "bytes", "attempts", "seconds", "note", "error",
+    "not_reached", "repaired", "unrepaired", "bytes", "attempts", "seconds", "note", "error",
 )  # fmt: skip
 """The counts of `MailboxResult.to_dict()`, in the order tables show them."""
 
 
 @dataclass
 class MailboxResult:
-    """What one mailbox run did; the counts add up: new = archived + duplicates + failed_messages.
+    """What one mailbox run did; the counts add up:
+    new = archived + duplicates + failed_messages + not_reached.
 
     `listed`: distinct (UIDL, occurrence) keys seen over the run's sessions; `new`: copies
     not archived before that the run set out to retrieve; `failed_messages`: of those, copies
-    neither archived nor found duplicate (a count of messages; whether the mailbox failed is
-    `status`); `bytes`: octets of the originals retrieved and recorded; `attempts`: runs of
+    whose own archiving failed (their store write, parse-and-index or batch commit raised;
+    a count of messages; whether the mailbox failed is `status`); `not_reached`: copies the
+    run never got to because it stopped first (interrupted, its session failed, or a failed
+    message ended the session), left on the server for the next run; `bytes`: octets of the originals retrieved and recorded; `attempts`: runs of
     the mailbox (a retried run counts each); `seconds`: wall time from the first attempt's
     start to the last one's end, retry waits included; `relabelled`: ledger rows whose UIDL
     changed on the server (a UIDL reset), relabelled rather than stored again;
@@ -64,6 +67,7 @@ class MailboxResult:
     duplicates: int = 0
     deleted: int = 0
     failed_messages: int = 0
+    not_reached: int = 0
     repaired: int = 0
     unrepaired: int = 0
     bytes: int = 0
@@ -92,9 +96,9 @@ def across_attempts(earlier: MailboxResult, later: MailboxResult) -> MailboxResu
 
     What either attempt committed stays counted: archived, duplicates, deleted, bytes,
     sessions, relabelled and repaired add up; `unrepaired` is the later attempt's. Messages
-    that failed in `earlier` were retried by `later`, so `failed_messages`, the status and
-    the error are the later attempt's; `new` keeps the identity new = archived + duplicates
-    + failed_messages. `seconds` is the later attempt's as given: the caller measures the
+    that failed or were not reached in `earlier` were retried by `later`, so
+    `failed_messages`, `not_reached`, the status and the error are the later attempt's; `new`
+    keeps the identity new = archived + duplicates + failed_messages + not_reached. `seconds` is the later attempt's as given: the caller measures the
     wall time over all attempts.
     """
     archived = earlier.archived + later.archived
@@ -103,7 +107,7 @@ def across_attempts(earlier: MailboxResult, later: MailboxResult) -> MailboxResu
     return replace(
         later,
         listed=max(earlier.listed, later.listed),
-        new=archived + duplicates + later.failed_messages,
+        new=archived + duplicates + later.failed_messages + later.not_reached,
         archived=archived,
         duplicates=duplicates,
         deleted=earlier.deleted + later.deleted,
@@ -133,8 +137,9 @@ class Tally:
     """The facts of a run as they happen; every count of `MailboxResult` derives from them.
 
     `wanted`: copies chosen for retrieval over all sessions; `known`: of those, copies
-    re-read only because their UIDL is shared and found archived already. Whatever was
-    wanted, not known and neither archived nor a duplicate when the run ended has failed.
+    re-read only because their UIDL is shared and found archived already; `failed`: copies
+    whose archiving raised, or whose batch rolled back. Whatever else was wanted, not known
+    and neither archived nor a duplicate when the run ended was not reached.
     `stopped`: why the run ended before the mailbox was done (None: it was done);
     `interrupted`: the run's stop token was set (SIGTERM, SIGINT); `notes`: what the result
     should say besides its counts;
@@ -147,6 +152,7 @@ class Tally:
     known: int = 0
     archived: int = 0
     duplicates: int = 0
+    failed: int = 0
     relabelled: int = 0
     deleted: int = 0
     repaired: int = 0
@@ -158,7 +164,8 @@ class Tally:
     notes: list[str] = field(default_factory=list)
 
     def uncount(self, size: int, recorded: Recorded) -> None:
-        """A recorded message whose batch rolled back (archive.pipeline.batch)."""
+        """A recorded message whose batch rolled back (archive.pipeline.batch): failed."""
+        self.failed += 1
         self.bytes -= size
         self.relabelled -= recorded.relabelled
         if recorded.created:
@@ -176,6 +183,7 @@ class Tally:
         transient: bool = False,
     ) -> MailboxResult:
         new = self.wanted - self.known
+        failed = min(self.failed, new - self.archived - self.duplicates)
         notes = [*self.notes, note] if note else self.notes
         return MailboxResult(
             name=name,
@@ -185,7 +193,8 @@ class Tally:
             archived=self.archived,
             duplicates=self.duplicates,
             deleted=self.deleted,
-            failed_messages=new - self.archived - self.duplicates,
+            failed_messages=failed,
+            not_reached=new - self.archived - self.duplicates - failed,
             repaired=self.repaired,
             unrepaired=len(self.unrepaired),
             bytes=self.bytes,
@@ -209,6 +218,7 @@ class RunTotals:
     duplicates: int
     deleted: int
     failed_messages: int
+    not_reached: int
     bytes: int
 
     @property
@@ -224,7 +234,9 @@ class RunTotals:
         return (
             f"{self.mailboxes} {plural}: {statuses or 'none'}; {self.archived} archived, "
             f"{self.duplicates} duplicates, {self.deleted} deleted, "
-            f"{self.failed_messages} messages failed, {self.bytes:,} bytes"
+            f"{self.failed_messages} messages failed, "
+            + (f"{self.not_reached} not reached, " if self.not_reached else "")
+            + f"{self.bytes:,} bytes"
         )
 
 
@@ -245,5 +257,6 @@ def run_totals(results: Sequence[Mapping[str, object]]) -> RunTotals:
         duplicates=total("duplicates"),
         deleted=total("deleted"),
         failed_messages=total("failed_messages"),
+        not_reached=total("not_reached"),
         bytes=total("bytes"),
     )

@@ -105,8 +105,10 @@ def test_restart_mid_run_fails_the_mailbox_transiently_and_the_next_attempt_fini
     failure = caught.value
     assert failure.transient and is_transient(failure)
     # Group commit (archive.pipeline.batch): the two messages recorded before the restart
-    # were in the open batch, rolled back with it; all six stay on the server for the retry.
-    assert failure.result.archived == 0 and failure.result.failed_messages == 6
+    # were in the open batch, rolled back with it, and the third failed on the lost
+    # connection: three failed, three never reached; all six stay on the server for the retry.
+    result = failure.result
+    assert (result.archived, result.failed_messages, result.not_reached) == (0, 3, 3)
     assert failure.result.status == "failed"
     assert failure.result.error is not None and "'ann'" in failure.result.error
     assert "database unavailable" in failure.result.error

@@ -20,7 +20,11 @@ def mail(subject: str, body: str = "body") -> bytes:
     ).encode()
 
 
-def counts(result: MailboxResult) -> tuple[int, int, int, int, int, int]:
+def counts(result: MailboxResult) -> tuple[int, ...]:
+    """(listed, new, archived, duplicates, deleted, failed, not reached)."""
+    assert result.new == (
+        result.archived + result.duplicates + result.failed_messages + result.not_reached
+    )
     return (
         result.listed,
         result.new,
@@ -28,6 +32,7 @@ def counts(result: MailboxResult) -> tuple[int, int, int, int, int, int]:
         result.duplicates,
         result.deleted,
         result.failed_messages,
+        result.not_reached,
     )
 
 
@@ -36,7 +41,7 @@ def test_new_mail_is_archived_byte_for_byte_and_indexed():
     raws = [mail(f"new {i}", ".dotted\r\nline") for i in range(3)]
     rig.maildrop("ann", list(raws))
     result = rig.run(box("ann"))
-    assert counts(result) == (3, 3, 3, 0, 0, 0) and result.bytes == sum(map(len, raws))
+    assert counts(result) == (3, 3, 3, 0, 0, 0, 0) and result.bytes == sum(map(len, raws))
     assert [rig.stored(raw) for raw in raws] == raws
     assert {e.sha256 for e in rig.ledger("ann")} == {sha(raw) for raw in raws}
     assert rig.index.messages[sha(raws[0])].parsed.subject == "new 0"
@@ -48,7 +53,7 @@ def test_second_run_archives_nothing():
     rig.maildrop("ann", [mail(f"again {i}") for i in range(4)])
     rig.run(box("ann"))
     again = rig.run(box("ann"))
-    assert counts(again) == (4, 0, 0, 0, 0, 0)
+    assert counts(again) == (4, 0, 0, 0, 0, 0, 0)
     assert len(rig.server.commands("RETR")) == 4
 
 
@@ -67,7 +72,7 @@ def test_delete_after_archive_deletes_what_was_verified():
     raws = [mail(f"delete {i}") for i in range(3)]
     rig.maildrop("del", list(raws))
     result = rig.run(box("del", delete_after_archive=True))
-    assert counts(result) == (3, 3, 3, 0, 3, 0)
+    assert counts(result) == (3, 3, 3, 0, 3, 0, 0)
     assert rig.server.maildrops["del"].messages == []
     assert [rig.stored(raw) for raw in raws] == raws
     assert all(e.deleted_at is not None for e in rig.ledger("del"))
@@ -80,7 +85,8 @@ def test_a_copy_that_does_not_verify_fails_the_session_and_deletes_nothing(store
     rig.maildrop("keep", list(raws))
     with pytest.raises(MailboxFailed) as failure:
         rig.run(box("keep", delete_after_archive=True))
-    assert counts(failure.value.result) == (2, 2, 0, 0, 0, 2)
+    # The first copy's write failed: the session ended there, the second never reached.
+    assert counts(failure.value.result) == (2, 2, 0, 0, 0, 1, 1)
     assert rig.server.maildrops["keep"].messages == raws
     assert rig.server.commands("DELE") == [] and rig.server.commands("QUIT") == []
     assert rig.ledger("keep") == []
@@ -107,9 +113,9 @@ def test_shared_uidl_keeps_both_copies_and_deletes_them_by_number():
     rig.maildrop("dup", [first, second, other], uidls=["same", "same", "unique"])
     result = rig.run(box("dup"))
     again = rig.run(box("dup", delete_after_archive=True))
-    assert counts(result) == (3, 3, 3, 0, 0, 0)
+    assert counts(result) == (3, 3, 3, 0, 0, 0, 0)
     # Read again because the UIDL is shared, found archived: not new, but verified and deleted.
-    assert counts(again) == (3, 0, 0, 0, 3, 0)
+    assert counts(again) == (3, 0, 0, 0, 3, 0, 0)
     assert [(e.uidl, e.occurrence, e.sha256) for e in rig.ledger("dup")] == [
         (b"same", 0, sha(first)),
         (b"same", 1, sha(second)),
@@ -165,13 +171,14 @@ def test_a_session_dropped_mid_retrieve_deletes_nothing_and_the_next_run_finishe
     with pytest.raises(MailboxFailed) as failure:
         rig.run(config)
     assert failure.value.transient
-    assert counts(failure.value.result) == (4, 4, 2, 0, 0, 2)
+    # The connection dropped: no copy failed itself, two were never reached.
+    assert counts(failure.value.result) == (4, 4, 2, 0, 0, 0, 2)
     assert rig.server.maildrops["drop"].messages == raws
     assert rig.server.commands("DELE") == [] and rig.server.commands("QUIT") == []
     assert [e.delete_requested_at for e in rig.ledger("drop")] == [None, None]
     rig.server.faults = MemoryFaults()
     after = rig.run(config)
-    assert counts(after) == (4, 2, 2, 0, 4, 0) and rig.server.maildrops["drop"].messages == []
+    assert counts(after) == (4, 2, 2, 0, 4, 0, 0) and rig.server.maildrops["drop"].messages == []
 
 
 def test_failed_quit_is_reconciled_on_the_next_run():
@@ -334,7 +341,7 @@ def test_a_maildrop_in_use_is_a_transient_failure_that_retrieves_nothing():
     rig.server.faults = MemoryFaults(login_error_code="IN-USE", login_error_count=1)
     with pytest.raises(MailboxFailed, match=r"\[IN-USE\]") as failure:
         rig.run(box("inuse", delete_after_archive=True))
-    assert failure.value.transient and counts(failure.value.result) == (0, 0, 0, 0, 0, 0)
+    assert failure.value.transient and counts(failure.value.result) == (0, 0, 0, 0, 0, 0, 0)
     assert rig.server.commands("UIDL") == [] and rig.server.open_sessions == 0
     retried = rig.run(box("inuse", delete_after_archive=True))
     assert (retried.archived, retried.deleted) == (1, 1)

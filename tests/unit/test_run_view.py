@@ -130,7 +130,7 @@ def test_the_bars_follow_each_mailbox_messages_and_bytes():
     show(
         "alice",
         MailboxResult(
-            name="alice", new=10, archived=3, duplicates=1, failed_messages=6, bytes=2048
+            name="alice", new=10, archived=3, duplicates=1, not_reached=6, bytes=2048
         ),
     )
     show("bob", MailboxResult(name="bob", new=5, archived=5, bytes=10, seconds=1.0))
@@ -214,3 +214,33 @@ def test_log_lines_go_above_the_bars_not_through_them():
     shown = buffer.getvalue()
     assert "mailbox bob failed: timed out" in shown, shown
     assert "alice" in shown
+
+
+def test_an_interrupted_run_shows_what_it_left_apart_from_what_failed():
+    # Ctrl-C after 326 of 3,000: the rest are not failures; the next run takes them.
+    stopped = MailboxResult(
+        name="big", status="partial", new=3000, archived=326, not_reached=2674,
+        bytes=110_000, seconds=1.8, interrupted=True, note="interrupted: session dropped",
+    ).to_dict()  # fmt: skip
+    shown = {}
+    for width in (80, 140):
+        buffer = io.StringIO()
+        console = Console(file=buffer, width=width, force_terminal=True, color_system=None)
+        print_results(console, [stopped])
+        shown[width] = buffer.getvalue()
+    assert "  3000 new, 326 archived, 0 dup, 0 deleted, 0 failed, 2674 left;" in shown[80]
+    header = next(line for line in shown[140].splitlines() if line.split()[:1] == ["mailbox"])
+    assert header.split()[:10] == [
+        "mailbox", "status", "listed", "new", "archived", "dup", "deleted", "failed", "left",
+        "size",
+    ]  # fmt: skip
+    assert _rows(shown[140])["big"].split()[3:9] == ["3000", "326", "0", "0", "0", "2674"]
+    for text in shown.values():
+        assert "0 messages failed, 2674 not reached" in " ".join(text.split())
+
+
+def test_a_terminal_too_narrow_for_the_wide_table_gets_the_narrow_one_not_blocks():
+    # 110-122 columns: the wide set (listed, repaired, attempts) needs ~123.
+    shown = _printed(terminal=True, width=115)
+    assert "  120 new, 118 archived" not in shown  # no block per mailbox
+    assert _rows(shown)["alice"].split()[:3] == ["alice", "ok", "120"]
