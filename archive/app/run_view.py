@@ -172,9 +172,8 @@ def run_list(results: Sequence[dict[str, Any]], *, title: str = "Archive run") -
     for r in results:
         head = Text(str(r.get("name")), style="bold")
         head.append(f"  {r.get('status')}", style=STATUS_STYLES.get(str(r.get("status")), ""))
-        counts = ", ".join(
-            f"{_cell(column, r.get(column))} {header}" for column, header in _columns(0, results)[2:-2]
-        )
+        shown = _columns(0, results)[2:-2]
+        counts = ", ".join(f"{_cell(column, r.get(column))} {header}" for column, header in shown)
         size = _cell("bytes", r.get("bytes"))
         seconds = _cell("seconds", r.get("seconds"))
         lines.extend([head, Text(f"  {counts}; {size} in {seconds}")])

@@ -50,13 +50,14 @@ class MailboxResult:
     whose own archiving failed (their store write, parse-and-index or batch commit raised;
     a count of messages; whether the mailbox failed is `status`); `not_reached`: copies the
     run never got to because it stopped first (interrupted, its session failed, or a failed
-    message ended the session), left on the server for the next run; `bytes`: octets of the originals retrieved and recorded; `attempts`: runs of
-    the mailbox (a retried run counts each); `seconds`: wall time from the first attempt's
-    start to the last one's end, retry waits included; `relabelled`: ledger rows whose UIDL
-    changed on the server (a UIDL reset), relabelled rather than stored again;
-    `repaired`: stored originals found missing or damaged and stored again from the server's
-    copy (its bytes hashed to the ledger's SHA-256); `unrepaired`: those the server could not
-    repair (its bytes hash differently): named in `error`, never deleted from the server.
+    message ended the session), left on the server for the next run; `bytes`: octets of the
+    originals retrieved and recorded; `attempts`: runs of the mailbox (a retried run counts
+    each); `seconds`: wall time from the first attempt's start to the last one's end, retry
+    waits included; `relabelled`: ledger rows whose UIDL changed on the server (a UIDL
+    reset), relabelled rather than stored again; `repaired`: stored originals found missing
+    or damaged and stored again from the server's copy (its bytes hashed to the ledger's
+    SHA-256); `unrepaired`: those the server could not repair (its bytes hash differently):
+    named in `error`, never deleted from the server.
     """
 
     name: str
@@ -98,8 +99,8 @@ def across_attempts(earlier: MailboxResult, later: MailboxResult) -> MailboxResu
     sessions, relabelled and repaired add up; `unrepaired` is the later attempt's. Messages
     that failed or were not reached in `earlier` were retried by `later`, so
     `failed_messages`, `not_reached`, the status and the error are the later attempt's; `new`
-    keeps the identity new = archived + duplicates + failed_messages + not_reached. `seconds` is the later attempt's as given: the caller measures the
-    wall time over all attempts.
+    keeps the identity new = archived + duplicates + failed_messages + not_reached. `seconds`
+    is the later attempt's as given: the caller measures the wall time over all attempts.
     """
     archived = earlier.archived + later.archived
     duplicates = earlier.duplicates + later.duplicates

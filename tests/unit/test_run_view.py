@@ -129,9 +129,7 @@ def test_the_bars_follow_each_mailbox_messages_and_bytes():
     show = MailboxProgress(progress)
     show(
         "alice",
-        MailboxResult(
-            name="alice", new=10, archived=3, duplicates=1, not_reached=6, bytes=2048
-        ),
+        MailboxResult(name="alice", new=10, archived=3, duplicates=1, not_reached=6, bytes=2048),
     )
     show("bob", MailboxResult(name="bob", new=5, archived=5, bytes=10, seconds=1.0))
     tasks = {task.description: task for task in progress.tasks}
