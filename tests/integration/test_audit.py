@@ -132,7 +132,7 @@ def test_cli_holds_retention_and_audit(archiver, fresh_engine, monkeypatch, tmp_
     runner = CliRunner()
     made = runner.invoke(app, ["hold", "create", "k", "--reason", "audit", "--query", "contract"])
     assert made.exit_code == 0, made.output
-    assert "1 messages" in made.stdout
+    assert made.stdout == "hold k placed: 1 message\n"
     kept = runner.invoke(app, ["retention", "--config", str(config), "--apply", "--json"])
     assert kept.exit_code == 0, kept.output
     assert json.loads(kept.stdout)["mailboxes"][0]["held"] == 1
