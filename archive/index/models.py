@@ -374,9 +374,7 @@ class HoldMessage(Base):
 class MailboxRun(Base):
     """One mailbox run (an attempt; a retry is a row of its own), written when it ends
     (migration 0010). `error`: one line, the archive's own message or an exception type.
-    `failed_messages`: copies whose own archiving failed; new - archived - duplicates -
-    failed_messages were not reached (the run stopped first; rows written before
-    2026-12-01 count those as failed too)."""
+    Not reached: new - archived - duplicates - failed_messages (before 2026-12: all failed)."""
 
     __tablename__ = "mailbox_run"
     __table_args__ = (
