@@ -169,10 +169,10 @@ def run_list(results: Sequence[dict[str, Any]], *, title: str = "Archive run") -
     from archive.pipeline.result import run_totals
 
     lines: list[Text] = [Text(title, style="bold")]
+    shown = _columns(0, results)[2:-2]
     for r in results:
         head = Text(str(r.get("name")), style="bold")
         head.append(f"  {r.get('status')}", style=STATUS_STYLES.get(str(r.get("status")), ""))
-        shown = _columns(0, results)[2:-2]
         counts = ", ".join(f"{_cell(column, r.get(column))} {header}" for column, header in shown)
         size = _cell("bytes", r.get("bytes"))
         seconds = _cell("seconds", r.get("seconds"))
